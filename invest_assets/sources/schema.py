@@ -34,6 +34,7 @@ class Column:
     required: bool = False
     choices: frozenset[str] | None = None
     iso_countries: bool = False  # list of ISO-3166 alpha-2 codes
+    default: bool | None = None  # stored when the cell is empty (the table column is NOT NULL)
 
     @property
     def pg_type(self) -> str:
@@ -80,7 +81,7 @@ def _c(name: str, kind: str, description: str, **kw) -> Column:
     return Column(name, kind, description, **kw)
 
 
-_UPDATED_AT = _c("updated_at", "timestamp", "When the source last changed the row (delta-sync watermark).")
+UPDATED_AT = _c("updated_at", "timestamp", "When the source last changed the row (delta-sync watermark).")
 
 COMPANIES = SourceTable(
     name="companies",
@@ -96,7 +97,7 @@ COMPANIES = SourceTable(
         _c("sectors", "list", "All sectors, JSON array."),
         _c("status", "text", "active, acquired, shutdown or ipo.", choices=COMPANY_STATUSES),
         _c("description", "text", "Free-text description."),
-        _UPDATED_AT,
+        UPDATED_AT,
     ),
 )
 
@@ -109,7 +110,7 @@ FUNDING_ROUNDS = SourceTable(
         _c("announced_at", "date", "Announcement date (partitions by its month)."),
         _c("amount_usd", "usd", "Round size in USD."),
         _c("lead_investor_source_id", "text", "The lead investor's source_id."),
-        _UPDATED_AT,
+        UPDATED_AT,
     ),
     references=(
         Reference("company_source_id", "companies", "company_id", required=True),
@@ -122,9 +123,9 @@ INVESTMENTS = SourceTable(
     columns=(
         _c("funding_round_source_id", "text", "The round's source_id.", required=True),
         _c("investor_source_id", "text", "The investor's source_id.", required=True),
-        _c("is_lead", "bool", "Whether this investor led the round."),
+        _c("is_lead", "bool", "Whether this investor led the round (empty means false).", default=False),
         _c("amount_usd", "usd", "This investor's part of the round in USD."),
-        _UPDATED_AT,
+        UPDATED_AT,
     ),
     key_columns=("funding_round_source_id", "investor_source_id"),
     references=(
@@ -143,7 +144,7 @@ INVESTORS = SourceTable(
         _c("linkedin_url", "text", "LinkedIn URL."),
         _c("twitter_handle", "text", "Twitter handle."),
         _c("domain", "text", "Firm website domain."),
-        _c("active", "bool", "Still investing (empty means true)."),
+        _c("active", "bool", "Still investing (empty means true).", default=True),
         _c("check_size_min_usd", "usd", "Smallest check in USD."),
         _c("check_size_max_usd", "usd", "Largest check in USD."),
         _c("preferred_stages", "list", "Stages, JSON array."),
@@ -155,7 +156,7 @@ INVESTORS = SourceTable(
         _c("thesis_source", "text", "web, deck or manual."),
         _c("thesis_model", "text", "Model that extracted the thesis."),
         *(_c(f"{d}_text", "text", f"Source text of the {d} dimension (embedded into {d}_embedding).") for d in DIMENSIONS),
-        _UPDATED_AT,
+        UPDATED_AT,
     ),
     references=(Reference("firm_source_id", "investors", "firm_id", required=False),),
 )

@@ -1,0 +1,46 @@
+"""The code location: every asset family merged, plus the resources they share.
+
+Resources are chosen by environment: ``ALLOYDB_URL`` (unset: embedded PostgreSQL),
+``INVEST_SOURCE`` (local files by default), ``INVEST_EMBEDDER`` (local by default).
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+
+from invest_assets import core, settings
+from invest_assets.resources.database import AlloyDBResource
+from invest_assets.resources.sources import LocalFileSource
+
+
+def _env(name: str) -> EnvVar | None:
+    """EnvVar keeps secrets out of the UI and run config; None when unset."""
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def database_resource() -> AlloyDBResource:
+    return AlloyDBResource(url=_env(settings.ALLOYDB_URL_ENV))
+
+
+def source_resource():
+    kind = os.environ.get("INVEST_SOURCE", "local")
+    if kind == "local":
+        return LocalFileSource(directory=_env(settings.SOURCE_DIR_ENV))
+    raise ValueError(f"INVEST_SOURCE={kind!r}: expected 'local' or 'bigquery'")
+
+
+build_everything = define_asset_job(
+    "build_everything",
+    selection=AssetSelection.all(),
+    description="Materialize every asset: core tables, embeddings and graph-derived assets.",
+)
+
+defs = Definitions.merge(
+    core.defs,
+    Definitions(
+        jobs=[build_everything],
+        resources={"database": database_resource(), "source": source_resource()},
+    ),
+)
