@@ -1,0 +1,99 @@
+"""The ``invest-assets`` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from invest_assets import settings
+
+SUMMARY_KEYS = ("dagster/row_count", "inserted", "updated", "soft_deleted", "quarantined", "rows_embedded", "pairs")
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME, defaulting to one under the platform home so run history persists."""
+    path = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.home_dir() / "dagster"))).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@click.group()
+def main() -> None:
+    """Build and query the investor-matching assets in AlloyDB."""
+
+
+@main.command()
+@click.option("--job", "job_name", default="build_everything", show_default=True, help="Job to run.")
+def build(job_name: str) -> None:
+    """Run the main job (every asset) in-process and print what each asset did."""
+    from dagster import DagsterInstance
+
+    dagster_home()
+    from invest_assets.definitions import defs
+
+    with DagsterInstance.get() as instance:
+        result = defs.get_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False)
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        values = {
+            key: materialization.metadata[key].value for key in SUMMARY_KEYS if key in materialization.metadata
+        }
+        line = ", ".join(f"{k.removeprefix('dagster/')}={v}" for k, v in values.items())
+        click.echo(f"{materialization.asset_key.to_user_string():<22} {line}")
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            click.echo(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} did not pass")
+    click.echo(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
+    sys.exit(0 if result.success else 1)
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Directory to write.")
+@click.option("--investors", default=2000, show_default=True)
+@click.option("--companies", default=5000, show_default=True)
+@click.option("--rounds", default=10000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+def sample(out: Path, investors: int, companies: int, rounds: int, seed: int) -> None:
+    """Write a deterministic sample dataset in the local source format."""
+    from invest_assets.sources.sample_data import generate_sample
+
+    out.mkdir(parents=True, exist_ok=True)
+    counts = generate_sample(out, investors=investors, companies=companies, rounds=rounds, seed=seed)
+    click.echo(", ".join(f"{table}={n}" for table, n in counts.items()))
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending migrations to the configured database (embedded by default)."""
+    from invest_assets.resources.database import apply_migrations, resolve_url
+
+    applied = apply_migrations(resolve_url(os.environ.get(settings.ALLOYDB_URL_ENV)))
+    click.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
+
+
+@main.group()
+def db() -> None:
+    """The embedded database server."""
+
+
+@db.command("url")
+def db_url() -> None:
+    """Print the data database URL (starting the embedded server if needed)."""
+    from invest_assets.resources.database import resolve_url
+
+    click.echo(resolve_url(os.environ.get(settings.ALLOYDB_URL_ENV)))
+
+
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the embedded server."""
+    from invest_assets.resources.database import stop_embedded_server
+
+    click.echo("stopped" if stop_embedded_server() else "not running")
+
+
+if __name__ == "__main__":
+    main()
