@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -45,16 +45,30 @@ def maintenance_url(pg_home) -> str:
 
 
 @pytest.fixture
-def database_url(maintenance_url) -> Iterator[str]:
-    """A URL of a new, migrated, empty database, dropped after the test."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE_DB)))
-    url = _with_database(maintenance_url, name)
-    yield url
+def new_database_url(maintenance_url) -> Iterator[Callable[[], str]]:
+    """Makes URLs of new, migrated, empty databases, all dropped after the test."""
+    names: list[str] = []
+
+    def create() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(maintenance_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE_DB))
+            )
+        names.append(name)
+        return _with_database(maintenance_url, name)
+
+    yield create
     close_pools()
     with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        for name in names:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database_url(new_database_url) -> str:
+    """A URL of a new, migrated, empty database, dropped after the test."""
+    return new_database_url()
 
 
 @pytest.fixture
