@@ -39,8 +39,9 @@ def load_in_process(url, directory):
 
 
 def start_load(url, directory, tmp_path, name):
-    env = dict(os.environ, ALLOYDB_URL=url, INVEST_SOURCE_DIR=str(directory))
-    env.pop("DAGSTER_HOME", None)
+    home = tmp_path / f"{name}_dagster_home"
+    home.mkdir()
+    env = dict(os.environ, ALLOYDB_URL=url, INVEST_SOURCE_DIR=str(directory), DAGSTER_HOME=str(home))
     log = open(tmp_path / f"{name}.log", "w")
     return subprocess.Popen(
         [DAGSTER, "asset", "materialize", "-m", "invest_assets.definitions", "--select", "investors"],
