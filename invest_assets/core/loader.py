@@ -95,9 +95,11 @@ def _reject_duplicates(cur: psycopg.Cursor) -> None:
     )
     cur.execute(
         """
-        WITH groups AS (
+        WITH repeated AS (
+          SELECT source_id FROM stage GROUP BY source_id HAVING count(*) > 1
+        ), groups AS (
           SELECT source_id, min(_ord) AS keep, count(DISTINCT to_jsonb(s) - '_ord') AS variants
-          FROM stage s GROUP BY source_id HAVING count(*) > 1
+          FROM stage s JOIN repeated USING (source_id) GROUP BY source_id
         ), dropped AS (
           DELETE FROM stage s USING groups g
           WHERE s.source_id = g.source_id AND (g.variants > 1 OR s._ord <> g.keep)

@@ -1,0 +1,101 @@
+"""Benchmark: loading investors through the core loader vs a plain binary COPY (the ceiling).
+
+Builds a source of N investors, then measures in one run, each on a fresh database of
+the embedded server:
+  * full load through load_table (validation, COPY to staging, set-based upsert, quarantine);
+  * the same typed rows written by one plain binary COPY into a bare copy of the table;
+  * a reload of the unchanged source (the idempotent no-op path);
+  * a reload with 1% of the rows changed.
+
+    .venv/bin/python -m bench.bench_core_load --investors 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+
+from invest_assets.core.loader import load_table
+from invest_assets.resources.database import apply_migrations, embedded_server_url, stop_embedded_server
+from invest_assets.sources.local_files import read_local_table
+from invest_assets.sources.schema import INVESTORS
+from invest_assets.sources.validation import stage_columns, validate_chunk
+from tests.source_files import write_many_investors
+
+
+def timed(fn):
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def plain_copy_seconds(url: str, directory: Path) -> float:
+    """The same rows, already typed, by one binary COPY into a bare table: the ceiling."""
+    columns = stage_columns(INVESTORS)
+    rows = [row for chunk in read_local_table(directory, "investors") for row in validate_chunk(INVESTORS, chunk).rows]
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "CREATE TABLE bare (source_id text, "
+            + ", ".join(f'"{c.name}" {c.pg_type}' for c in columns)
+            + ")"
+        )
+        names = ", ".join(f'"{c.name}"' for c in columns)
+
+        def copy():
+            with conn.cursor().copy(f"COPY bare (source_id, {names}) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["text", *(c.pg_type for c in columns)])
+                for row in rows:
+                    cp.write_row(row)
+            conn.commit()
+
+        seconds, _ = timed(copy)
+    return seconds
+
+
+def change_one_percent(directory: Path) -> None:
+    path = directory / "investors.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[frame.index % 100 == 0, "name"] += " (renamed)"
+    frame.to_csv(path, index=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--investors", type=int, default=100_000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        source = write_many_investors(Path(tmp) / "src", args.investors)
+        loader_url = embedded_server_url(str(home), database="bench_loader")
+        ceiling_url = embedded_server_url(str(home), database="bench_ceiling")
+        apply_migrations(loader_url)
+        try:
+            with psycopg.connect(loader_url) as conn:
+                full, report = timed(lambda: load_table(conn, INVESTORS, read_local_table(source, "investors"), "b1"))
+                assert report.inserted == args.investors, report
+                noop, report = timed(lambda: load_table(conn, INVESTORS, read_local_table(source, "investors"), "b2"))
+                assert report.updated == report.inserted == 0, report
+                change_one_percent(source)
+                delta, report = timed(lambda: load_table(conn, INVESTORS, read_local_table(source, "investors"), "b3"))
+                changed = report.updated
+            ceiling = plain_copy_seconds(ceiling_url, source)
+        finally:
+            stop_embedded_server(str(home))
+
+    n = args.investors
+    print(f"investors: {n}")
+    print(f"full load through the loader : {full:7.2f} s  ({n / full:10,.0f} rows/s)")
+    print(f"plain binary COPY (ceiling)  : {ceiling:7.2f} s  ({n / ceiling:10,.0f} rows/s)")
+    print(f"loader / ceiling             : {full / ceiling:7.2f} x")
+    print(f"reload, nothing changed      : {noop:7.2f} s  ({noop / full:.0%} of the full load)")
+    print(f"reload, 1% changed ({changed} rows): {delta:7.2f} s  ({delta / full:.0%} of the full load)")
+
+
+if __name__ == "__main__":
+    main()
