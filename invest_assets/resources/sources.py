@@ -19,8 +19,8 @@ from pydantic import Field
 
 from invest_assets import settings
 from invest_assets.sources.local_files import read_local_table
-from invest_assets.sources.validation import CellError, is_empty, parse_cell
 from invest_assets.sources.schema import UPDATED_AT
+from invest_assets.sources.validation import CellError, is_empty, parse_cell
 
 
 class TableSource(ConfigurableResource):

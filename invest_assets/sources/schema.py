@@ -155,7 +155,8 @@ INVESTORS = SourceTable(
         _c("thesis_summary_long", "text", "Raw text the thesis was extracted from."),
         _c("thesis_source", "text", "web, deck or manual."),
         _c("thesis_model", "text", "Model that extracted the thesis."),
-        *(_c(f"{d}_text", "text", f"Source text of the {d} dimension (embedded into {d}_embedding).") for d in DIMENSIONS),
+        *(_c(f"{d}_text", "text", f"Source text of the {d} dimension (embedded into {d}_embedding).")
+          for d in DIMENSIONS),
         UPDATED_AT,
     ),
     references=(Reference("firm_source_id", "investors", "firm_id", required=False),),

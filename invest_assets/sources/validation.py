@@ -199,7 +199,7 @@ def _check_size_problems(typed: dict[str, list]) -> dict[int, str]:
         return {}
     return {
         i: f"impossible_value: check_size_min_usd {low} > check_size_max_usd {high}"
-        for i, (low, high) in enumerate(zip(lows, highs))
+        for i, (low, high) in enumerate(zip(lows, highs, strict=True))
         if low is not None and high is not None and low > high
     }
 
@@ -276,7 +276,7 @@ def raw_json(row: dict[str, Any]) -> str:
 
 def source_keys(spec: SourceTable, typed: dict[str, list]) -> list[str | None]:
     parts = [typed[name] for name in spec.key_columns]
-    return [None if any(p is None for p in key) else KEY_SEPARATOR.join(key) for key in zip(*parts)]
+    return [None if any(p is None for p in key) else KEY_SEPARATOR.join(key) for key in zip(*parts, strict=True)]
 
 
 def validate_chunk(spec: SourceTable, chunk: pd.DataFrame) -> Validated:
@@ -288,7 +288,7 @@ def validate_chunk(spec: SourceTable, chunk: pd.DataFrame) -> Validated:
     keys = source_keys(spec, typed)
     columns = [typed[c.name] for c in stage_columns(spec)]
     result = Validated()
-    result.rows = [row for i, row in enumerate(zip(keys, *columns)) if i not in problems]
+    result.rows = [row for i, row in enumerate(zip(keys, *columns, strict=True)) if i not in problems]
     result.rejects = [
         (keys[i], "; ".join(reasons), raw_json(chunk.iloc[i].to_dict())) for i, reasons in sorted(problems.items())
     ]

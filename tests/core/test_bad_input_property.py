@@ -58,7 +58,8 @@ ROW = st.fixed_dictionaries(
         "geographies": GEO_CELLS,
         "signal_text": st.one_of(CLEAN_TEXT, st.just(SQL_INJECTION)),
         "thesis_summary": CLEAN_TEXT,
-        "updated_at": mostly(st.sampled_from(["2024-01-01T00:00:00Z", ""]), st.sampled_from(["yesterday", "2024-13-45"])),
+        "updated_at": mostly(st.sampled_from(["2024-01-01T00:00:00Z", ""]),
+                             st.sampled_from(["yesterday", "2024-13-45"])),
     }
 )
 
