@@ -48,3 +48,25 @@ def test_blank_text_has_no_hash(db):
             "VALUES ('a', 'A', 'firm', '  \t', 'fintech', NULL)")
         row = conn.execute("SELECT signal_text_hash, sector_text_hash, stage_text_hash FROM investors").fetchone()
     assert row[0] is None and row[1] is not None and row[2] is None
+
+
+def test_processes_starting_together_share_one_embedded_server(tmp_path):
+    import subprocess
+    import sys
+
+    from invest_assets.resources.database import stop_embedded_server
+
+    script = (
+        "import sys, psycopg; from invest_assets.resources.database import embedded_server_url, apply_migrations;"
+        "url = embedded_server_url(sys.argv[1]); apply_migrations(url);"
+        "print(psycopg.connect(url).execute('SELECT pg_postmaster_start_time()').fetchone()[0])"
+    )
+    home = tmp_path / "shared_home"
+    try:
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(home)], stdout=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+        outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
+        assert all(p.returncode == 0 for p in procs)
+        assert len(set(outputs)) == 1  # one server, started once, used by all three
+    finally:
+        stop_embedded_server(str(home))
