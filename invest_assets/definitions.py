@@ -28,6 +28,10 @@ def source_resource():
     kind = os.environ.get("INVEST_SOURCE", "local")
     if kind == "local":
         return LocalFileSource(directory=_env(settings.SOURCE_DIR_ENV))
+    if kind == "bigquery":
+        from invest_assets.resources.bigquery_source import bigquery_source_from_env
+
+        return bigquery_source_from_env()
     raise ValueError(f"INVEST_SOURCE={kind!r}: expected 'local' or 'bigquery'")
 
 

@@ -1,0 +1,138 @@
+"""The production source: the four source tables in a BigQuery dataset, read through
+``dagster_gcp.BigQueryResource`` and the real ``google-cloud-bigquery`` client.
+
+Queries are parameterized (the delta watermark is a ``@since`` TIMESTAMP parameter;
+table paths are checked identifiers, never values), and results are streamed page by
+page as Arrow record batches, so a large table is never held in memory at once. Each
+page becomes a DataFrame with the contract's columns and native Python values
+(ARRAY<STRING> -> list, NUMERIC -> int, DATE -> date, TIMESTAMP -> Timestamp) that
+validation types like any other source's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+
+import pandas as pd
+import pyarrow as pa
+from dagster import EnvVar
+from dagster_gcp import BigQueryResource
+from google.cloud import bigquery
+from pydantic import Field
+
+from invest_assets.resources.sources import TableSource
+from invest_assets.sources.schema import TABLES, SourceTable
+
+# The BigQuery column type each contract kind is read from (the expected table DDL uses them).
+BIGQUERY_TYPES = {
+    "text": "STRING",
+    "int": "INT64",
+    "usd": "NUMERIC",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "bool": "BOOL",
+    "list": "ARRAY<STRING>",
+}
+PAGE_ROWS = 50_000
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
+
+
+def checked_identifier(name: str, what: str) -> str:
+    """Project, dataset and table names go into the SQL text, so only plain identifiers pass."""
+    if not _IDENTIFIER.fullmatch(name or ""):
+        raise ValueError(f"{what} {name!r} is not a valid BigQuery identifier")
+    return name
+
+
+def table_ddl(dataset: str, spec: SourceTable) -> str:
+    """The BigQuery table a source table is read from."""
+    columns = ",\n".join(
+        f"  {c.name} {BIGQUERY_TYPES[c.kind]}{' NOT NULL' if c.name == 'source_id' else ''}" for c in spec.columns
+    )
+    return f"CREATE TABLE `{dataset}.{spec.name}` (\n{columns}\n)"
+
+
+def select_statement(table_path: str, spec: SourceTable, delta: bool) -> str:
+    columns = ", ".join(f"`{name}`" for name in spec.column_names)
+    # Rows without updated_at stay in a delta, like the local source, so they are never skipped silently.
+    where = " WHERE `updated_at` > @since OR `updated_at` IS NULL" if delta else ""
+    return f"SELECT {columns} FROM `{table_path}`{where}"
+
+
+def _decimal_cell(value: Decimal | None):
+    """Whole amounts become ints; a fractional one stays text so validation quarantines it by name."""
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else format(value, "f")
+
+
+def typed_frame(batch: pa.RecordBatch, spec: SourceTable) -> pd.DataFrame:
+    """One page of results as a contract DataFrame of native values."""
+    frame = batch.to_pandas(integer_object_nulls=True, date_as_object=True)
+    for field in batch.schema:
+        if pa.types.is_decimal(field.type):
+            frame[field.name] = frame[field.name].map(_decimal_cell).astype(object)
+    return frame.reindex(columns=list(spec.column_names))
+
+
+class BigQuerySource(TableSource):
+    """Source tables in one BigQuery dataset (``INVEST_SOURCE=bigquery``)."""
+
+    bigquery: BigQueryResource = Field(description="Project, location and credentials (dagster-gcp).")
+    dataset: str = Field(description="Dataset holding the source tables.")
+    table_names: dict[str, str] = Field(
+        default_factory=dict, description="BigQuery table name per source table, when it differs from the contract's."
+    )
+    page_rows: int = Field(default=PAGE_ROWS, description="Rows per result page (one DataFrame chunk each).")
+
+    def client(self) -> bigquery.Client:
+        # Credentials are read when the client is built; the temporary credentials file
+        # dagster-gcp writes is not needed afterwards, so the context closes at once.
+        with self.bigquery.get_client() as client:
+            return client
+
+    def table_path(self, client: bigquery.Client, table: str) -> str:
+        name = self.table_names.get(table, table)
+        return ".".join((
+            checked_identifier(client.project, "project"),
+            checked_identifier(self.dataset, "dataset"),
+            checked_identifier(name, "table"),
+        ))
+
+    def read(self, table: str, since: datetime | None = None) -> Iterator[pd.DataFrame]:
+        spec = TABLES[table]
+        client = self.client()
+        try:
+            query = select_statement(self.table_path(client, table), spec, delta=since is not None)
+            parameters = [] if since is None else [bigquery.ScalarQueryParameter("since", "TIMESTAMP", since)]
+            job = client.query(query, job_config=bigquery.QueryJobConfig(query_parameters=parameters))
+            rows = job.result(page_size=self.page_rows)
+            for batch in rows.to_arrow_iterable(bqstorage_client=None):
+                yield typed_frame(batch, spec)
+        finally:
+            client.close()
+
+    def describe(self) -> str:
+        return f"BigQuery dataset {self.bigquery.project or '(default project)'}.{self.dataset}"
+
+
+PROJECT_ENV = "INVEST_BIGQUERY_PROJECT"
+DATASET_ENV = "INVEST_BIGQUERY_DATASET"
+LOCATION_ENV = "INVEST_BIGQUERY_LOCATION"
+CREDENTIALS_ENV = "INVEST_BIGQUERY_CREDENTIALS"  # base64 service-account key; unset: application default
+
+
+def bigquery_source_from_env() -> BigQuerySource:
+    """The ``INVEST_SOURCE=bigquery`` source; EnvVar keeps the project and key out of the UI and run config."""
+    return BigQuerySource(
+        bigquery=BigQueryResource(
+            project=EnvVar(PROJECT_ENV),
+            location=EnvVar(LOCATION_ENV) if os.environ.get(LOCATION_ENV) else None,
+            gcp_credentials=EnvVar(CREDENTIALS_ENV) if os.environ.get(CREDENTIALS_ENV) else None,
+        ),
+        dataset=EnvVar(DATASET_ENV),
+    )
