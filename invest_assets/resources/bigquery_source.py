@@ -97,11 +97,13 @@ class BigQuerySource(TableSource):
 
     def table_path(self, client: bigquery.Client, table: str) -> str:
         name = self.table_names.get(table, table)
-        return ".".join((
-            checked_identifier(client.project, "project"),
-            checked_identifier(self.dataset, "dataset"),
-            checked_identifier(name, "table"),
-        ))
+        return ".".join(
+            (
+                checked_identifier(client.project, "project"),
+                checked_identifier(self.dataset, "dataset"),
+                checked_identifier(name, "table"),
+            )
+        )
 
     def read(self, table: str, since: datetime | None = None) -> Iterator[pd.DataFrame]:
         spec = TABLES[table]

@@ -143,6 +143,10 @@ class QueryResult:
             "statistics": {"creationTime": "0", "startTime": "0", "endTime": "0", "query": {"statementType": "SELECT"}},
         }
 
+    @staticmethod
+    def _cells(row: dict, modes: list[bool], int64_timestamps: bool) -> list[dict]:
+        return [{"v": _cell(v, int64_timestamps, repeated)} for v, repeated in zip(row.values(), modes, strict=True)]
+
     def page(self, start: int, max_rows: int, int64_timestamps: bool) -> dict:
         rows = self.table.slice(start, max_rows).to_pylist()
         modes = [field["mode"] == "REPEATED" for field in self.schema["fields"]]
@@ -152,10 +156,7 @@ class QueryResult:
             "jobComplete": True,
             "schema": self.schema,
             "totalRows": str(self.table.num_rows),
-            "rows": [
-                {"f": [{"v": _cell(v, int64_timestamps, repeated)} for v, repeated in zip(row.values(), modes)]}
-                for row in rows
-            ],
+            "rows": [{"f": self._cells(row, modes, int64_timestamps)} for row in rows],
         }
         if start + len(rows) < self.table.num_rows:
             response["pageToken"] = base64.urlsafe_b64encode(str(start + len(rows)).encode()).decode()
@@ -206,8 +207,13 @@ class FakeBigQuery:
             raise BigQueryError(400, "invalid", "the fake only runs GoogleSQL (useLegacySql=false)")
         parameters = bind_parameters(body.get("queryParameters", []))
         self.queries.append((body["query"], parameters))
-        result = QueryResult(job_id or f"job_{uuid.uuid4().hex}", project, location, body["query"],
-                             self.execute(body["query"], parameters))
+        result = QueryResult(
+            job_id or f"job_{uuid.uuid4().hex}",
+            project,
+            location,
+            body["query"],
+            self.execute(body["query"], parameters),
+        )
         self.jobs[result.job_id] = result
         return result
 
@@ -234,8 +240,9 @@ def _route(fake: FakeBigQuery, method: str, path: str, query: dict, body: dict) 
     page_rows = int(query.get("maxResults", fake.page_rows))
     if method == "POST" and rest == ["jobs"]:  # jobs.insert
         reference = body.get("jobReference", {})
-        result = fake.run_query(project, body["configuration"]["query"], reference.get("jobId"),
-                                reference.get("location") or "US")
+        result = fake.run_query(
+            project, body["configuration"]["query"], reference.get("jobId"), reference.get("location") or "US"
+        )
         return result.job_resource()
     if method == "GET" and len(rest) == 2 and rest[0] == "jobs":  # jobs.get
         return fake.job(rest[1]).job_resource()
@@ -266,8 +273,13 @@ def _handler(fake: FakeBigQuery) -> type[BaseHTTPRequestHandler]:
                 status, payload = 200, _route(fake, method, url.path, query, body)
             except BigQueryError as err:
                 status = err.status
-                payload = {"error": {"code": err.status, "message": str(err),
-                                     "errors": [{"reason": err.reason, "message": str(err)}]}}
+                payload = {
+                    "error": {
+                        "code": err.status,
+                        "message": str(err),
+                        "errors": [{"reason": err.reason, "message": str(err)}],
+                    }
+                }
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -299,9 +311,16 @@ def service_account_credentials(token_uri: str, project: str) -> str:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    info = {"type": "service_account", "project_id": project, "private_key_id": "fake-key",
-            "private_key": pem, "client_email": f"loader@{project}.iam.gserviceaccount.com",
-            "client_id": "1", "token_uri": token_uri}
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    info = {
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": "fake-key",
+        "private_key": pem,
+        "client_email": f"loader@{project}.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
     return base64.b64encode(json.dumps(info).encode()).decode()

@@ -49,8 +49,12 @@ def with_explicit_lists(table: str, rows: list[dict]) -> list[dict]:
 
 ROWS = {
     table: with_explicit_lists(table, rows + MESSY[table])
-    for table, rows in (("companies", COMPANIES), ("investors", INVESTORS), ("funding_rounds", ROUNDS),
-                        ("investments", INVESTMENTS))
+    for table, rows in (
+        ("companies", COMPANIES),
+        ("investors", INVESTORS),
+        ("funding_rounds", ROUNDS),
+        ("investments", INVESTMENTS),
+    )
 }
 
 # How a local-format CSV cell becomes the BigQuery column value (DuckDB SQL on the fake's tables).
@@ -72,8 +76,7 @@ def copy_local_source_into(fake: FakeBigQuery, directory) -> None:
         fake.execute(table_ddl(DATASET, spec))
         columns = ", ".join(CSV_TO_BIGQUERY[c.kind].format(c=f'"{c.name}"') for c in spec.columns)
         fake.duckdb.execute(
-            f"INSERT INTO {DATASET}.{spec.name} SELECT {columns} "
-            f"FROM read_csv(?, all_varchar = true, header = true)",
+            f"INSERT INTO {DATASET}.{spec.name} SELECT {columns} FROM read_csv(?, all_varchar = true, header = true)",
             [str(directory / f"{spec.name}.csv")],
         )
 
@@ -94,7 +97,8 @@ def local_dir(tmp_path):
 
 def bigquery_source(fake: FakeBigQuery, **kw) -> BigQuerySource:
     credentials = service_account_credentials(f"{fake.url}/token", PROJECT)
-    return BigQuerySource(bigquery=BigQueryResource(project=PROJECT, gcp_credentials=credentials), dataset=DATASET, **kw)
+    resource = BigQueryResource(project=PROJECT, gcp_credentials=credentials)
+    return BigQuerySource(bigquery=resource, dataset=DATASET, **kw)
 
 
 def test_pages_are_streamed_as_typed_chunks(fake, local_dir):
