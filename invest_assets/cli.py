@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from invest_assets import settings
+from invest_assets.sources.crunchbase_cli import crunchbase
 
 SUMMARY_KEYS = ("dagster/row_count", "inserted", "updated", "soft_deleted", "quarantined", "rows_embedded", "pairs")
 
@@ -93,6 +94,9 @@ def db_stop() -> None:
     from invest_assets.resources.database import stop_embedded_server
 
     click.echo("stopped" if stop_embedded_server() else "not running")
+
+
+main.add_command(crunchbase)
 
 
 if __name__ == "__main__":
