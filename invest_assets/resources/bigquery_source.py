@@ -51,7 +51,7 @@ def checked_identifier(name: str, what: str) -> str:
 def table_ddl(dataset: str, spec: SourceTable) -> str:
     """The BigQuery table a source table is read from."""
     columns = ",\n".join(
-        f"  {c.name} {BIGQUERY_TYPES[c.kind]}{' NOT NULL' if c.name == 'source_id' else ''}" for c in spec.columns
+        f"  {c.name} {BIGQUERY_TYPES[c.kind]}{' NOT NULL' if c.name in spec.key_columns else ''}" for c in spec.columns
     )
     return f"CREATE TABLE `{dataset}.{spec.name}` (\n{columns}\n)"
 
@@ -126,6 +126,16 @@ PROJECT_ENV = "INVEST_BIGQUERY_PROJECT"
 DATASET_ENV = "INVEST_BIGQUERY_DATASET"
 LOCATION_ENV = "INVEST_BIGQUERY_LOCATION"
 CREDENTIALS_ENV = "INVEST_BIGQUERY_CREDENTIALS"  # base64 service-account key; unset: application default
+TABLES_ENV = "INVEST_BIGQUERY_TABLES"  # e.g. "companies=organizations,investors=vc_investors"
+
+
+def parse_table_names(text: str) -> dict[str, str]:
+    """``source=bigquery_table`` pairs, comma separated, for tables not named as in the contract."""
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    unknown = [pair for pair in pairs if len(pair) != 2 or pair[0].strip() not in TABLES]
+    if unknown:
+        raise ValueError(f"{TABLES_ENV}: expected table=bigquery_table pairs for {sorted(TABLES)}, got {unknown}")
+    return {source.strip(): name.strip() for source, name in pairs}
 
 
 def bigquery_source_from_env() -> BigQuerySource:
@@ -137,4 +147,5 @@ def bigquery_source_from_env() -> BigQuerySource:
             gcp_credentials=EnvVar(CREDENTIALS_ENV) if os.environ.get(CREDENTIALS_ENV) else None,
         ),
         dataset=EnvVar(DATASET_ENV),
+        table_names=parse_table_names(os.environ.get(TABLES_ENV, "")),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pandas as pd
 import psycopg
@@ -16,7 +17,7 @@ from dagster_gcp import BigQueryResource
 from psycopg import sql
 
 from invest_assets.core.assets import core_assets
-from invest_assets.resources.bigquery_source import BigQuerySource, table_ddl
+from invest_assets.resources.bigquery_source import BigQuerySource, parse_table_names, table_ddl
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.sources import LocalFileSource
 from invest_assets.sources.schema import TABLES
@@ -206,6 +207,8 @@ def test_invest_source_bigquery_selects_the_bigquery_source(fake, local_dir, mon
     from invest_assets.definitions import source_resource
 
     copy_local_source_into(fake, local_dir)
+    fake.execute(f"CREATE TABLE `{DATASET}.orgs` AS SELECT * FROM `{DATASET}.companies` WHERE source_id = 'c1'")
+    monkeypatch.setenv("INVEST_BIGQUERY_TABLES", "companies=orgs")
     monkeypatch.setenv("INVEST_SOURCE", "bigquery")
     monkeypatch.setenv("INVEST_BIGQUERY_PROJECT", PROJECT)
     monkeypatch.setenv("INVEST_BIGQUERY_DATASET", DATASET)
@@ -215,4 +218,19 @@ def test_invest_source_bigquery_selects_the_bigquery_source(fake, local_dir, mon
     assert isinstance(source, BigQuerySource)
     url = new_database_url()
     load(url, source)
-    assert set(table_contents(url, "companies")) == {"c1", "c2"}
+    assert set(table_contents(url, "companies")) == {"c1"}
+
+
+def test_table_names_from_the_environment_are_checked():
+    assert parse_table_names(" companies=orgs, investors = vc_investors ") == {
+        "companies": "orgs",
+        "investors": "vc_investors",
+    }
+    with pytest.raises(ValueError, match="INVEST_BIGQUERY_TABLES"):
+        parse_table_names("organisations=orgs")
+
+
+def test_readme_shows_the_expected_table_ddl():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for spec in TABLES.values():
+        assert table_ddl(DATASET, spec) + ";" in readme, spec.name
