@@ -25,7 +25,9 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 from pydantic import Field
-from yoyo import get_backend, read_migrations
+from yoyo import read_migrations
+from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
+from yoyo.connections import parse_uri
 
 from invest_assets import settings
 
@@ -80,12 +82,32 @@ def ensure_database(maintenance_url: str, database: str) -> None:
             pass  # another process created it first
 
 
-def apply_migrations(url: str) -> list[str]:
+class AtomicMigrationBackend(PostgresqlPsycopgBackend):
+    """yoyo's PostgreSQL backend, but a migration's steps and the record that it was
+    applied commit in one transaction. (yoyo commits them separately: a process killed
+    in between leaves a schema change that every later start tries to apply again.)"""
+
+    def apply_one(self, migration, force=False, mark=True):
+        self.ensure_internal_schema_updated()
+        with self.transaction():
+            migration.process_steps(self, "apply", force=force)  # nested: a savepoint
+            if mark:
+                self.mark_one(migration, log=False)
+        self.log_migration(migration, "apply")
+
+
+def migration_backend(url: str, backend_class=AtomicMigrationBackend) -> AtomicMigrationBackend:
+    backend = backend_class(parse_uri(_yoyo_url(url)), "_yoyo_migration")
+    backend.init_database()
+    return backend
+
+
+def apply_migrations(url: str, backend_class=AtomicMigrationBackend) -> list[str]:
     """Apply pending migrations from ``migrations/``; returns the ids applied now."""
     with psycopg.connect(url, autocommit=True) as lock_conn:
         lock_conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
-            backend = get_backend(_yoyo_url(url))
+            backend = migration_backend(url, backend_class)
             try:
                 pending = backend.to_apply(read_migrations(str(settings.migrations_dir())))
                 backend.apply_migrations(pending)

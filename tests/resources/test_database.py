@@ -70,3 +70,26 @@ def test_processes_starting_together_share_one_embedded_server(tmp_path):
         assert len(set(outputs)) == 1  # one server, started once, used by all three
     finally:
         stop_embedded_server(str(home))
+
+
+def test_a_crash_before_a_migration_is_recorded_leaves_no_trace(maintenance_url):
+    """Fault injection at the one point yoyo alone gets wrong: the steps ran, the record fails."""
+    import pytest
+
+    from invest_assets.resources.database import AtomicMigrationBackend
+
+    class CrashWhileRecording(AtomicMigrationBackend):
+        def mark_one(self, migration, log=True):
+            raise self.DatabaseError("simulated crash while recording the migration")
+
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS crash_scratch WITH (FORCE)")
+        conn.execute("CREATE DATABASE crash_scratch")
+    url = maintenance_url.replace("/postgres?", "/crash_scratch?")
+    with pytest.raises(psycopg.Error):
+        apply_migrations(url, backend_class=CrashWhileRecording)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('investors')").fetchone()[0] is None  # steps rolled back too
+    assert len(apply_migrations(url)) > 0  # and a normal start applies everything
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('investors')").fetchone()[0] == "investors"
