@@ -5,6 +5,9 @@ BigQuery tables load into identical AlloyDB tables."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -234,3 +237,39 @@ def test_readme_shows_the_expected_table_ddl():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for spec in TABLES.values():
         assert table_ddl(DATASET, spec) + ";" in readme, spec.name
+
+
+@pytest.mark.slow
+def test_dagster_cli_materializes_the_core_assets_from_bigquery(fake, local_dir, new_database_url, tmp_path):
+    copy_local_source_into(fake, local_dir)
+    local_url, bigquery_url = new_database_url(), new_database_url()
+    load(local_url, LocalFileSource(directory=str(local_dir)))
+    (tmp_path / "dagster_home").mkdir()
+    env = dict(
+        os.environ,  # carries BIGQUERY_EMULATOR_HOST, set by the fake fixture
+        ALLOYDB_URL=bigquery_url,
+        INVEST_SOURCE="bigquery",
+        INVEST_BIGQUERY_PROJECT=PROJECT,
+        INVEST_BIGQUERY_DATASET=DATASET,
+        INVEST_BIGQUERY_CREDENTIALS=service_account_credentials(f"{fake.url}/token", PROJECT),
+        DAGSTER_HOME=str(tmp_path / "dagster_home"),
+        INVEST_ASSETS_HOME=str(tmp_path / "home"),
+    )
+    done = subprocess.run(
+        [
+            Path(sys.executable).parent / "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "invest_assets.definitions",
+            "--select",
+            "group:core",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for table in TABLES:
+        assert table_contents(bigquery_url, table) == table_contents(local_url, table), table
