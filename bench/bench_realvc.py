@@ -1,7 +1,8 @@
 """End to end on the real Crunchbase data: convert, load the four core assets, count co-investors.
 
-Converts the 2013 open data (companies + rounds + the 80,245-row investor links) and the
-current bulk-export sample to the local layout, materializes the core assets from each
+Converts the 2013 open data (companies + rounds, with the 80,245-row investor links, and
+again with the June 2013 links of 102 VC firms) and the current bulk-export sample to the
+local layout, materializes the core assets from each
 into its own database of a throwaway embedded server (a temp INVEST_ASSETS_HOME), and
 reports rows loaded, rows quarantined by reason, co-investor pairs and the top pairs
 (from the graph assets' ``co_investor_pairs`` table when that family exists, otherwise
@@ -30,7 +31,12 @@ from invest_assets.resources.database import (
     stop_embedded_server,
 )
 from invest_assets.resources.sources import LocalFileSource
-from invest_assets.sources.crunchbase import convert_bulk_export, convert_open_data_2013
+from invest_assets.sources.crunchbase import (
+    convert_bulk_export,
+    convert_open_data_2013,
+    name_and_date_links,
+    techcrunch_links,
+)
 from invest_assets.sources.schema import TABLES
 
 DEFAULT_DATA = Path("/work/shared/data/realvc")
@@ -146,11 +152,23 @@ def main() -> None:
                 lambda out: convert_open_data_2013(
                     october / "crunchbase-companies.csv",
                     october / "crunchbase-rounds.csv",
-                    data / "holmesjoli-crunchbase-2013" / "investments.csv",
+                    name_and_date_links(data / "holmesjoli-crunchbase-2013" / "investments.csv"),
                     out,
                 ),
                 embedded_server_url(str(home), database="realvc_2013"),
                 Path(tmp) / "open_data_2013",
+            )
+            techcrunch = data / "hernamesbarbara-techcrunch-2013"
+            run(
+                "2013 open data with the June 2013 links of 102 VC firms (TechCrunch API files)",
+                lambda out: convert_open_data_2013(
+                    october / "crunchbase-companies.csv",
+                    october / "crunchbase-rounds.csv",
+                    techcrunch_links(techcrunch / "investments.csv", techcrunch / "investors.csv"),
+                    out,
+                ),
+                embedded_server_url(str(home), database="realvc_techcrunch"),
+                Path(tmp) / "techcrunch_2013",
             )
             run(
                 "bulk-export sample (2017 layout)",

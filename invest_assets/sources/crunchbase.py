@@ -25,6 +25,7 @@ import io
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,13 +89,15 @@ def decode_export(raw: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_export_csv(path: Path) -> pd.DataFrame:
-    """Every cell as its exact string."""
+def read_export_csv(path: Path, names: list[str] | None = None) -> pd.DataFrame:
+    """Every cell as its exact string; ``names`` for files that have no header line."""
     return pd.read_csv(
         io.StringIO(decode_export(path.read_bytes())),
         dtype=str,
         keep_default_na=False,
         na_filter=False,
+        header=None if names else "infer",
+        names=names,
         skip_blank_lines=True,
     )
 
@@ -135,6 +138,8 @@ def round_type(kind: str, code: str = "") -> str:
     kind, code = kind.strip().lower(), code.strip().lower()
     if SERIES_CODES.match(code) and kind in ("venture", "series", ""):
         return f"series_{code}"
+    if SERIES_CODES.match(kind):  # the 2013 API's round codes are bare letters
+        return f"series_{kind}"
     return kind.replace("+", "_plus").replace("-", "_").replace(" ", "_")
 
 
@@ -328,17 +333,106 @@ def bulk_companies(rounds: pd.DataFrame, organizations: pd.DataFrame | None) -> 
 # ---------------------------------------------------------------- 2013 open data
 
 LINK_COLUMNS = ["company_name", "investor_name", "funded_when", "amount_usd"]
+TECHCRUNCH_COLUMNS = [
+    "company_name",
+    "funded_year",
+    "raised_amount",
+    "raised_currency_code",
+    "round_code",
+    "investor_name",
+]
+KEY_SEPARATOR = "\x1f"
+
+
+@dataclass(frozen=True)
+class Links:
+    """Investor-to-round links known by names, and how they are matched to the export's rounds.
+
+    ``rounds_key`` makes the matching key of each export round; a link's ``match_key`` must equal
+    it for exactly one round, else the link gets a round of its own, ``<company>/<round_part>/link``.
+    """
+
+    frame: pd.DataFrame  # company_name, investor_name, match_key, round_part, announced_at, round_type, amount_usd
+    rounds_key: Callable[[pd.DataFrame], pd.Series]
+    firms: frozenset[str] = frozenset()  # investor names known to be firms
+
+
+def _name(values: pd.Series) -> pd.Series:
+    return values.str.strip().str.lower()
+
+
+def name_and_date_links(path: Path) -> Links:
+    """``company_name,investor_name,funded_when,amount_usd`` (the December 2013 investments table)."""
+    links = read_export_csv(path)
+    missing = [c for c in LINK_COLUMNS if c not in links.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing} (expected {','.join(LINK_COLUMNS)})")
+    frame = pd.DataFrame(
+        {
+            "company_name": links["company_name"].str.strip(),
+            "investor_name": links["investor_name"].str.strip(),
+            "match_key": _name(links["company_name"]) + KEY_SEPARATOR + links["funded_when"],
+            "round_part": links["funded_when"],
+            "announced_at": links["funded_when"],
+            "round_type": "",
+            "amount_usd": links["amount_usd"].map(amount),
+        }
+    )
+    return Links(frame, lambda rounds: _name(rounds["company_name"]) + KEY_SEPARATOR + rounds["funded_at"])
+
+
+def _matching_round_type(types: pd.Series) -> pd.Series:
+    """The October 2013 rounds have one type for series C and later (series-c+), and call seed rounds angel."""
+    return types.replace(r"^series_[c-j]$", "series_c_plus", regex=True).replace("seed", "angel")
+
+
+def techcrunch_links(investments_csv: Path, investors_csv: Path | None = None) -> Links:
+    """The headerless TechCrunch/Crunchbase API v1 files of June 2013: rounds known by
+    (company, year, round code) and amounts in their own currency (only USD amounts are kept)."""
+    links = read_export_csv(investments_csv, names=TECHCRUNCH_COLUMNS)
+    # "unattributed" is the API's code for a venture round without a series letter.
+    types = links["round_code"].replace("unattributed", "venture").map(round_type)
+    usd = links["raised_currency_code"].str.upper() == "USD"
+    frame = pd.DataFrame(
+        {
+            "company_name": links["company_name"].str.strip(),
+            "investor_name": links["investor_name"].str.strip(),
+            "match_key": _name(links["company_name"])
+            + KEY_SEPARATOR
+            + links["funded_year"]
+            + KEY_SEPARATOR
+            + _matching_round_type(types),
+            "round_part": links["funded_year"] + "/" + types,
+            "announced_at": "",
+            "round_type": types,
+            "amount_usd": links["raised_amount"].map(amount).where(usd, ""),
+        }
+    )
+    firms = (
+        frozenset(read_export_csv(investors_csv, names=["name", "founded_year", "city", "state"])["name"].str.strip())
+        if investors_csv
+        else frozenset()
+    )
+    return Links(
+        frame,
+        lambda rounds: (
+            _name(rounds["company_name"])
+            + KEY_SEPARATOR
+            + rounds["funded_year"]
+            + KEY_SEPARATOR
+            + _matching_round_type(rounds["funding_round_type"].map(round_type))
+        ),
+        firms,
+    )
 
 
 def permalink_key(permalink: str) -> str:
     return permalink.strip().strip("/")
 
 
-def convert_open_data_2013(
-    companies_csv: Path, rounds_csv: Path, links_csv: Path | None, out: Path
-) -> ConversionReport:
-    """Companies and rounds by permalink; investor links (names only) joined to rounds on
-    (lower(company name), date), or, when that finds no single round, to a round made from the link."""
+def convert_open_data_2013(companies_csv: Path, rounds_csv: Path, links: Links | None, out: Path) -> ConversionReport:
+    """Companies and rounds by permalink; investor links (names only) joined to a round when
+    exactly one matches, otherwise to a round made from the link."""
     report = ConversionReport()
     companies = drop_exact_duplicates("companies", read_export_csv(companies_csv), report)
     rounds = drop_exact_duplicates("funding_rounds", read_export_csv(rounds_csv), report)
@@ -378,13 +472,9 @@ def convert_open_data_2013(
         "investors": contract_frame("investors", {}, pd.RangeIndex(0)),
         "investments": contract_frame("investments", {}, pd.RangeIndex(0)),
     }
-    if links_csv is not None:
-        links = read_export_csv(links_csv)
-        missing = [c for c in LINK_COLUMNS if c not in links.columns]
-        if missing:
-            raise ValueError(f"{links_csv}: missing columns {missing} (expected {','.join(LINK_COLUMNS)})")
-        links = drop_exact_duplicates("investments", links, report)
-        frames = link_frames(links, rounds, frames, report)
+    if links is not None:
+        frame = drop_exact_duplicates("investments", links.frame, report)
+        frames = link_frames(Links(frame, links.rounds_key, links.firms), rounds, frames, report)
     return write_tables(out, frames, report)
 
 
@@ -396,44 +486,39 @@ def _unique_lookup(keys: pd.Series, values: pd.Series) -> pd.Series:
 
 
 def link_frames(
-    links: pd.DataFrame, rounds: pd.DataFrame, frames: dict[str, pd.DataFrame], report: ConversionReport
+    links: Links, rounds: pd.DataFrame, frames: dict[str, pd.DataFrame], report: ConversionReport
 ) -> dict[str, pd.DataFrame]:
-    company_name = links["company_name"].str.strip()
-    investor_name = links["investor_name"].str.strip()
-    round_ids = frames["funding_rounds"]["source_id"]
-    round_by_name_and_date = _unique_lookup(
-        rounds["company_name"].str.strip().str.lower() + "\x1f" + rounds["funded_at"], round_ids
-    )
-    matched = (company_name.str.lower() + "\x1f" + links["funded_when"]).map(round_by_name_and_date)
+    link = links.frame
+    matched = link["match_key"].map(_unique_lookup(links.rounds_key(rounds), frames["funding_rounds"]["source_id"]))
     report.notes["links_joined_to_rounds"] = int(matched.notna().sum())
     report.notes["links_with_rounds_made_from_the_link"] = int(matched.isna().sum())
 
     companies = frames["companies"]
-    company_by_name = _unique_lookup(companies["name"].str.strip().str.lower(), companies["source_id"])
-    link_company = company_name.str.lower().map(company_by_name)
-    link_company = link_company.where(link_company.notna(), company_name.map(lambda n: name_key("company", n)))
-    made_round = link_company + "/" + links["funded_when"] + "/link"
-    round_id = matched.where(matched.notna(), made_round)
+    company_by_name = _unique_lookup(_name(companies["name"]), companies["source_id"])
+    link_company = _name(link["company_name"]).map(company_by_name)
+    link_company = link_company.where(link_company.notna(), link["company_name"].map(lambda n: name_key("company", n)))
+    round_id = matched.where(matched.notna(), link_company + "/" + link["round_part"] + "/link")
 
     unmatched = matched.isna()
     made_rounds = pd.DataFrame(
         {
             "source_id": round_id[unmatched],
             "company_source_id": link_company[unmatched],
-            "announced_at": links["funded_when"][unmatched],
-            "amount_usd": links["amount_usd"][unmatched].map(amount),
+            "round_type": link["round_type"][unmatched],
+            "announced_at": link["announced_at"][unmatched],
+            "amount_usd": link["amount_usd"][unmatched],
         }
     )
-    # The link file repeats the round's amount on every investor's line; a round keeps its largest stated amount.
+    # Link files repeat the round's amount on every investor's line; a round keeps its largest stated amount.
     made_rounds["_order"] = pd.to_numeric(made_rounds["amount_usd"], errors="coerce")
     made_rounds = made_rounds.sort_values(["source_id", "_order"], ascending=[True, False], na_position="last")
     made_rounds = made_rounds.drop_duplicates("source_id").drop(columns="_order")
-    made_companies = pd.DataFrame({"source_id": link_company, "name": company_name})
+    made_companies = pd.DataFrame({"source_id": link_company, "name": link["company_name"]})
     made_companies = made_companies[~made_companies["source_id"].isin(companies["source_id"])]
 
-    investor_id = investor_name.map(lambda n: name_key("investor", n))
+    investor_id = link["investor_name"].map(lambda n: name_key("investor", n))
     # Spellings that slug alike are one investor; it keeps its most frequent spelling.
-    spellings = pd.DataFrame({"source_id": investor_id, "name": investor_name})
+    spellings = pd.DataFrame({"source_id": investor_id, "name": link["investor_name"]})
     spelled = (
         spellings.value_counts()
         .reset_index()
@@ -457,7 +542,7 @@ def link_frames(
             {
                 "source_id": investors["source_id"],
                 "name": investors["name"],
-                "kind": investors["name"].map(investor_kind),
+                "kind": investors["name"].map(lambda n: "firm" if n in links.firms else investor_kind(n)),
             },
             investors.index,
         ),
@@ -467,6 +552,6 @@ def link_frames(
                 "funding_round_source_id": round_id,
                 "investor_source_id": investor_id,
             },
-            links.index,
+            link.index,
         ),
     }

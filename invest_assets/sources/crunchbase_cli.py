@@ -30,9 +30,17 @@ def crunchbase() -> None:
 @click.option("--companies", type=EXISTING_FILE, help="2013: crunchbase-companies.csv.")
 @click.option("--rounds", type=EXISTING_FILE, help="2013: crunchbase-rounds.csv.")
 @click.option(
-    "--links",
+    "--links", type=EXISTING_FILE, help="2013: investor links (company_name,investor_name,funded_when,amount_usd)."
+)
+@click.option(
+    "--techcrunch-investments",
     type=EXISTING_FILE,
-    help="2013: investor links (company_name,investor_name,funded_when,amount_usd), optional.",
+    help="2013: or links from the headerless June 2013 API files (company,year,amount,currency,round code,investor).",
+)
+@click.option(
+    "--techcrunch-investors",
+    type=EXISTING_FILE,
+    help="2013: the firms of --techcrunch-investments (name,year,city,state).",
 )
 @click.option(
     "--out",
@@ -41,10 +49,22 @@ def crunchbase() -> None:
     help="Directory to write companies/funding_rounds/investments/investors.csv (INVEST_SOURCE_DIR).",
 )
 def convert(
-    layout: str, export_dir: Path | None, companies: Path | None, rounds: Path | None, links: Path | None, out: Path
+    layout: str,
+    export_dir: Path | None,
+    companies: Path | None,
+    rounds: Path | None,
+    links: Path | None,
+    techcrunch_investments: Path | None,
+    techcrunch_investors: Path | None,
+    out: Path,
 ) -> None:
     """Convert a Crunchbase export into the local source layout; load it with INVEST_SOURCE_DIR=OUT."""
-    from invest_assets.sources.crunchbase import convert_bulk_export, convert_open_data_2013
+    from invest_assets.sources.crunchbase import (
+        convert_bulk_export,
+        convert_open_data_2013,
+        name_and_date_links,
+        techcrunch_links,
+    )
 
     if layout == "bulk":
         if export_dir is None:
@@ -53,5 +73,12 @@ def convert(
     else:
         if companies is None or rounds is None:
             raise click.UsageError("--layout 2013 needs --companies FILE and --rounds FILE")
-        report = convert_open_data_2013(companies, rounds, links, out)
+        if links and techcrunch_investments:
+            raise click.UsageError("give one link file: --links or --techcrunch-investments")
+        link_source = None
+        if links:
+            link_source = name_and_date_links(links)
+        elif techcrunch_investments:
+            link_source = techcrunch_links(techcrunch_investments, techcrunch_investors)
+        report = convert_open_data_2013(companies, rounds, link_source, out)
     click.echo(report.summary())

@@ -19,16 +19,21 @@ from invest_assets.sources.crunchbase import (
     convert_open_data_2013,
     decode_export,
     investor_kind,
+    name_and_date_links,
     round_type,
+    techcrunch_links,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "crunchbase"
 OCTOBER = FIXTURES / "october-2013"
 LINKS = FIXTURES / "holmesjoli-2013" / "investments.csv"
+TECHCRUNCH = FIXTURES / "techcrunch-2013"
 
 
 def convert_2013(out: Path):
-    return convert_open_data_2013(OCTOBER / "crunchbase-companies.csv", OCTOBER / "crunchbase-rounds.csv", LINKS, out)
+    return convert_open_data_2013(
+        OCTOBER / "crunchbase-companies.csv", OCTOBER / "crunchbase-rounds.csv", name_and_date_links(LINKS), out
+    )
 
 
 def read(directory: Path, table: str) -> pd.DataFrame:
@@ -56,6 +61,7 @@ def test_mac_roman_cr_only_and_cp1252_files_decode():
         ("venture", "", "venture"),
         ("private-equity", "", "private_equity"),
         ("seed", "", "seed"),
+        ("b", "", "series_b"),
     ],
 )
 def test_round_types(kind, code, expected):
@@ -164,5 +170,34 @@ def test_cli_converts_an_export(tmp_path):
     assert "funding_rounds=8" in result.output
     assert len(read(tmp_path, "investments")) == 55
 
+    techcrunch = CliRunner().invoke(main, [
+        "crunchbase", "convert", "--layout", "2013", "--out", str(tmp_path / "tc"),
+        "--companies", str(OCTOBER / "crunchbase-companies.csv"), "--rounds", str(OCTOBER / "crunchbase-rounds.csv"),
+        "--techcrunch-investments", str(TECHCRUNCH / "investments.csv"),
+        "--techcrunch-investors", str(TECHCRUNCH / "investors.csv"),
+    ])  # fmt: skip
+    assert techcrunch.exit_code == 0, techcrunch.output
+    assert "links_joined_to_rounds=16" in techcrunch.output
+
     missing = CliRunner().invoke(main, ["crunchbase", "convert", "--layout", "2013", "--out", str(tmp_path)])
     assert missing.exit_code != 0 and "--companies" in missing.output
+
+
+def test_techcrunch_links_join_by_company_year_and_round_code(tmp_path):
+    links = techcrunch_links(TECHCRUNCH / "investments.csv", TECHCRUNCH / "investors.csv")
+    report = convert_open_data_2013(
+        OCTOBER / "crunchbase-companies.csv", OCTOBER / "crunchbase-rounds.csv", links, tmp_path
+    )
+
+    investments = read(tmp_path, "investments")
+    by_investor = investments.groupby("investor_source_id")["funding_round_source_id"].apply(set)
+    # (1stdibs, 2012, unattributed) is the October export's 2012-12-03 venture round; a seed round is its "angel".
+    assert "company/1stdibs/2012-12-03/venture" in by_investor["investor-name/spark-capital"]
+    assert by_investor["investor-name/y-combinator"] == {"company/1000memories/2010-01-01/angel"}
+    rounds = read(tmp_path, "funding_rounds").set_index("source_id")
+    made = rounds.loc["company-name/brightcove/2005/series_a/link"]
+    assert tuple(made[["round_type", "announced_at", "amount_usd"]]) == ("series_a", "", "5500000")
+    assert rounds.loc["company-name/showroomprive/2010/venture/link", "amount_usd"] == ""  # a EUR amount is not USD
+    assert set(read(tmp_path, "investors")["kind"]) == {"firm"}
+    assert report.exact_duplicates_dropped["investments"] == 1
+    assert report.notes == {"links_joined_to_rounds": 16, "links_with_rounds_made_from_the_link": 8}
