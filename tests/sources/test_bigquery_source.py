@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from dagster import materialize
 from dagster_gcp import BigQueryResource
+from google.cloud import bigquery
 from psycopg import sql
 
 from invest_assets.core.assets import core_assets
@@ -273,3 +274,22 @@ def test_dagster_cli_materializes_the_core_assets_from_bigquery(fake, local_dir,
     assert done.returncode == 0, done.stderr[-3000:]
     for table in TABLES:
         assert table_contents(bigquery_url, table) == table_contents(local_url, table), table
+
+
+def test_the_fake_answers_query_and_wait_through_jobs_query(fake):
+    """client.query_and_wait takes the other REST path (jobs.query, jobs.get, then paged getQueryResults)."""
+    fake.execute(f"CREATE SCHEMA {DATASET}")
+    fake.execute(f"CREATE TABLE `{DATASET}.numbers` (n INT64)")
+    fake.execute(f"INSERT INTO `{DATASET}.numbers` SELECT range FROM range(5)")
+    parameter = bigquery.ScalarQueryParameter("low", "INT64", 1)
+    rows = (
+        bigquery_source(fake)
+        .client()
+        .query_and_wait(
+            f"SELECT n FROM `{PROJECT}.{DATASET}.numbers` WHERE n >= @low ORDER BY n",
+            job_config=bigquery.QueryJobConfig(query_parameters=[parameter]),
+            page_size=2,
+        )
+    )
+    assert [row.n for row in rows] == [1, 2, 3, 4]
+    assert ("POST", f"/bigquery/v2/projects/{PROJECT}/queries") in fake.requests
