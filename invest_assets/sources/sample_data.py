@@ -1,0 +1,283 @@
+"""A deterministic, realistic sample dataset in the local source format.
+
+Investors have a sector focus, a window of adjacent stages, geographies, check sizes
+that fit their stages, and six per-dimension texts drawn from per-sector, per-stage and
+per-region vocabularies, so investors with the same focus share words and dissimilar
+ones share few. Rounds pick their investors preferring a matching sector, with heavy
+tails in both round size and investor popularity, so co-investment clusters exist.
+Same arguments, byte-identical files: everything comes from one seeded generator.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from invest_assets.sources.schema import TABLES
+
+SECTORS = {
+    "fintech": "payments lending banking ledger compliance fraud card treasury",
+    "healthtech": "patients clinics telehealth care records diagnostics wellness providers",
+    "medtech": "devices surgical imaging implants sensors clinical regulatory hospital",
+    "biotech": "therapeutics molecules drug discovery genomics antibodies trials biology",
+    "climate": "carbon energy decarbonization grid batteries emissions renewable solar",
+    "ai_infra": "models inference training gpus datasets agents llm compute",
+    "devtools": "developers apis open source ci testing observability sdk code",
+    "cybersecurity": "security threats identity zero trust endpoint encryption breach soc",
+    "consumer": "brands shoppers subscription community creators lifestyle retail mobile",
+    "edtech": "learning students teachers courses tutoring skills classrooms curriculum",
+    "marketplaces": "buyers sellers liquidity supply demand matching transactions platform",
+    "robotics": "robots automation manipulation autonomy warehouses hardware actuators vision",
+    "proptech": "real estate property landlords tenants mortgages construction homes leasing",
+    "insurtech": "insurance underwriting claims policies risk premiums actuarial brokers",
+    "logistics": "shipping freight fleets supply chain warehousing delivery routing trucking",
+    "gaming": "games players studios esports engines multiplayer streaming virtual",
+    "agtech": "farms crops agriculture soil yield food irrigation growers",
+    "hr_tech": "hiring recruiting payroll workforce employees talent benefits onboarding",
+    "legaltech": "legal contracts lawyers litigation compliance documents courts firms",
+    "web3": "blockchain tokens crypto defi wallets protocols onchain decentralized",
+}
+STAGES = ("pre_seed", "seed", "series_a", "series_b", "series_c", "growth")
+STAGE_WORDS = {
+    "pre_seed": "idea prototype first check earliest napkin conviction",
+    "seed": "product market fit early traction first hires initial revenue",
+    "series_a": "scaling go to market repeatable sales growth team",
+    "series_b": "expansion market leadership efficient growth new segments",
+    "series_c": "late stage category leader international expansion",
+    "growth": "pre ipo profitability durable growth secondary liquidity",
+}
+STAGE_CHECKS = {  # typical (min, max) check in USD
+    "pre_seed": (25_000, 250_000),
+    "seed": (100_000, 2_000_000),
+    "series_a": (1_000_000, 10_000_000),
+    "series_b": (5_000_000, 30_000_000),
+    "series_c": (10_000_000, 60_000_000),
+    "growth": (20_000_000, 150_000_000),
+}
+ROUND_TYPES = {"pre_seed": 0.15, "seed": 0.35, "series_a": 0.25, "series_b": 0.13, "series_c": 0.07, "growth": 0.05}
+REGIONS = {  # country: (weight, region words, cities)
+    "US": (0.45, "north america silicon valley new york united states", ("San Francisco", "New York", "Austin")),
+    "CA": (0.04, "north america canada toronto", ("Toronto", "Vancouver")),
+    "GB": (0.08, "europe united kingdom london", ("London", "Manchester")),
+    "DE": (0.05, "europe germany dach berlin", ("Berlin", "Munich")),
+    "FR": (0.04, "europe france paris", ("Paris", "Lyon")),
+    "IN": (0.07, "asia india bangalore emerging markets", ("Bangalore", "Mumbai")),
+    "SG": (0.04, "asia southeast asia singapore", ("Singapore",)),
+    "BR": (0.04, "latin america brazil sao paulo", ("Sao Paulo", "Rio de Janeiro")),
+    "MX": (0.02, "latin america mexico", ("Mexico City",)),
+    "IL": (0.04, "middle east israel tel aviv", ("Tel Aviv",)),
+    "SE": (0.03, "europe nordics sweden stockholm", ("Stockholm",)),
+    "NL": (0.03, "europe netherlands amsterdam", ("Amsterdam",)),
+    "NG": (0.02, "africa nigeria lagos emerging markets", ("Lagos",)),
+    "JP": (0.03, "asia japan tokyo", ("Tokyo",)),
+    "AU": (0.02, "asia pacific australia sydney", ("Sydney",)),
+}
+SIGNALS = (
+    "mission driven", "deep technical moats", "network effects", "capital efficiency", "category creation",
+    "climate impact", "contrarian bets", "community led growth", "regulated markets", "open source distribution",
+)
+FOUNDERS = (
+    "technical founders", "repeat founders", "domain experts", "first time founders", "operators from big tech",
+    "phd researchers", "underrepresented founders", "solo founders", "immigrant founders", "student founders",
+)
+COMPANY_STATUS = {"active": 0.8, "acquired": 0.12, "shutdown": 0.06, "ipo": 0.02}
+SECTOR_OPENERS = ("We invest in", "Focused on", "Backing", "Our thesis centers on", "Conviction in", "Thesis:")
+STAGE_OPENERS = ("We write", "Typically", "Entry point", "Most active at", "Comfortable with")
+FIRST_DAY, LAST_DAY = date(2013, 1, 1), date(2025, 12, 31)
+NULL_TEXT_RATE = 0.03
+
+
+def _words(rng: np.random.Generator, vocabulary: str, k: int) -> str:
+    words = vocabulary.split()
+    return " ".join(rng.choice(words, size=min(k, len(words)), replace=False))
+
+
+def _json(items) -> str:
+    return json.dumps(list(items))
+
+
+def _timestamps(rng: np.random.Generator, n: int) -> list[str]:
+    seconds = rng.integers(0, 365 * 86_400, size=n)
+    base = pd.Timestamp("2025-01-01T00:00:00+00:00")
+    return [(base + pd.Timedelta(seconds=int(s))).isoformat() for s in seconds]
+
+
+def _maybe_null(rng: np.random.Generator, texts: list[str]) -> list[str]:
+    drop = rng.random(len(texts)) < NULL_TEXT_RATE
+    return ["" if d else t for t, d in zip(texts, drop, strict=True)]
+
+
+def _investors(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    sector_names = list(SECTORS)
+    countries = list(REGIONS)
+    country_weights = np.array([REGIONS[c][0] for c in countries])
+    country_weights /= country_weights.sum()
+    kinds = np.where(rng.random(n) < 0.6, "firm", "person")
+    firm_ids = np.flatnonzero(kinds == "firm")
+    rows = []
+    for i in range(n):
+        sectors = list(rng.choice(sector_names, size=rng.integers(1, 4), replace=False))
+        first = int(rng.integers(0, len(STAGES)))
+        stages = list(STAGES[first : min(len(STAGES), first + int(rng.integers(1, 4)))])
+        geos = list(rng.choice(countries, size=rng.integers(1, 5), replace=False, p=country_weights))
+        low, high = STAGE_CHECKS[stages[0]][0], STAGE_CHECKS[stages[-1]][1]
+        signal = list(rng.choice(SIGNALS, size=2, replace=False))
+        founder = list(rng.choice(FOUNDERS, size=2, replace=False))
+        firm = ""
+        if kinds[i] == "person" and len(firm_ids) and rng.random() < 0.8:
+            firm = f"inv-{int(rng.choice(firm_ids)):06d}"
+        stated = rng.random()
+        rows.append({
+            "source_id": f"inv-{i:06d}",
+            "name": f"{sectors[0].replace('_', ' ').title()} {'Ventures' if kinds[i] == 'firm' else 'Partner'} {i}",
+            "kind": kinds[i],
+            "firm_source_id": firm,
+            "linkedin_url": f"https://www.linkedin.com/in/investor-{i}",
+            "twitter_handle": f"@investor{i}" if rng.random() < 0.5 else "",
+            "domain": f"investor{i}.vc" if kinds[i] == "firm" else "",
+            "active": "false" if rng.random() < 0.08 else "true",
+            "check_size_min_usd": str(low),
+            "check_size_max_usd": "" if rng.random() < 0.15 else str(high),
+            "preferred_stages": _json(stages),
+            "focus_sectors": _json(sectors),
+            "geographies": _json(geos),
+            "is_lead_capable": "" if stated < 0.6 else ("true" if stated < 0.85 else "false"),
+            "thesis_summary": f"Backs {', '.join(s.replace('_', ' ') for s in sectors)} companies at "
+            f"{' to '.join(dict.fromkeys([stages[0], stages[-1]]))} in {', '.join(geos)}.",
+            "thesis_summary_long": " ".join(_words(rng, SECTORS[s], 6) for s in sectors),
+            "thesis_source": str(rng.choice(["web", "deck", "manual"])),
+            "thesis_model": "sonnet-4-6",
+            "sector_text": f"{rng.choice(SECTOR_OPENERS)} {', '.join(s.replace('_', ' ') for s in sectors)}: "
+            + "; ".join(_words(rng, SECTORS[s], 5) for s in sectors),
+            "stage_text": f"{rng.choice(STAGE_OPENERS)} {', '.join(s.replace('_', ' ') for s in stages)}: "
+            + "; ".join(_words(rng, STAGE_WORDS[s], 4) for s in stages),
+            "check_text": f"Checks from ${low:,} to ${high:,}, "
+            + ("leading or co-leading rounds" if rng.random() < 0.5 else "following a trusted lead"),
+            "geography_text": "Active in " + "; ".join(_words(rng, REGIONS[g][1], 3) for g in geos),
+            "signal_text": f"Excited by {signal[0]} and {signal[1]} in {sectors[0].replace('_', ' ')}",
+            "founder_text": f"We back {founder[0]} and {founder[1]}",
+        })
+    frame = pd.DataFrame(rows)
+    for column in ("sector_text", "stage_text", "check_text", "geography_text", "signal_text", "founder_text"):
+        frame[column] = _maybe_null(rng, frame[column].tolist())
+    frame["updated_at"] = _timestamps(rng, n)
+    return frame
+
+
+def _companies(rng: np.random.Generator, m: int) -> pd.DataFrame:
+    sector_names = list(SECTORS)
+    countries = list(REGIONS)
+    weights = np.array([REGIONS[c][0] for c in countries])
+    weights /= weights.sum()
+    statuses = list(COMPANY_STATUS)
+    rows = []
+    for j in range(m):
+        sectors = list(rng.choice(sector_names, size=rng.integers(1, 3), replace=False))
+        country = str(rng.choice(countries, p=weights))
+        rows.append({
+            "source_id": f"co-{j:06d}",
+            "name": f"{sectors[0].replace('_', ' ').title()} Co {j}",
+            "domain": f"company{j}.com",
+            "hq_country": country,
+            "hq_region": REGIONS[country][1].split()[0],
+            "hq_city": str(rng.choice(REGIONS[country][2])),
+            "founded_year": str(int(rng.integers(2000, 2024))),
+            "primary_sector": sectors[0],
+            "sectors": _json(sectors),
+            "status": str(rng.choice(statuses, p=list(COMPANY_STATUS.values()))),
+            "description": f"{sectors[0].replace('_', ' ').title()} company building "
+            f"{_words(rng, SECTORS[sectors[0]], 4)}",
+        })
+    frame = pd.DataFrame(rows, columns=[c for c in TABLES["companies"].column_names if c != "updated_at"])
+    frame["updated_at"] = _timestamps(rng, m)
+    return frame
+
+
+def _announced_dates(rng: np.random.Generator, r: int) -> list[str]:
+    span = (LAST_DAY - FIRST_DAY).days
+    days = [FIRST_DAY + timedelta(days=int(d)) for d in rng.integers(0, span + 1, size=r)]
+    edge = rng.random(r)
+    out = []
+    for day, e in zip(days, edge, strict=True):
+        if e < 0.02:  # first day of a month: partition boundary
+            day = day.replace(day=1)
+        elif e < 0.04:  # last day of a month
+            day = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        out.append("" if e > 0.99 else day.isoformat())
+    return out
+
+
+def _round_sizes(rng: np.random.Generator, r: int) -> np.ndarray:
+    """Investors per round: mostly 1-5, a heavy tail, and a few very large syndicates."""
+    sizes = np.minimum(rng.zipf(2.0, size=r), 25)
+    huge = rng.random(r) < 0.005
+    sizes[huge] = rng.integers(30, 61, size=int(huge.sum()))
+    return sizes
+
+
+def _rounds_and_investments(
+    rng: np.random.Generator, r: int, companies: pd.DataFrame, investors: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if r == 0 or companies.empty or investors.empty:
+        return (pd.DataFrame(columns=list(TABLES["funding_rounds"].column_names)),
+                pd.DataFrame(columns=list(TABLES["investments"].column_names)))
+    n = len(investors)
+    popularity = rng.pareto(1.2, size=n) + 1.0
+    focus = [json.loads(s) for s in investors["focus_sectors"]]
+    by_sector = {s: np.array([i for i in range(n) if s in focus[i]], dtype=int) for s in SECTORS}
+    company_idx = rng.integers(0, len(companies), size=r)
+    round_types = rng.choice(list(ROUND_TYPES), size=r, p=list(ROUND_TYPES.values()))
+    sizes = np.minimum(_round_sizes(rng, r), n)
+    dates = _announced_dates(rng, r)
+    round_rows, investment_rows = [], []
+    for k in range(r):
+        sector = companies["primary_sector"].iat[company_idx[k]]
+        pool = by_sector[sector] if rng.random() < 0.75 and len(by_sector[sector]) >= sizes[k] else np.arange(n)
+        weights = popularity[pool] / popularity[pool].sum()
+        chosen = rng.choice(pool, size=int(sizes[k]), replace=False, p=weights)
+        low, high = STAGE_CHECKS[round_types[k]]
+        amount = int(np.clip(rng.lognormal(np.log(np.sqrt(low * high) * 2), 0.6), low, high * 4))
+        lead = investors["source_id"].iat[int(chosen[0])]
+        round_id = f"rd-{k:06d}"
+        round_rows.append({
+            "source_id": round_id,
+            "company_source_id": companies["source_id"].iat[company_idx[k]],
+            "round_type": round_types[k],
+            "announced_at": dates[k],
+            "amount_usd": "" if rng.random() < 0.05 else str(amount),
+            "lead_investor_source_id": lead,
+        })
+        shares = rng.dirichlet(np.ones(len(chosen))) * amount
+        for position, (investor, share) in enumerate(zip(chosen, shares, strict=True)):
+            investment_rows.append({
+                "funding_round_source_id": round_id,
+                "investor_source_id": investors["source_id"].iat[int(investor)],
+                "is_lead": "true" if position == 0 else "false",
+                "amount_usd": "" if rng.random() < 0.3 else str(int(share)),
+            })
+    rounds = pd.DataFrame(round_rows)
+    rounds["updated_at"] = _timestamps(rng, r)
+    investments = pd.DataFrame(investment_rows)
+    investments["updated_at"] = _timestamps(rng, len(investments))
+    return rounds, investments
+
+
+def generate_sample(
+    out_dir: Path, investors: int = 2000, companies: int = 5000, rounds: int = 10000, seed: int = 7
+) -> dict[str, int]:
+    """Write the four source tables as CSV into ``out_dir``; returns rows per table."""
+    rng = np.random.default_rng(seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    investor_frame = _investors(rng, investors)
+    company_frame = _companies(rng, companies)
+    round_frame, investment_frame = _rounds_and_investments(rng, rounds, company_frame, investor_frame)
+    frames = {"companies": company_frame, "investors": investor_frame,
+              "funding_rounds": round_frame, "investments": investment_frame}
+    for table, frame in frames.items():
+        frame.reindex(columns=list(TABLES[table].column_names)).to_csv(out_dir / f"{table}.csv", index=False)
+    return {table: len(frame) for table, frame in frames.items()}
