@@ -10,8 +10,9 @@ import os
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
-from invest_assets import core, settings
+from invest_assets import core, embeddings, settings
 from invest_assets.resources.database import AlloyDBResource
+from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.sources import LocalFileSource
 
 
@@ -35,6 +36,18 @@ def source_resource():
     raise ValueError(f"INVEST_SOURCE={kind!r}: expected 'local' or 'bigquery'")
 
 
+def embedder_resource() -> EmbedderResource:
+    provider = os.environ.get("INVEST_EMBEDDER", "local")
+    if provider == "openai":
+        return EmbedderResource(
+            provider="openai",
+            model=os.environ.get("INVEST_EMBEDDING_MODEL", "text-embedding-3-small"),
+            base_url=_env("OPENAI_BASE_URL"),
+            api_key=EnvVar("OPENAI_API_KEY"),
+        )
+    return EmbedderResource(provider=provider)
+
+
 build_everything = define_asset_job(
     "build_everything",
     selection=AssetSelection.all(),
@@ -43,8 +56,9 @@ build_everything = define_asset_job(
 
 defs = Definitions.merge(
     core.defs,
+    embeddings.defs,
     Definitions(
         jobs=[build_everything],
-        resources={"database": database_resource(), "source": source_resource()},
+        resources={"database": database_resource(), "source": source_resource(), "embedder": embedder_resource()},
     ),
 )

@@ -1,0 +1,178 @@
+"""The six per-dimension embedding assets: sector, stage, check, geography, signal, founder.
+
+Each writes only its own column of ``investors`` and embeds only what is stale (see
+``staleness``): changed, new, or other-model rows. Blank text clears the vector. Stale
+rows are read in id order in batches; each batch is embedded, COPYed (binary) into a
+staging table and written by one UPDATE that sets vector, hash, model and time
+together, and committed, so a failure keeps the batches already done and a rerun
+continues where it stopped. The UPDATE only lands where the text is still the one
+embedded. A per-dimension advisory lock keeps two runs from embedding the same
+dimension at once: the second waits, then finds nothing stale.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from pgvector import Vector
+from psycopg import sql
+
+from invest_assets.embeddings.staleness import stale_condition
+from invest_assets.policies import DATABASE_RETRY
+from invest_assets.resources.database import AlloyDBResource
+from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.sources.schema import DIMENSIONS
+
+BATCH_ROWS = 2048
+EMBEDDING_POOL = "embeddings"
+DESCRIPTIONS = {
+    "sector": "what they invest in",
+    "stage": "where in the company lifecycle",
+    "check": "check size and structure",
+    "geography": "where geographically",
+    "signal": "what excites them (vibe, mission)",
+    "founder": "what founder profile they back",
+}
+
+
+@dataclass
+class EmbedReport:
+    considered: int = 0
+    embedded: int = 0
+    cleared: int = 0
+    batches: int = 0
+    tokens: int = 0
+    truncated: int = 0
+    requests: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+    embedded_ids: list[int] = field(default_factory=list)
+
+
+def _columns(dimension: str) -> dict[str, sql.Identifier]:
+    return {
+        name: sql.Identifier(f"{dimension}_{name}")
+        for name in ("text", "text_hash", "embedding", "embedded_hash", "model_id", "embedded_at")
+    }
+
+
+def clear_blank_vectors(conn: psycopg.Connection, dimension: str) -> int:
+    """NULL or blank text means no vector: clear vectors whose text went blank."""
+    cols = _columns(dimension)
+    with conn.transaction():
+        return conn.execute(
+            sql.SQL(
+                "UPDATE investors SET {embedding} = NULL, {embedded_hash} = NULL, {model_id} = NULL,"
+                " {embedded_at} = NULL WHERE {text_hash} IS NULL AND {embedding} IS NOT NULL"
+            ).format(**cols)
+        ).rowcount
+
+
+def next_stale_batch(conn: psycopg.Connection, dimension: str, model_id: int, after_id: int, limit: int):
+    cols = _columns(dimension)
+    return conn.execute(
+        sql.SQL(
+            "SELECT id, {text}, {text_hash} FROM investors"
+            " WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL AND id > %(after)s AND {stale}"
+            " ORDER BY id LIMIT %(limit)s"
+        ).format(stale=stale_condition(dimension), **cols),
+        {"model_id": model_id, "after": after_id, "limit": limit},
+    ).fetchall()
+
+
+def write_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, hashes, vectors) -> int:
+    """One batch: binary COPY into staging, one UPDATE; vector, hash and provenance together."""
+    cols = _columns(dimension)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE embedded (id bigint, text_hash bytea, embedding vector) ON COMMIT DROP")
+        with cur.copy("COPY embedded (id, text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "bytea", "vector"])
+            for row in zip(ids, hashes, (Vector(v) for v in vectors), strict=True):
+                copy.write_row(row)
+        return cur.execute(
+            sql.SQL(
+                "UPDATE investors i SET {embedding} = e.embedding, {embedded_hash} = e.text_hash,"
+                " {model_id} = %(model_id)s, {embedded_at} = clock_timestamp()"
+                " FROM embedded e WHERE i.id = e.id AND i.{text_hash} = e.text_hash"
+            ).format(**cols),
+            {"model_id": model_id},
+        ).rowcount
+
+
+def embed_dimension(
+    conn: psycopg.Connection, embedder: EmbedderResource, dimension: str, batch_rows: int = BATCH_ROWS
+) -> EmbedReport:
+    """Bring ``dimension`` up to date; returns what was done."""
+    started = time.perf_counter()
+    report = EmbedReport()
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"invest_assets.embed.{dimension}",))
+    try:
+        model_id = embedder.register_model(conn)
+        conn.commit()
+        report.cleared = clear_blank_vectors(conn, dimension)
+        after = 0
+        while rows := next_stale_batch(conn, dimension, model_id, after, batch_rows):
+            conn.commit()  # no transaction held open while the embedding service works
+            ids, texts, hashes = zip(*rows, strict=True)
+            batch = embedder.embed(list(texts))
+            report.embedded += write_vectors(conn, dimension, model_id, ids, hashes, batch.vectors)
+            report.embedded_ids.extend(ids)
+            report.batches += 1
+            report.tokens += batch.tokens
+            report.truncated += batch.truncated
+            report.requests += batch.requests
+            report.cost_usd += batch.cost_usd
+            after = ids[-1]
+        cols = _columns(dimension)
+        report.considered = conn.execute(
+            sql.SQL("SELECT count(*) FROM investors WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL").format(
+                **cols)
+        ).fetchone()[0]
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"invest_assets.embed.{dimension}",))
+        conn.commit()
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def report_metadata(report: EmbedReport, embedder: EmbedderResource) -> dict:
+    ident = embedder.identity
+    return {
+        "rows_considered": report.considered,
+        "rows_embedded": report.embedded,
+        "rows_skipped_unchanged": report.considered - report.embedded,
+        "rows_cleared": report.cleared,
+        "batches": report.batches,
+        "requests": report.requests,
+        "tokens": report.tokens,
+        "inputs_truncated": report.truncated,
+        "cost_usd": report.cost_usd,
+        "seconds": report.seconds,
+        "vectors_per_second": round(report.embedded / report.seconds, 1) if report.seconds else 0.0,
+        "model": MetadataValue.text(f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"),
+    }
+
+
+def embedding_asset(dimension: str) -> AssetsDefinition:
+    @asset(
+        name=f"{dimension}_embedding",
+        deps=["investors"],
+        group_name="embeddings",
+        kinds={"postgres", "openai"},
+        owners=["team:data-platform"],
+        pool=EMBEDDING_POOL,
+        retry_policy=DATABASE_RETRY,
+        description=f"investors.{dimension}_embedding: the {dimension} thesis vector ({DESCRIPTIONS[dimension]}), "
+        f"embedded from investors.{dimension}_text, only for rows whose text or model changed.",
+    )
+    def _embed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
+        with database.connection() as conn:
+            report = embed_dimension(conn, embedder, dimension)
+        context.log.info(f"{dimension}: embedded {report.embedded} of {report.considered} rows")
+        return MaterializeResult(metadata=report_metadata(report, embedder))
+
+    return _embed
+
+
+embedding_assets = [embedding_asset(d) for d in DIMENSIONS]
