@@ -11,7 +11,8 @@ import click
 from invest_assets import settings
 from invest_assets.sources.crunchbase_cli import crunchbase
 
-SUMMARY_KEYS = ("dagster/row_count", "inserted", "updated", "soft_deleted", "quarantined", "rows_embedded", "pairs")
+SUMMARY_KEYS = ("dagster/row_count", "inserted", "updated", "soft_deleted", "quarantined", "rows_embedded",
+                "rows_changed", "investors_scored")
 
 
 def dagster_home() -> Path:
@@ -94,6 +95,30 @@ def db_stop() -> None:
     from invest_assets.resources.database import stop_embedded_server
 
     click.echo("stopped" if stop_embedded_server() else "not running")
+
+
+@main.command("warm-paths")
+@click.argument("investor")
+@click.option("--limit", default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def warm_paths_command(investor: str, limit: int, as_json: bool) -> None:
+    """INVESTOR's strongest co-investors (source_id or id), with shared companies and last date."""
+    import json
+
+    from invest_assets.graph.warm_paths import warm_paths
+    from invest_assets.resources.database import AlloyDBResource
+
+    with AlloyDBResource(url=os.environ.get(settings.ALLOYDB_URL_ENV)).connection() as conn:
+        paths = warm_paths(conn, investor, limit)
+    if as_json:
+        click.echo(json.dumps(paths, default=str, indent=2))
+        return
+    if not paths:
+        click.echo(f"no co-investors found for {investor!r}")
+    for p in paths:
+        companies = ", ".join(p["companies"] or [])
+        click.echo(f"{p['name']} ({p['source_id']}): {p['shared_rounds']} shared rounds, last {p['last_shared_at']}"
+                   f" — {companies}")
 
 
 main.add_command(crunchbase)

@@ -1,0 +1,128 @@
+"""Graph-derived assets: ranking_signals, co_investor_pairs, authority_score.
+
+The seed's first principle: find_investors reads only investors, and joins live in
+pre-aggregation jobs. These are those jobs, downstream of the core tables.
+"""
+
+import time
+
+import numpy as np
+from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue, asset, asset_check
+
+from invest_assets.graph import sql
+from invest_assets.graph.authority import FORMULA, HALF_LIFE_YEARS, authority_scores
+from invest_assets.policies import DATABASE_RETRY
+from invest_assets.resources.database import AlloyDBResource
+
+GRAPH = dict(group_name="graph", kinds={"postgres"}, owners=["team:data-platform"], retry_policy=DATABASE_RETRY)
+
+
+@asset(deps=["investments", "funding_rounds", "investors"], **GRAPH,
+       description="investors.total_investments, total_leads, last_invested_at and is_lead_capable (stated, "
+       "else total_leads > 0; is_lead_capable_source says which) from live investments and rounds.")
+def ranking_signals(database: AlloyDBResource) -> MaterializeResult:
+    started = time.perf_counter()
+    with database.connection() as conn:
+        changed = conn.execute(sql.UPDATE_RANKING_SIGNALS).rowcount
+        derived = conn.execute(
+            "SELECT count(*) FILTER (WHERE is_lead_capable_source = 'derived'),"
+            " count(*) FILTER (WHERE total_investments > 0) FROM investors WHERE deleted_at IS NULL").fetchone()
+    return MaterializeResult(metadata={
+        "rows_changed": changed, "lead_capable_derived": derived[0], "investors_with_investments": derived[1],
+        "seconds": round(time.perf_counter() - started, 3)})
+
+
+def pairs_preview(conn) -> str:
+    rows = conn.execute(
+        "SELECT a.name, b.name, p.shared_rounds, p.last_shared_at FROM co_investor_pairs p"
+        " JOIN investors a ON a.id = p.investor_a_id JOIN investors b ON b.id = p.investor_b_id"
+        " ORDER BY p.shared_rounds DESC, p.last_shared_at DESC NULLS LAST, 1, 2 LIMIT 5").fetchall()
+    lines = ["| investor a | investor b | shared rounds | last shared |", "|---|---|---|---|"]
+    return "\n".join(lines + [f"| {a} | {b} | {n} | {d} |" for a, b, n, d in rows])
+
+
+@asset(deps=["investments", "funding_rounds", "investors"], **GRAPH,
+       description="One row per unordered investor pair that shared a live round: shared rounds and companies, "
+       "first/last shared date and how often each led. Refreshed by applying only the difference.")
+def co_investor_pairs(database: AlloyDBResource) -> MaterializeResult:
+    started = time.perf_counter()
+    with database.connection() as conn, conn.transaction():
+        conn.execute(sql.CREATE_FRESH_PAIRS)
+        counts = {name: conn.execute(statement).rowcount for name, statement in sql.APPLY_PAIRS}
+        pairs, largest = conn.execute(
+            "SELECT (SELECT count(*) FROM co_investor_pairs), coalesce(max(n), 0) FROM ("
+            " SELECT count(*) AS n FROM investments WHERE deleted_at IS NULL GROUP BY funding_round_id) r"
+        ).fetchone()
+        preview = pairs_preview(conn)
+        conn.execute("DROP TABLE fresh_pairs")
+    return MaterializeResult(metadata={
+        "dagster/row_count": pairs, "pairs": pairs, **counts, "largest_round_investors": largest,
+        "seconds": round(time.perf_counter() - started, 3), "top_pairs": MetadataValue.md(preview)})
+
+
+@asset(deps=["investments", "funding_rounds", "investors"], **GRAPH,
+       description=f"investors.authority_score in [0, 1]: PageRank over follower -> lead edges with recency decay, "
+       f"plus volume ({FORMULA}; see README).")
+def authority_score(context: AssetExecutionContext, database: AlloyDBResource) -> MaterializeResult:
+    started = time.perf_counter()
+    params = {"half_life": HALF_LIFE_YEARS}
+    with database.connection() as conn, conn.transaction():
+        edges = [(a, b, float(w)) for a, b, w in conn.execute(sql.AUTHORITY_EDGES, params)]
+        volume = conn.execute(sql.AUTHORITY_VOLUME, params).fetchall()
+        ids = np.array([row[0] for row in volume], dtype=np.int64)
+        scores = authority_scores(ids, np.array([float(row[1]) for row in volume]), edges)
+        conn.execute("CREATE TEMP TABLE scores (id bigint PRIMARY KEY, score real) ON COMMIT DROP")
+        with conn.cursor().copy("COPY scores (id, score) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "float4"])
+            for row in zip(ids.tolist(), scores.tolist(), strict=True):
+                copy.write_row(row)
+        changed = conn.execute(
+            """
+            UPDATE investors v SET authority_score = s.score, authority_computed_at = now(),
+                   authority_formula = %(formula)s, updated_at = now()
+            FROM (SELECT v2.id, s.score FROM investors v2 LEFT JOIN scores s USING (id)) s
+            WHERE v.id = s.id AND (v.authority_score IS DISTINCT FROM s.score
+                                   OR (s.score IS NOT NULL AND v.authority_formula IS DISTINCT FROM %(formula)s))
+            """,
+            {"formula": FORMULA},
+        ).rowcount
+        conn.execute("DROP TABLE scores")
+    context.log.info(f"authority: {len(ids)} investors scored over {len(edges)} follower->lead edges")
+    return MaterializeResult(metadata={
+        "investors_scored": len(ids), "edges": len(edges), "rows_changed": changed, "formula": FORMULA,
+        "max_score": float(scores.max()) if len(scores) else 0.0,
+        "seconds": round(time.perf_counter() - started, 3)})
+
+
+@asset_check(asset=co_investor_pairs, description="No self-pairs, no pair without a shared live round, and "
+             "shared_rounds equal to a recount from investments.")
+def pairs_consistent(database: AlloyDBResource) -> AssetCheckResult:
+    with database.connection() as conn:
+        conn.execute(sql.CREATE_FRESH_PAIRS)
+        mismatched = conn.execute(
+            """
+            SELECT count(*) FROM co_investor_pairs p FULL JOIN fresh_pairs f
+              ON f.investor_a_id = p.investor_a_id AND f.investor_b_id = p.investor_b_id
+            WHERE p.shared_rounds IS DISTINCT FROM f.shared_rounds
+            """).fetchone()[0]
+        self_pairs = conn.execute(
+            "SELECT count(*) FROM co_investor_pairs WHERE investor_a_id >= investor_b_id").fetchone()[0]
+        conn.rollback()
+    return AssetCheckResult(passed=mismatched == 0 and self_pairs == 0,
+                            metadata={"mismatched_pairs": mismatched, "self_or_unordered_pairs": self_pairs})
+
+
+@asset_check(asset=authority_score, description="Scores within [0, 1]; every live investor with a live "
+             "investment has one, nobody else does.")
+def scores_valid(database: AlloyDBResource) -> AssetCheckResult:
+    with database.connection() as conn:
+        out_of_range, missing, unexpected = conn.execute(
+            f"""
+            WITH live AS ({sql.LIVE_PARTICIPATION})
+            SELECT count(*) FILTER (WHERE authority_score < 0 OR authority_score > 1),
+                   count(*) FILTER (WHERE authority_score IS NULL AND id IN (SELECT investor_id FROM live)),
+                   count(*) FILTER (WHERE authority_score IS NOT NULL AND id NOT IN (SELECT investor_id FROM live))
+            FROM investors WHERE deleted_at IS NULL
+            """).fetchone()
+    return AssetCheckResult(passed=not (out_of_range or missing or unexpected),
+                            metadata={"out_of_range": out_of_range, "missing": missing, "unexpected": unexpected})
