@@ -1,0 +1,76 @@
+"""``invest-assets find-investors`` and ``invest-assets feedback``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from invest_assets import settings
+from invest_assets.search.find_investors import FEEDBACK_SIGNALS, Filters, find_investors, record_feedback
+from invest_assets.sources.schema import DIMENSIONS
+
+
+def _connection():
+    from invest_assets.resources.database import AlloyDBResource
+
+    return AlloyDBResource(url=os.environ.get(settings.ALLOYDB_URL_ENV)).connection()
+
+
+def _embedder():
+    from invest_assets.definitions import embedder_resource
+
+    return embedder_resource()
+
+
+def _dimension_options(command):
+    for dimension in reversed(DIMENSIONS):
+        command = click.option(f"--{dimension}-text", f"{dimension}_text",
+                               help=f"What the founder wants on {dimension}.")(command)
+    return command
+
+
+@click.command("find-investors")
+@_dimension_options
+@click.option("--check-size", type=int, help="Target check size in USD.")
+@click.option("--sector", help="Required focus sector, e.g. fintech.")
+@click.option("--stage", help="Required stage, e.g. seed.")
+@click.option("--geo", "geographies", multiple=True, help="Allowed geography (ISO-3166 alpha-2); repeatable.")
+@click.option("--recency-months", type=int, default=24, show_default=True, help="0 disables the recency filter.")
+@click.option("--variant", type=click.Choice(["rerank", "single"]), default="rerank", show_default=True)
+@click.option("--weights", help='JSON weights per dimension, e.g. {"sector": 0.5, "signal": 0.5}.')
+@click.option("--limit", type=int, help="Results (default 25 for rerank, 50 for single).")
+@click.option("--user", default="cli", show_default=True, help="workos_user_id recorded in runs.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def find_investors_command(check_size, sector, stage, geographies, recency_months, variant, weights, limit, user,
+                           as_json, **texts):
+    """Rank investors for a founder: hard filters plus per-dimension thesis texts."""
+    filters = Filters(check_size, sector, stage, list(geographies) or None, recency_months or None)
+    texts = {d: texts[f"{d}_text"] for d in DIMENSIONS if texts[f"{d}_text"]}
+    with _connection() as conn:
+        result = find_investors(conn, _embedder(), texts, filters, user=user, variant=variant,
+                                weights=json.loads(weights) if weights else None, limit=limit)
+    if as_json:
+        click.echo(json.dumps({"run_id": result.run_id, "variant": result.variant, "scan": result.scan,
+                               "filtered_rows": result.filtered_rows, "weights": result.weights,
+                               "investors": result.investors}, default=str, indent=2))
+        return
+    click.echo(f"run {result.run_id}: {len(result.investors)} investors ({result.variant}, {result.scan} scan over "
+               f"{result.filtered_rows} filtered rows, {result.latency_ms} ms)")
+    for rank, investor in enumerate(result.investors, 1):
+        click.echo(f"{rank:3d}. {investor['final_score']:.4f}  {investor['name']} ({investor['source_id']})  "
+                   f"{', '.join(investor['focus_sectors'] or [])}")
+
+
+@click.command("feedback")
+@click.argument("run_id", type=int)
+@click.argument("investor")
+@click.argument("signal", type=click.Choice(FEEDBACK_SIGNALS))
+@click.option("--note")
+@click.option("--user", default="cli", show_default=True)
+def feedback_command(run_id, investor, signal, note, user):
+    """Record SIGNAL for INVESTOR (source_id or id) in the results of run RUN_ID."""
+    with _connection() as conn:
+        feedback_id = record_feedback(conn, run_id, investor, signal, user=user, note=note)
+    click.echo(f"feedback {feedback_id} recorded")

@@ -1,0 +1,257 @@
+"""The find_investors read path: the seed's hybrid query over investors.
+
+Hard filters (check size, sector, stage, geographies, recency) plus cosine distance on
+the per-dimension thesis vectors, in two variants from the seed:
+
+* ``single``: filters + cosine on one dimension, ``LIMIT 50``;
+* ``rerank``: ~50 candidates from the candidate dimension's ANN index, then a weighted
+  score over every dimension that has query text (weights renormalized over those).
+
+Each query chooses its scan: when the filters leave few rows (``EXACT_SCAN_MAX_ROWS``) or the
+candidate dimension has no ANN index, an exact scan over the filtered rows; otherwise
+pgvector's iterative HNSW scan (``hnsw.iterative_scan``), so selective filters still fill the
+page. Query texts are embedded by the same embedder that made the stored vectors, and only
+vectors of that model are ever compared. Every call writes a ``runs`` row.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import psycopg
+from pgvector import Vector
+from psycopg import sql
+
+from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.sources.schema import DIMENSIONS
+
+DEFAULT_WEIGHTS = {"sector": 0.30, "stage": 0.15, "check": 0.15, "geography": 0.10, "signal": 0.20, "founder": 0.10}
+CANDIDATES = 50
+EXACT_SCAN_MAX_ROWS = 5_000
+HNSW_EF_SEARCH = 100
+HNSW_MAX_SCAN_TUPLES = 50_000
+FEEDBACK_SIGNALS = ("thumbs_up", "thumbs_down", "meeting_booked", "check_received", "pass")
+RESULT_FIELDS = ("id", "source_id", "name", "kind", "firm_id", "linkedin_url", "domain", "thesis_summary",
+                 "check_size_min_usd", "check_size_max_usd", "preferred_stages", "focus_sectors", "geographies",
+                 "last_invested_at", "authority_score")
+
+
+class StoredModelMismatch(RuntimeError):
+    """The stored vectors were made by another model than the query embedder's."""
+
+
+@dataclass
+class Filters:
+    check_size_usd: int | None = None
+    sector: str | None = None
+    stage: str | None = None
+    geographies: list[str] | None = None
+    recency_months: int | None = 24
+
+
+@dataclass
+class SearchResult:
+    investors: list[dict]
+    variant: str
+    scan: str  # "exact" or "hnsw-iterative"
+    candidate_dimension: str
+    filtered_rows: int
+    run_id: int | None = None
+    latency_ms: int = 0
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+def filter_sql(filters: Filters, dimension: str, model_id: int) -> tuple[sql.Composable, dict]:
+    """The WHERE clause for the hard filters, with its bound parameters."""
+    clauses = [sql.SQL("deleted_at IS NULL AND active"),
+               sql.SQL("{} = %(model_id)s").format(sql.Identifier(f"{dimension}_model_id"))]
+    params: dict = {"model_id": model_id}
+    if filters.check_size_usd is not None:
+        clauses.append(sql.SQL("check_size_min_usd <= %(check)s"
+                               " AND (check_size_max_usd IS NULL OR check_size_max_usd >= %(check)s)"))
+        params["check"] = filters.check_size_usd
+    if filters.sector:
+        clauses.append(sql.SQL("%(sector)s = ANY(focus_sectors)"))
+        params["sector"] = filters.sector
+    if filters.stage:
+        clauses.append(sql.SQL("%(stage)s = ANY(preferred_stages)"))
+        params["stage"] = filters.stage
+    if filters.geographies:
+        clauses.append(sql.SQL("geographies && %(geos)s::text[]"))
+        params["geos"] = list(filters.geographies)
+    if filters.recency_months:
+        clauses.append(sql.SQL("(last_invested_at IS NULL"
+                               " OR last_invested_at > now() - make_interval(months => %(months)s))"))
+        params["months"] = filters.recency_months
+    return sql.SQL(" AND ").join(clauses), params
+
+
+def indexed_dimensions(conn: psycopg.Connection) -> set[str]:
+    """Dimensions whose vector column has an ANN (HNSW or ScaNN) index."""
+    rows = conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'investors'"
+        " AND (indexdef ILIKE '%% USING hnsw%%' OR indexdef ILIKE '%% USING scann%%')").fetchall()
+    return {d for d in DIMENSIONS for (definition,) in rows if f"({d}_embedding" in definition}
+
+
+def ensure_same_model(conn: psycopg.Connection, model_id: int, dimensions: list[str]) -> None:
+    counts = sql.SQL(", ").join(
+        sql.SQL("count({col}) FILTER (WHERE {model} = %(m)s), count({col}) FILTER (WHERE {model} <> %(m)s)").format(
+            col=sql.Identifier(f"{d}_embedding"), model=sql.Identifier(f"{d}_model_id"))
+        for d in dimensions)
+    row = conn.execute(sql.SQL("SELECT {} FROM investors WHERE deleted_at IS NULL").format(counts),
+                       {"m": model_id}).fetchone()
+    for i, dimension in enumerate(dimensions):
+        ours, others = row[2 * i], row[2 * i + 1]
+        if others and not ours:
+            names = conn.execute(
+                sql.SQL("SELECT DISTINCT m.provider || '/' || m.model || ' (' || m.dimensions || ')'"
+                        " FROM investors i JOIN embedding_models m ON m.id = i.{} ").format(
+                    sql.Identifier(f"{dimension}_model_id"))).fetchall()
+            raise StoredModelMismatch(
+                f"{dimension}_embedding vectors were made by {', '.join(n for (n,) in names)}, not by the query "
+                f"embedder (model id {model_id}); re-embed, or query with the embedder that made them")
+
+
+def _candidates(conn, where, params, dimension, vector, limit, scan) -> list[tuple[int, float]]:
+    distance = sql.SQL("{} <=> %(q)s").format(sql.Identifier(f"{dimension}_embedding"))
+    params = {**params, "q": vector, "limit": limit}
+    if scan == "exact":
+        # MATERIALIZED keeps the planner from walking the ANN index: every filtered row is scored.
+        statement = sql.SQL(
+            "WITH f AS MATERIALIZED (SELECT id, {d} AS distance FROM investors WHERE {w})"
+            " SELECT id, distance FROM f ORDER BY distance, id LIMIT %(limit)s").format(d=distance, w=where)
+        return conn.execute(statement, params).fetchall()
+    with conn.transaction():
+        conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(HNSW_EF_SEARCH, limit))))
+        conn.execute(sql.SQL("SET LOCAL hnsw.max_scan_tuples = {}").format(sql.Literal(HNSW_MAX_SCAN_TUPLES)))
+        statement = sql.SQL(
+            "WITH r AS MATERIALIZED (SELECT id, {d} AS distance FROM investors WHERE {w} ORDER BY {d} LIMIT %(limit)s)"
+            " SELECT id, distance FROM r ORDER BY distance, id").format(d=distance, w=where)
+        return conn.execute(statement, params).fetchall()
+
+
+def _rerank(conn, ids, vectors: dict[str, np.ndarray], weights: dict[str, float], model_id: int, limit: int):
+    """Weighted distance over the dimensions with query text; a missing vector counts as distance 1."""
+    distances = sql.SQL(", ").join(
+        sql.SQL("CASE WHEN {m} = %(model_id)s THEN {e} <=> %({p})s END").format(
+            m=sql.Identifier(f"{d}_model_id"), e=sql.Identifier(f"{d}_embedding"), p=sql.SQL(d))
+        for d in vectors)
+    rows = conn.execute(sql.SQL("SELECT id, {} FROM investors WHERE id = ANY(%(ids)s)").format(distances),
+                        {"ids": list(ids), "model_id": model_id, **{d: Vector(v) for d, v in vectors.items()}}
+                        ).fetchall()
+    scored = []
+    for row in rows:
+        per_dimension = {d: row[1 + i] for i, d in enumerate(vectors)}
+        final = sum(weights[d] * (1.0 if v is None else v) for d, v in per_dimension.items())
+        scored.append((final, row[0], per_dimension))
+    scored.sort(key=lambda item: (item[0], item[1]))
+    return scored[:limit]
+
+
+def _investor_rows(conn, ids: list[int]) -> dict[int, dict]:
+    columns = sql.SQL(", ").join(map(sql.Identifier, RESULT_FIELDS))
+    rows = conn.execute(sql.SQL("SELECT {} FROM investors WHERE id = ANY(%s)").format(columns), (ids,)).fetchall()
+    return {row[0]: dict(zip(RESULT_FIELDS, row, strict=True)) for row in rows}
+
+
+def normalized_weights(dimensions: list[str], weights: dict[str, float] | None) -> dict[str, float]:
+    chosen = {d: (weights or DEFAULT_WEIGHTS)[d] for d in dimensions}
+    total = sum(chosen.values())
+    if total <= 0:
+        raise ValueError("weights of the dimensions with query text must add up to more than 0")
+    return {d: w / total for d, w in chosen.items()}
+
+
+def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str], filters: Filters,
+           variant: str = "rerank", weights: dict[str, float] | None = None, limit: int | None = None,
+           scan: str | None = None) -> SearchResult:
+    """Rank investors for the query texts (any subset of the six dimensions) under ``filters``."""
+    texts = {d: t for d, t in texts.items() if t and t.strip()}
+    unknown = set(texts) - set(DIMENSIONS)
+    if unknown or not texts:
+        raise ValueError(f"query texts must be for some of {DIMENSIONS}; got {sorted(texts) or 'none'}")
+    if variant not in ("single", "rerank"):
+        raise ValueError("variant is 'single' or 'rerank'")
+    dimensions = [d for d in DIMENSIONS if d in texts]
+    candidate = dimensions[0]  # sector when it has text, as in the seed
+    model_id = embedder.register_model(conn)
+    ensure_same_model(conn, model_id, dimensions)
+    vectors = dict(zip(dimensions, embedder.embed([texts[d] for d in dimensions]).vectors, strict=True))
+    where, params = filter_sql(filters, candidate, model_id)
+    filtered = conn.execute(sql.SQL("SELECT count(*) FROM investors WHERE {}").format(where), params).fetchone()[0]
+    if scan is None:
+        indexed = candidate in indexed_dimensions(conn)
+        scan = "exact" if filtered <= EXACT_SCAN_MAX_ROWS or not indexed else "hnsw-iterative"
+    page = limit or (CANDIDATES if variant == "single" else 25)
+    found = _candidates(conn, where, params, candidate, Vector(vectors[candidate]),
+                        page if variant == "single" else CANDIDATES, scan)
+    chosen_weights = normalized_weights(dimensions, weights) if variant == "rerank" else {candidate: 1.0}
+    if variant == "single":
+        ranked = [(distance, investor_id, {candidate: distance}) for investor_id, distance in found]
+    else:
+        ranked = _rerank(conn, [i for i, _ in found], vectors, chosen_weights, model_id, page)
+    details = _investor_rows(conn, [i for _, i, _ in ranked])
+    investors = [{**details[i], "distances": per_dim, "final_score": score} for score, i, per_dim in ranked]
+    return SearchResult(investors, variant, scan, candidate, filtered, weights=chosen_weights)
+
+
+def _user_id(conn: psycopg.Connection, user: str) -> int:
+    return conn.execute(
+        "INSERT INTO users (workos_user_id) VALUES (%s) ON CONFLICT (workos_user_id)"
+        " DO UPDATE SET updated_at = users.updated_at RETURNING id", (user,)).fetchone()[0]
+
+
+def find_investors(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str], filters: Filters,
+                   *, user: str = "cli", variant: str = "rerank", weights: dict[str, float] | None = None,
+                   limit: int | None = None) -> SearchResult:
+    """``search`` plus its audit row in ``runs`` (success, no_results or error)."""
+    started = time.perf_counter()
+    tool_input = {"thesis": texts, "filters": asdict(filters), "variant": variant, "weights": weights}
+    user_id = _user_id(conn, user)
+    conn.commit()
+    try:
+        result = search(conn, embedder, texts, filters, variant=variant, weights=weights, limit=limit)
+    except Exception as err:
+        conn.rollback()
+        _record_run(conn, user_id, texts, tool_input, [], started, "error", f"{type(err).__name__}: {err}")
+        raise
+    result.latency_ms = int((time.perf_counter() - started) * 1000)
+    tool_input["scan"] = result.scan
+    ids = [r["id"] for r in result.investors]
+    result.run_id = _record_run(conn, user_id, texts, tool_input, ids, started, "success" if ids else "no_results")
+    return result
+
+
+def _record_run(conn, user_id, texts, tool_input, ids, started, status, error=None) -> int:
+    run_id = conn.execute(
+        """
+        INSERT INTO runs (user_id, user_query, class, tool_input, result_count, result_ids, total_latency_ms,
+                          status, error_message)
+        VALUES (%s, %s, 'find_investors', %s, %s, %s, %s, %s, %s) RETURNING id
+        """,
+        (user_id, " | ".join(f"{d}: {t}" for d, t in texts.items()), json.dumps(tool_input, default=str),
+         len(ids), ids, int((time.perf_counter() - started) * 1000), status, error),
+    ).fetchone()[0]
+    conn.commit()
+    return run_id
+
+
+def record_feedback(conn: psycopg.Connection, run_id: int, investor: str, signal: str, *, user: str = "cli",
+                    note: str | None = None) -> int:
+    """The seed's per-result feedback; ``investor`` is a source_id or id."""
+    if signal not in FEEDBACK_SIGNALS:
+        raise ValueError(f"signal must be one of {FEEDBACK_SIGNALS}")
+    row = conn.execute("SELECT id FROM investors WHERE source_id = %s OR id::text = %s LIMIT 1",
+                       (investor, investor)).fetchone()
+    if row is None:
+        raise ValueError(f"no investor {investor!r}")
+    feedback_id = conn.execute(
+        "INSERT INTO feedback (run_id, investor_id, signal, note, user_id) VALUES (%s, %s, %s, %s, %s) RETURNING id",
+        (run_id, row[0], signal, note, _user_id(conn, user))).fetchone()[0]
+    conn.commit()
+    return feedback_id

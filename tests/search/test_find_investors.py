@@ -1,0 +1,174 @@
+"""find_investors against a brute-force numpy computation over the same rows and filters."""
+
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from invest_assets.embeddings.assets import embed_dimension
+from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.search.find_investors import (
+    DEFAULT_WEIGHTS,
+    Filters,
+    StoredModelMismatch,
+    find_investors,
+    record_feedback,
+    search,
+)
+from invest_assets.sources.schema import DIMENSIONS
+
+SECTORS = ["fintech", "climate", "biotech"]
+WORDS = {"fintech": "payments lending ledger cards", "climate": "carbon grid batteries solar",
+         "biotech": "molecules trials antibodies genomics"}
+N = 400
+LOCAL = EmbedderResource(provider="local")
+
+
+@pytest.fixture
+def investors(db):
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(N):
+        sector = SECTORS[i % 3]
+        rows.append((
+            f"i{i}", f"Investor {i}", "firm", bool(i % 11), int(rng.integers(1, 20)) * 100_000,
+            None if i % 4 == 0 else int(rng.integers(20, 200)) * 100_000, ["seed", "series_a"] if i % 2 else ["seed"],
+            [sector], [] if i % 13 == 0 else (["US"] if i % 5 else ["GB", "DE"]),
+            date(2026, 11, 1) - timedelta(days=int(rng.integers(0, 1500))),
+            f"{sector} {' '.join(rng.choice(WORDS[sector].split(), 3))} {i % 17}",
+            None if i % 7 == 0 else f"stage words {rng.choice(['seed', 'growth'])}",
+            f"signal {rng.choice(['mission', 'moats', 'community'])} {sector}",
+        ))
+    with db.connection() as conn:
+        with conn.cursor().copy(
+            "COPY investors (source_id, name, kind, active, check_size_min_usd, check_size_max_usd, preferred_stages,"
+            " focus_sectors, geographies, last_invested_at, sector_text, stage_text, signal_text) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.execute("UPDATE investors SET deleted_at = now() WHERE source_id IN ('i3', 'i6', 'i9', 'i30')")
+        conn.commit()
+        for dimension in DIMENSIONS:
+            embed_dimension(conn, LOCAL, dimension)
+    return db
+
+
+def brute_force(conn, texts, filters: Filters, variant, limit):
+    vectors = dict(zip(texts, LOCAL.embed(list(texts.values())).vectors, strict=True))
+    rows = conn.execute(
+        "SELECT id, active, deleted_at, check_size_min_usd, check_size_max_usd, focus_sectors, preferred_stages,"
+        " geographies, last_invested_at, sector_embedding, stage_embedding, signal_embedding FROM investors"
+    ).fetchall()
+    recent = date.today() - timedelta(days=int(30.44 * filters.recency_months))
+    scored = []
+    for (i, active, deleted, low, high, sectors, stages, geos, last, *embeddings) in rows:
+        stored = dict(zip(("sector", "stage", "signal"), embeddings, strict=True))
+        if deleted or not active or stored["sector"] is None:
+            continue
+        if filters.check_size_usd is not None and not (
+                low is not None and low <= filters.check_size_usd and (high is None or high >= filters.check_size_usd)):
+            continue
+        if filters.sector and filters.sector not in sectors:
+            continue
+        if filters.stage and filters.stage not in stages:
+            continue
+        if filters.geographies and not set(filters.geographies) & set(geos or []):
+            continue
+        if last is not None and last <= recent:
+            continue
+        distance = {d: (1.0 if stored[d] is None else 1 - float(stored[d].to_numpy() @ vectors[d])) for d in texts}
+        scored.append((i, distance))
+    if variant == "single":
+        scored.sort(key=lambda item: (item[1]["sector"], item[0]))
+        return [(i, dist["sector"]) for i, dist in scored[:limit]]
+    candidates = sorted(scored, key=lambda item: (item[1]["sector"], item[0]))[:50]
+    total = sum(DEFAULT_WEIGHTS[d] for d in texts)
+    final = [(sum(DEFAULT_WEIGHTS[d] / total * dist[d] for d in texts), i) for i, dist in candidates]
+    return [(i, score) for score, i in sorted(final)[:limit]]
+
+
+def same_ranking(got, expected, tolerance=1e-5):
+    """Equal scores position by position, and equal ids wherever the scores are not tied."""
+    assert [score for _, score in got] == pytest.approx([score for _, score in expected], abs=tolerance)
+    for k, ((got_id, score), (expected_id, _)) in enumerate(zip(got, expected, strict=True)):
+        neighbours = [s for _, s in expected[max(k - 1, 0):k + 2]]
+        tied = sum(abs(s - score) < tolerance for s in neighbours) > 1
+        assert tied or got_id == expected_id
+
+
+CASES = [
+    ({"sector": "payments lending"}, Filters(check_size_usd=1_500_000, geographies=["US"]), "single"),
+    ({"sector": "carbon batteries"}, Filters(sector="climate", stage="series_a", recency_months=24), "single"),
+    ({"sector": "molecules", "stage": "growth stage", "signal": "mission"}, Filters(geographies=["GB", "FR"]),
+     "rerank"),
+    ({"sector": "payments", "signal": "community"}, Filters(check_size_usd=300_000), "rerank"),
+]
+
+
+@pytest.mark.parametrize("texts,filters,variant", CASES)
+@pytest.mark.parametrize("scan", ["exact", "hnsw-iterative"])
+def test_matches_brute_force(investors, texts, filters, variant, scan):
+    with investors.connection() as conn:
+        result = search(conn, LOCAL, texts, filters, variant=variant, limit=20, scan=scan)
+        expected = brute_force(conn, texts, filters, variant, 20)
+    got = [(r["id"], r["final_score"]) for r in result.investors]
+    if scan == "exact":
+        same_ranking(got, expected)
+    else:  # approximate: nearly the same page
+        assert len({i for i, _ in got} & {i for i, _ in expected}) >= 0.9 * len(expected)
+    assert result.scan == scan and len(got) == min(20, len(expected))
+    if variant == "rerank":
+        assert sum(result.weights.values()) == pytest.approx(1.0)
+        assert all(set(r["distances"]) == set(texts) for r in result.investors)
+
+
+def test_small_filtered_sets_choose_the_exact_scan(investors):
+    with investors.connection() as conn:
+        result = search(conn, LOCAL, {"sector": "payments"}, Filters(sector="fintech"), variant="single")
+    assert result.scan == "exact" and result.filtered_rows < 200
+
+
+def test_runs_and_feedback_are_recorded(investors):
+    with investors.connection() as conn:
+        result = find_investors(conn, LOCAL, {"sector": "payments"}, Filters(), user="founder-1")
+        run = conn.execute("SELECT status, result_count, result_ids, tool_input->'filters'->>'recency_months',"
+                           " user_query FROM runs WHERE id = %s", (result.run_id,)).fetchone()
+        assert run[0] == "success" and run[1] == len(result.investors) == 25
+        assert run[2] == [r["id"] for r in result.investors] and run[3] == "24"
+        empty = find_investors(conn, LOCAL, {"sector": "payments"}, Filters(sector="no-such-sector"))
+        assert conn.execute("SELECT status FROM runs WHERE id = %s", (empty.run_id,)).fetchone()[0] == "no_results"
+        record_feedback(conn, result.run_id, result.investors[0]["source_id"], "meeting_booked", user="founder-1")
+        assert conn.execute("SELECT signal FROM feedback").fetchall() == [("meeting_booked",)]
+        with pytest.raises(ValueError):
+            record_feedback(conn, result.run_id, "i1", "love_it")
+
+
+def test_vectors_of_another_model_are_refused(investors):
+    other = EmbedderResource(provider="openai", base_url="http://127.0.0.1:9", api_key="sk-none")
+    with investors.connection() as conn:
+        with pytest.raises(StoredModelMismatch, match="local/local-hashing-v1"):
+            find_investors(conn, other, {"sector": "payments"}, Filters())
+        status, error = conn.execute("SELECT status, error_message FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    assert status == "error" and "StoredModelMismatch" in error
+
+
+def test_cli_find_investors_json_and_feedback(investors, database_url):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = Path(sys.executable).parent / "invest-assets"
+    env = dict(os.environ, ALLOYDB_URL=database_url, INVEST_EMBEDDER="local")
+    done = subprocess.run([cli, "find-investors", "--sector-text", "payments lending", "--signal-text", "mission",
+                           "--sector", "fintech", "--geo", "US", "--limit", "5", "--json"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    output = json.loads(done.stdout)
+    assert output["variant"] == "rerank" and len(output["investors"]) == 5
+    assert all("fintech" in i["focus_sectors"] and "US" in i["geographies"] for i in output["investors"])
+    assert set(output["weights"]) == {"sector", "signal"}
+    feedback = subprocess.run([cli, "feedback", str(output["run_id"]), output["investors"][0]["source_id"], "pass"],
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert feedback.returncode == 0, feedback.stderr[-2000:]
