@@ -40,16 +40,23 @@ WHERE v.id = t.id
 """
 
 # Every unordered pair sharing a round. The self-join is quadratic in a round's size;
-# PostgreSQL's hash aggregate spills to disk past work_mem, so memory stays bounded.
+# PostgreSQL's hash aggregates spill to disk past work_mem, so memory stays bounded.
+# Two grouping levels (pair and company, then pair) count companies without a
+# count(DISTINCT ...), which would force a sort of every pair row.
 CREATE_FRESH_PAIRS = f"""
 CREATE TEMP TABLE fresh_pairs ON COMMIT DROP AS
-WITH live AS ({LIVE_PARTICIPATION})
-SELECT a.investor_id AS investor_a_id, b.investor_id AS investor_b_id,
-       count(*)::int AS shared_rounds, count(DISTINCT a.company_id)::int AS shared_companies,
-       min(a.announced_at) AS first_shared_at, max(a.announced_at) AS last_shared_at,
-       (count(*) FILTER (WHERE a.led))::int AS a_led, (count(*) FILTER (WHERE b.led))::int AS b_led
-FROM live a JOIN live b ON a.funding_round_id = b.funding_round_id AND a.investor_id < b.investor_id
-GROUP BY a.investor_id, b.investor_id
+WITH live AS ({LIVE_PARTICIPATION}),
+per_company AS (
+  SELECT a.investor_id AS investor_a_id, b.investor_id AS investor_b_id,
+         count(*) AS rounds, min(a.announced_at) AS first_at, max(a.announced_at) AS last_at,
+         count(*) FILTER (WHERE a.led) AS a_led, count(*) FILTER (WHERE b.led) AS b_led
+  FROM live a JOIN live b ON a.funding_round_id = b.funding_round_id AND a.investor_id < b.investor_id
+  GROUP BY a.investor_id, b.investor_id, a.company_id
+)
+SELECT investor_a_id, investor_b_id, sum(rounds)::int AS shared_rounds, count(*)::int AS shared_companies,
+       min(first_at) AS first_shared_at, max(last_at) AS last_shared_at,
+       sum(a_led)::int AS a_led, sum(b_led)::int AS b_led
+FROM per_company GROUP BY investor_a_id, investor_b_id
 """
 
 PAIR_VALUES = "shared_rounds, shared_companies, first_shared_at, last_shared_at, a_led, b_led"
