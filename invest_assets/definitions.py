@@ -10,7 +10,7 @@ import os
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
-from invest_assets import core, embeddings, graph, settings
+from invest_assets import core, embeddings, graph, search, settings
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.sources import LocalFileSource
@@ -58,6 +58,7 @@ defs = Definitions.merge(
     core.defs,
     embeddings.defs,
     graph.defs,
+    search.defs,
     Definitions(
         jobs=[build_everything],
         resources={"database": database_resource(), "source": source_resource(), "embedder": embedder_resource()},

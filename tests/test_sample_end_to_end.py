@@ -7,6 +7,7 @@ from invest_assets.core.assets import core_assets
 from invest_assets.definitions import defs
 from invest_assets.embeddings import embedding_assets, embedding_checks
 from invest_assets.graph import defs as graph_defs
+from invest_assets.search import defs as search_defs
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.sources import LocalFileSource
 from invest_assets.sources.sample_data import generate_sample
@@ -21,7 +22,8 @@ def test_every_asset_and_check_on_the_sample(db, tmp_path):
     generate_sample(tmp_path / "src", investors=300, companies=400, rounds=900, seed=2)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == EXPECTED_ASSETS
-    families = [*core_assets, *embedding_assets, *embedding_checks, *graph_defs.assets, *graph_defs.asset_checks]
+    families = [*core_assets, *embedding_assets, *embedding_checks, *graph_defs.assets, *graph_defs.asset_checks,
+                *search_defs.asset_checks]
     result = materialize(
         families, selection=AssetSelection.all(),
         resources={"database": db, "source": LocalFileSource(directory=str(tmp_path / "src")),
@@ -30,7 +32,7 @@ def test_every_asset_and_check_on_the_sample(db, tmp_path):
     materialized = {e.materialization.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == EXPECTED_ASSETS
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) >= 4 + 6 + 2
+    assert len(evaluations) >= 4 + 6 + 2 + 1
     assert [e.check_name for e in evaluations if not e.passed] == []
     with db.connection() as conn:
         pairs, scored = conn.execute(

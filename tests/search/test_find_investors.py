@@ -172,3 +172,15 @@ def test_cli_find_investors_json_and_feedback(investors, database_url):
     feedback = subprocess.run([cli, "feedback", str(output["run_id"]), output["investors"][0]["source_id"], "pass"],
                               env=env, capture_output=True, text=True, timeout=120)
     assert feedback.returncode == 0, feedback.stderr[-2000:]
+
+
+def test_recall_check_compares_the_index_with_an_exact_scan(investors, monkeypatch):
+    from invest_assets.search.checks import candidate_recall, recall_at_k, sample_queries
+
+    with investors.connection() as conn:
+        queries = sample_queries(conn)
+        assert len(queries) == 20
+        assert recall_at_k(conn, LOCAL, queries) >= 0.95
+    assert candidate_recall(database=investors, embedder=LOCAL).passed
+    monkeypatch.setenv("INVEST_RECALL_THRESHOLD", "1.01")  # an impossible bar fails the check
+    assert not candidate_recall(database=investors, embedder=LOCAL).passed

@@ -1,0 +1,47 @@
+"""Recall of the candidate index: a fixed sample of queries through the ANN index and exactly."""
+
+import os
+
+from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+
+from invest_assets.resources.database import AlloyDBResource
+from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.search.find_investors import Filters, search
+
+RECALL_THRESHOLD_ENV = "INVEST_RECALL_THRESHOLD"
+SAMPLE_QUERIES = 20
+K = 25
+
+
+def sample_queries(conn, count: int = SAMPLE_QUERIES) -> list[str]:
+    """Deterministic: the sector texts of evenly spaced live investors."""
+    rows = conn.execute(
+        "SELECT sector_text FROM (SELECT sector_text, row_number() OVER (ORDER BY id) AS n, count(*) OVER () AS total"
+        " FROM investors WHERE deleted_at IS NULL AND sector_text_hash IS NOT NULL) s"
+        " WHERE n %% greatest(total / %s, 1) = 0 ORDER BY n LIMIT %s", (count, count)).fetchall()
+    return [text for (text,) in rows]
+
+
+def recall_at_k(conn, embedder: EmbedderResource, queries: list[str], k: int = K) -> float:
+    recalls = []
+    no_filters = Filters(recency_months=None)
+    for text in queries:
+        exact = {r["id"] for r in search(conn, embedder, {"sector": text}, no_filters, "single", limit=k,
+                                         scan="exact").investors}
+        approximate = {r["id"] for r in search(conn, embedder, {"sector": text}, no_filters, "single", limit=k,
+                                               scan="hnsw-iterative").investors}
+        recalls.append(len(exact & approximate) / len(exact) if exact else 1.0)
+    return sum(recalls) / len(recalls) if recalls else 1.0
+
+
+@asset_check(asset="sector_embedding", name="candidate_recall",
+             description=f"recall@{K} of the ANN candidate index against an exact scan over {SAMPLE_QUERIES} fixed "
+             f"queries; fails below {RECALL_THRESHOLD_ENV} (default 0.95).")
+def candidate_recall(database: AlloyDBResource, embedder: EmbedderResource) -> AssetCheckResult:
+    threshold = float(os.environ.get(RECALL_THRESHOLD_ENV, "0.95"))
+    with database.connection() as conn:
+        queries = sample_queries(conn)
+        recall = recall_at_k(conn, embedder, queries)
+    return AssetCheckResult(passed=recall >= threshold, severity=AssetCheckSeverity.ERROR,
+                            metadata={"recall_at_25": round(recall, 4), "threshold": threshold,
+                                      "queries": len(queries)})
