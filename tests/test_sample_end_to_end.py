@@ -7,9 +7,9 @@ from invest_assets.core.assets import core_assets
 from invest_assets.definitions import defs
 from invest_assets.embeddings import embedding_assets, embedding_checks
 from invest_assets.graph import defs as graph_defs
-from invest_assets.search import defs as search_defs
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.sources import LocalFileSource
+from invest_assets.search import defs as search_defs
 from invest_assets.sources.sample_data import generate_sample
 
 EXPECTED_ASSETS = {"companies", "funding_rounds", "investments", "investors", "sector_embedding", "stage_embedding",

@@ -297,5 +297,8 @@ def load_table(
         ).fetchone()[0]
         for temp in ("stage", "rejects", "resolved"):
             cur.execute(sql.SQL("DROP TABLE {}").format(_ident(temp)))
+        # Fresh statistics for the assets that read this table next in the same run
+        # (autovacuum's analyze comes later): without them the graph joins plan badly.
+        cur.execute(sql.SQL("ANALYZE {}").format(_ident(spec.name)))
     report.seconds = round(time.perf_counter() - started, 3)
     return report
