@@ -98,19 +98,17 @@ def indexed_dimensions(conn: psycopg.Connection) -> set[str]:
 
 
 def ensure_same_model(conn: psycopg.Connection, model_id: int, dimensions: list[str]) -> None:
-    counts = sql.SQL(", ").join(
-        sql.SQL("count({col}) FILTER (WHERE {model} = %(m)s), count({col}) FILTER (WHERE {model} <> %(m)s)").format(
-            col=sql.Identifier(f"{d}_embedding"), model=sql.Identifier(f"{d}_model_id"))
-        for d in dimensions)
-    row = conn.execute(sql.SQL("SELECT {} FROM investors WHERE deleted_at IS NULL").format(counts),
-                       {"m": model_id}).fetchone()
-    for i, dimension in enumerate(dimensions):
-        ours, others = row[2 * i], row[2 * i + 1]
-        if others and not ours:
+    """Refuse when a dimension's stored vectors all come from other models. Cheap on the hot
+    path: EXISTS stops at the first vector of the query's model."""
+    for dimension in dimensions:
+        column = sql.Identifier(f"{dimension}_model_id")
+        probe = "SELECT EXISTS (SELECT 1 FROM investors WHERE {c} %s %%(m)s)"
+        if conn.execute(sql.SQL(probe % "=").format(c=column), {"m": model_id}).fetchone()[0]:
+            continue
+        if conn.execute(sql.SQL(probe % "<>").format(c=column), {"m": model_id}).fetchone()[0]:
             names = conn.execute(
                 sql.SQL("SELECT DISTINCT m.provider || '/' || m.model || ' (' || m.dimensions || ')'"
-                        " FROM investors i JOIN embedding_models m ON m.id = i.{} ").format(
-                    sql.Identifier(f"{dimension}_model_id"))).fetchall()
+                        " FROM investors i JOIN embedding_models m ON m.id = i.{}").format(column)).fetchall()
             raise StoredModelMismatch(
                 f"{dimension}_embedding vectors were made by {', '.join(n for (n,) in names)}, not by the query "
                 f"embedder (model id {model_id}); re-embed, or query with the embedder that made them")
