@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from invest_assets import settings
-from invest_assets.search.cli import feedback_command, find_investors_command
+from invest_assets.search.cli import feedback_command, find_investors_command, index_command
 from invest_assets.sources.crunchbase_cli import crunchbase
 
 SUMMARY_KEYS = ("dagster/row_count", "inserted", "updated", "soft_deleted", "quarantined", "rows_embedded",
@@ -125,6 +125,7 @@ def warm_paths_command(investor: str, limit: int, as_json: bool) -> None:
 main.add_command(crunchbase)
 main.add_command(find_investors_command)
 main.add_command(feedback_command)
+main.add_command(index_command)
 
 
 if __name__ == "__main__":

@@ -74,3 +74,17 @@ def feedback_command(run_id, investor, signal, note, user):
     with _connection() as conn:
         feedback_id = record_feedback(conn, run_id, investor, signal, user=user, note=note)
     click.echo(f"feedback {feedback_id} recorded")
+
+
+@click.command("index")
+@click.option("--dimensions", help="Comma-separated candidate dimensions (default: INVEST_ANN_DIMENSIONS or sector).")
+def index_command(dimensions):
+    """Make the ANN indexes match the candidate dimensions (ScaNN on AlloyDB, HNSW elsewhere)."""
+    from invest_assets.search.indexes import ANN_DIMENSIONS_ENV, configured_dimensions, sync_ann_indexes
+
+    if dimensions:
+        os.environ[ANN_DIMENSIONS_ENV] = dimensions
+    with _connection() as conn:
+        changes = sync_ann_indexes(conn, configured_dimensions())
+    click.echo(f"{changes['method'][0]} indexes: created {changes['created'] or 'none'}, "
+               f"dropped {changes['dropped'] or 'none'}")

@@ -184,3 +184,28 @@ def test_recall_check_compares_the_index_with_an_exact_scan(investors, monkeypat
     assert candidate_recall(database=investors, embedder=LOCAL).passed
     monkeypatch.setenv("INVEST_RECALL_THRESHOLD", "1.01")  # an impossible bar fails the check
     assert not candidate_recall(database=investors, embedder=LOCAL).passed
+
+
+def test_ann_indexes_follow_the_configured_dimensions(investors, database_url, monkeypatch):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from invest_assets.search.find_investors import indexed_dimensions
+
+    cli = Path(sys.executable).parent / "invest-assets"
+    env = dict(os.environ, ALLOYDB_URL=database_url)
+    done = subprocess.run([cli, "index", "--dimensions", "signal"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "created ['signal']" in done.stdout and "dropped ['sector']" in done.stdout
+    monkeypatch.setattr("invest_assets.search.find_investors.EXACT_SCAN_MAX_ROWS", 0)  # size no longer decides
+    with investors.connection() as conn:
+        assert indexed_dimensions(conn) == {"signal"}
+        no_index = search(conn, LOCAL, {"sector": "payments"}, Filters(recency_months=None), variant="single")
+        indexed = search(conn, LOCAL, {"signal": "mission"}, Filters(recency_months=None), variant="single")
+    assert (no_index.scan, indexed.scan) == ("exact", "hnsw-iterative")
+    again = subprocess.run([cli, "index", "--dimensions", "signal"], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert "created none, dropped none" in again.stdout

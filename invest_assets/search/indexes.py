@@ -1,0 +1,64 @@
+"""Which vector columns carry an ANN index: only the ones used for candidate generation.
+
+find_investors takes candidates from one dimension and computes the other distances on
+~50 rows, so an index on a rerank-only dimension costs writes and buys nothing.
+``INVEST_ANN_DIMENSIONS`` (default ``sector``) lists the candidate dimensions;
+``invest-assets index`` makes the database match: ScaNN where ``alloydb_scann`` exists
+(AlloyDB), pgvector HNSW (cosine) otherwise, and drops ANN indexes of other dimensions.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+from psycopg import sql
+
+from invest_assets.search.find_investors import indexed_dimensions
+from invest_assets.sources.schema import DIMENSIONS
+
+ANN_DIMENSIONS_ENV = "INVEST_ANN_DIMENSIONS"
+
+
+def configured_dimensions() -> list[str]:
+    names = [d.strip() for d in os.environ.get(ANN_DIMENSIONS_ENV, "sector").split(",") if d.strip()]
+    unknown = set(names) - set(DIMENSIONS)
+    if unknown:
+        raise ValueError(f"{ANN_DIMENSIONS_ENV}: unknown dimensions {sorted(unknown)}; choose from {DIMENSIONS}")
+    return names
+
+
+def _index_method(conn: psycopg.Connection) -> str:
+    has_scann = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'alloydb_scann'").fetchone()
+    return "scann" if has_scann else "hnsw"
+
+
+def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, list[str]]:
+    """Create the missing ANN indexes for ``dimensions`` and drop the others; returns what changed."""
+    present = indexed_dimensions(conn)
+    method = _index_method(conn)
+    if method == "scann":
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann")
+    created, dropped = [], []
+    for dimension in dimensions:
+        if dimension in present:
+            continue
+        column = sql.Identifier(f"{dimension}_embedding")
+        name = sql.Identifier(f"investors_{dimension}_ann")
+        if method == "scann":
+            statement = sql.SQL("CREATE INDEX {} ON investors USING scann ({} cosine)"
+                                " WITH (mode = 'AUTO', optimization = 'SEARCH_OPTIMIZED', auto_maintenance = 'ON')")
+        else:
+            statement = sql.SQL("CREATE INDEX {} ON investors USING hnsw ({} vector_cosine_ops)"
+                                " WITH (m = 16, ef_construction = 64)")
+        conn.execute(statement.format(name, column))
+        created.append(dimension)
+    rows = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'investors'"
+                        " AND (indexdef ILIKE '% USING hnsw%' OR indexdef ILIKE '% USING scann%')").fetchall()
+    for name, definition in rows:
+        for dimension in set(DIMENSIONS) - set(dimensions):
+            if f"({dimension}_embedding" in definition:
+                conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+                dropped.append(dimension)
+    conn.commit()
+    return {"created": created, "dropped": dropped, "method": [method]}
