@@ -40,7 +40,7 @@ def load_sample(url: str, directory: Path) -> None:
             load_table(conn, spec, read_local_table(directory, table), "bench")
 
 
-def load_heavy_tail(url: str, investors: int = 20_000, rounds: int = 20_000, seed: int = 1) -> None:
+def load_heavy_tail(url: str, investors: int = 20_000, rounds: int = 5_000, seed: int = 1) -> None:
     rng = np.random.default_rng(seed)
     sizes = np.minimum(np.ceil(rng.pareto(1.1, size=rounds) * 2).astype(int) + 1, 800)
     with psycopg.connect(url) as conn:

@@ -11,8 +11,8 @@ ALTER TABLE investors
 -- the refresh applies only the difference (readers never wait, unchanged rows are not
 -- rewritten), and it records when each pair was computed, on PostgreSQL and AlloyDB alike.
 CREATE TABLE co_investor_pairs (
-  investor_a_id     bigint NOT NULL REFERENCES investors(id),
-  investor_b_id     bigint NOT NULL REFERENCES investors(id),
+  investor_a_id     bigint NOT NULL,
+  investor_b_id     bigint NOT NULL,
   shared_rounds     int NOT NULL CHECK (shared_rounds > 0),
   shared_companies  int NOT NULL CHECK (shared_companies > 0),
   first_shared_at   date,

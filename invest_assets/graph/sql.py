@@ -81,6 +81,7 @@ APPLY_PAIRS = [
         SELECT f.investor_a_id, f.investor_b_id, {PAIR_VALUES} FROM fresh_pairs f
         WHERE NOT EXISTS (SELECT 1 FROM co_investor_pairs p
                           WHERE p.investor_a_id = f.investor_a_id AND p.investor_b_id = f.investor_b_id)
+        ORDER BY f.investor_a_id, f.investor_b_id  -- key order: appends to the B-trees instead of random writes
      """),
 ]
 
