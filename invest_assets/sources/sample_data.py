@@ -102,8 +102,8 @@ def _json(items) -> str:
 
 def _timestamps(rng: np.random.Generator, n: int) -> list[str]:
     seconds = rng.integers(0, 365 * 86_400, size=n)
-    base = pd.Timestamp("2025-01-01T00:00:00+00:00")
-    return [(base + pd.Timedelta(seconds=int(s))).isoformat() for s in seconds]
+    stamps = pd.Timestamp("2025-01-01T00:00:00+00:00") + pd.to_timedelta(seconds, unit="s")
+    return stamps.strftime("%Y-%m-%dT%H:%M:%S+00:00").tolist()
 
 
 def _maybe_null(rng: np.random.Generator, texts: list[str]) -> list[str]:
@@ -111,57 +111,90 @@ def _maybe_null(rng: np.random.Generator, texts: list[str]) -> list[str]:
     return ["" if d else t for t, d in zip(texts, drop, strict=True)]
 
 
+def _ranked(rng: np.random.Generator, shape: tuple[int, ...], weights: np.ndarray) -> list:
+    """Per row, option indices in a random order without replacement, weighted (Gumbel top-k)."""
+    keys = np.log(weights) + rng.gumbel(size=(*shape, len(weights)))
+    return np.argsort(-keys, axis=-1).tolist()
+
+
+def _words_in_order(words: list[str], order: list[int], k: int) -> str:
+    return " ".join([words[j] for j in order if j < len(words)][:k])
+
+
 def _investors(rng: np.random.Generator, n: int) -> pd.DataFrame:
     sector_names = list(SECTORS)
     countries = list(REGIONS)
     country_weights = np.array([REGIONS[c][0] for c in countries])
-    country_weights /= country_weights.sum()
+    sector_words = [SECTORS[s].split() for s in sector_names]
+    stage_words = [STAGE_WORDS[s].split() for s in STAGES]
+    region_words = [REGIONS[c][1].split() for c in countries]
+    longest = max(len(w) for w in sector_words + stage_words + region_words)
+    # Every random draw is made up front for all investors; the loop below only formats.
     kinds = np.where(rng.random(n) < 0.6, "firm", "person")
     firm_ids = np.flatnonzero(kinds == "firm")
+    sector_order = _ranked(rng, (n,), np.ones(len(sector_names)))
+    sector_counts = rng.integers(1, 4, size=n).tolist()
+    first_stages = rng.integers(0, len(STAGES), size=n).tolist()
+    stage_widths = rng.integers(1, 4, size=n).tolist()
+    geo_order = _ranked(rng, (n,), country_weights)
+    geo_counts = rng.integers(1, 5, size=n).tolist()
+    signal_order = _ranked(rng, (n,), np.ones(len(SIGNALS)))
+    founder_order = _ranked(rng, (n,), np.ones(len(FOUNDERS)))
+    word_order = _ranked(rng, (n, 3), np.ones(longest))  # per sector/stage slot: which words, in what order
+    geo_word_order = _ranked(rng, (n, 4), np.ones(longest))
+    firm_pick = (rng.choice(firm_ids, size=n) if len(firm_ids) else np.zeros(n, dtype=int)).tolist()
+    has_firm = (rng.random(n) < 0.8).tolist()
+    draws = rng.random((n, 5)).tolist()  # twitter, inactive, max empty, lead stated, lead style
+    sector_openers = rng.integers(0, len(SECTOR_OPENERS), size=n).tolist()
+    stage_openers = rng.integers(0, len(STAGE_OPENERS), size=n).tolist()
+    thesis_sources = rng.choice(["web", "deck", "manual"], size=n).tolist()
     rows = []
     for i in range(n):
-        sectors = list(rng.choice(sector_names, size=rng.integers(1, 4), replace=False))
-        first = int(rng.integers(0, len(STAGES)))
-        stages = list(STAGES[first : min(len(STAGES), first + int(rng.integers(1, 4)))])
-        geos = list(rng.choice(countries, size=rng.integers(1, 5), replace=False, p=country_weights))
+        is_firm = kinds[i] == "firm"
+        sector_idx = sector_order[i][: sector_counts[i]]
+        sectors = [sector_names[s] for s in sector_idx]
+        stage_idx = list(range(first_stages[i], min(len(STAGES), first_stages[i] + stage_widths[i])))
+        stages = [STAGES[s] for s in stage_idx]
+        geo_idx = geo_order[i][: geo_counts[i]]
+        geos = [countries[g] for g in geo_idx]
         low, high = STAGE_CHECKS[stages[0]][0], STAGE_CHECKS[stages[-1]][1]
-        signal = list(rng.choice(SIGNALS, size=2, replace=False))
-        founder = list(rng.choice(FOUNDERS, size=2, replace=False))
-        firm = ""
-        if kinds[i] == "person" and len(firm_ids) and rng.random() < 0.8:
-            firm = f"inv-{int(rng.choice(firm_ids)):06d}"
-        stated = rng.random()
+        signal = [SIGNALS[s] for s in signal_order[i][:2]]
+        founder = [FOUNDERS[f] for f in founder_order[i][:2]]
+        twitter, inactive, max_empty, stated, leads = draws[i]
+        sector_labels = ", ".join(s.replace("_", " ") for s in sectors)
         rows.append({
             "source_id": f"inv-{i:06d}",
-            "name": f"{sectors[0].replace('_', ' ').title()} {'Ventures' if kinds[i] == 'firm' else 'Partner'} {i}",
+            "name": f"{sectors[0].replace('_', ' ').title()} {'Ventures' if is_firm else 'Partner'} {i}",
             "kind": kinds[i],
-            "firm_source_id": firm,
+            "firm_source_id": f"inv-{firm_pick[i]:06d}" if not is_firm and len(firm_ids) and has_firm[i] else "",
             "linkedin_url": f"https://www.linkedin.com/in/investor-{i}",
-            "twitter_handle": f"@investor{i}" if rng.random() < 0.5 else "",
-            "domain": f"investor{i}.vc" if kinds[i] == "firm" else "",
-            "active": "false" if rng.random() < 0.08 else "true",
+            "twitter_handle": f"@investor{i}" if twitter < 0.5 else "",
+            "domain": f"investor{i}.vc" if is_firm else "",
+            "active": "false" if inactive < 0.08 else "true",
             "check_size_min_usd": str(low),
-            "check_size_max_usd": "" if rng.random() < 0.15 else str(high),
+            "check_size_max_usd": "" if max_empty < 0.15 else str(high),
             "preferred_stages": _json(stages),
             "focus_sectors": _json(sectors),
             "geographies": _json(geos),
             "is_lead_capable": "" if stated < 0.6 else ("true" if stated < 0.85 else "false"),
-            "thesis_summary": f"Backs {', '.join(s.replace('_', ' ') for s in sectors)} companies at "
+            "thesis_summary": f"Backs {sector_labels} companies at "
             f"{' to '.join(dict.fromkeys([stages[0], stages[-1]]))} in {', '.join(geos)}.",
-            "thesis_summary_long": " ".join(_words(rng, SECTORS[s], 6) for s in sectors),
-            "thesis_source": str(rng.choice(["web", "deck", "manual"])),
+            "thesis_summary_long": " ".join(
+                _words_in_order(sector_words[s], word_order[i][slot], 6) for slot, s in enumerate(sector_idx)),
+            "thesis_source": thesis_sources[i],
             "thesis_model": "sonnet-4-6",
-            "sector_text": f"{rng.choice(SECTOR_OPENERS)} {', '.join(s.replace('_', ' ') for s in sectors)}: "
-            + "; ".join(_words(rng, SECTORS[s], 5) for s in sectors),
-            "stage_text": f"{rng.choice(STAGE_OPENERS)} {', '.join(s.replace('_', ' ') for s in stages)}: "
-            + "; ".join(_words(rng, STAGE_WORDS[s], 4) for s in stages),
+            "sector_text": f"{SECTOR_OPENERS[sector_openers[i]]} {sector_labels}: " + "; ".join(
+                _words_in_order(sector_words[s], word_order[i][slot][::-1], 5) for slot, s in enumerate(sector_idx)),
+            "stage_text": f"{STAGE_OPENERS[stage_openers[i]]} {', '.join(s.replace('_', ' ') for s in stages)}: "
+            + "; ".join(_words_in_order(stage_words[s], word_order[i][slot], 4) for slot, s in enumerate(stage_idx)),
             "check_text": f"Checks from ${low:,} to ${high:,}, "
-            + ("leading or co-leading rounds" if rng.random() < 0.5 else "following a trusted lead"),
-            "geography_text": "Active in " + "; ".join(_words(rng, REGIONS[g][1], 3) for g in geos),
+            + ("leading or co-leading rounds" if leads < 0.5 else "following a trusted lead"),
+            "geography_text": "Active in " + "; ".join(
+                _words_in_order(region_words[g], geo_word_order[i][slot], 3) for slot, g in enumerate(geo_idx)),
             "signal_text": f"Excited by {signal[0]} and {signal[1]} in {sectors[0].replace('_', ' ')}",
             "founder_text": f"We back {founder[0]} and {founder[1]}",
         })
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=[c for c in TABLES["investors"].column_names if c != "updated_at"])
     for column in ("sector_text", "stage_text", "check_text", "geography_text", "signal_text", "founder_text"):
         frame[column] = _maybe_null(rng, frame[column].tolist())
     frame["updated_at"] = _timestamps(rng, n)

@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
+import pycountry
 import pytest
 
 from invest_assets.sources.local_files import read_local_table
@@ -60,13 +61,15 @@ def test_heavy_tails_in_round_size_and_popularity(tmp_path):
     assert (dates == "").any() and dates.str.endswith("-01").any() and dates.str.endswith("-31").any()
 
 
-def _bag(text: str) -> Counter:
-    return Counter(re.findall(r"[a-z]+", text.lower()))
-
-
-def _cosine(a: Counter, b: Counter) -> float:
-    dot = sum(a[w] * b[w] for w in a)
-    return dot / (np.sqrt(sum(v * v for v in a.values())) * np.sqrt(sum(v * v for v in b.values())))
+def _bags_of_words(texts: list[str]) -> np.ndarray:
+    """Rows of word counts, scaled to unit length, so a dot product is the cosine."""
+    tokens = [Counter(re.findall(r"[a-z]+", text.lower())) for text in texts]
+    vocabulary = {w: k for k, w in enumerate(sorted(set().union(*tokens)))}
+    counts = np.zeros((len(texts), len(vocabulary)))
+    for row, bag in enumerate(tokens):
+        for word, count in bag.items():
+            counts[row, vocabulary[word]] = count
+    return counts / np.linalg.norm(counts, axis=1, keepdims=True)
 
 
 def test_investors_with_the_same_focus_share_vocabulary(sample):
@@ -74,11 +77,43 @@ def test_investors_with_the_same_focus_share_vocabulary(sample):
     investors = pd.read_csv(out / "investors.csv", keep_default_na=False)
     investors = investors[investors["sector_text"] != ""]
     primary = investors["focus_sectors"].map(lambda s: json.loads(s)[0])
-    bags = investors["sector_text"].map(_bag).tolist()
-    same, different = [], []
-    rng = np.random.default_rng(0)
-    for _ in range(2000):
-        i, j = rng.integers(0, len(bags), size=2)
-        if i != j:
-            (same if primary.iat[i] == primary.iat[j] else different).append(_cosine(bags[i], bags[j]))
-    assert np.mean(same) > 2 * np.mean(different)
+    bags = _bags_of_words(investors["sector_text"].tolist())
+    cosines = bags @ bags.T
+    same_focus = primary.to_numpy()[:, None] == primary.to_numpy()[None, :]
+    off_diagonal = ~np.eye(len(bags), dtype=bool)
+    same, different = cosines[same_focus & off_diagonal], cosines[~same_focus]
+    assert same.mean() > 2 * different.mean()
+
+
+def test_cells_use_the_local_source_formats(sample):
+    out, _ = sample
+    investors = pd.read_csv(out / "investors.csv", dtype=str, keep_default_na=False)
+    countries = {c.alpha_2 for c in pycountry.countries}
+    for column in ("preferred_stages", "focus_sectors", "geographies"):
+        lists = investors[column].map(json.loads)
+        assert lists.map(lambda items: isinstance(items, list) and 1 <= len(items) <= 4).all()
+    assert set().union(*investors["geographies"].map(json.loads)) <= countries
+    assert set(investors["active"]) == {"true", "false"}
+    assert set(investors["is_lead_capable"]) == {"true", "false", ""}
+    assert set(investors["kind"]) == {"person", "firm"}
+    assert set(investors["thesis_source"]) == {"web", "deck", "manual"}
+    bounded = investors[investors["check_size_max_usd"] != ""]
+    assert (bounded["check_size_min_usd"].astype(int) <= bounded["check_size_max_usd"].astype(int)).all()
+    assert (investors["check_size_max_usd"] == "").any()
+    rounds = pd.read_csv(out / "funding_rounds.csv", dtype=str, keep_default_na=False)
+    dated = rounds["announced_at"][rounds["announced_at"] != ""]
+    assert dated.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+    assert dated.min() >= "2013-01-01" and dated.max() <= "2025-12-31"
+    for table in TABLES:
+        text = (out / f"{table}.csv").read_text()
+        assert "\x00" not in text
+        stamps = pd.read_csv(out / f"{table}.csv", dtype=str)["updated_at"]
+        assert stamps.str.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00").all()
+
+
+def test_investors_only_gives_valid_empty_files_for_the_other_tables(tmp_path):
+    counts = generate_sample(tmp_path, investors=40, companies=0, rounds=0)
+    assert counts == {"companies": 0, "investors": 40, "funding_rounds": 0, "investments": 0}
+    for table, spec in TABLES.items():
+        header = (tmp_path / f"{table}.csv").read_text().splitlines()[0]
+        assert header.split(",") == list(spec.column_names)
