@@ -31,14 +31,17 @@ def main() -> None:
 @main.command()
 @click.option("--job", "job_name", default="build_everything", show_default=True, help="Job to run.")
 def build(job_name: str) -> None:
-    """Run the main job (every asset) in-process and print what each asset did."""
+    """Run the main job (every asset, every month) in-process and print what each asset did."""
     from dagster import DagsterInstance
 
     dagster_home()
+    from invest_assets.core.partitions import all_months_tags
     from invest_assets.definitions import defs
 
+    job = defs.get_job_def(job_name)
+    tags = all_months_tags() if job.partitions_def is not None else None
     with DagsterInstance.get() as instance:
-        result = defs.get_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
         values = {

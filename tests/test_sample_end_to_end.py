@@ -4,6 +4,7 @@ import pytest
 from dagster import AssetSelection, materialize
 
 from invest_assets.core.assets import core_assets
+from invest_assets.core.partitions import all_months_tags
 from invest_assets.definitions import defs
 from invest_assets.embeddings import embedding_assets, embedding_checks
 from invest_assets.graph import defs as graph_defs
@@ -27,7 +28,8 @@ def test_every_asset_and_check_on_the_sample(db, tmp_path):
     result = materialize(
         families, selection=AssetSelection.all(),
         resources={"database": db, "source": LocalFileSource(directory=str(tmp_path / "src")),
-                   "embedder": EmbedderResource()})
+                   "embedder": EmbedderResource()},
+        tags=all_months_tags())
     assert result.success
     materialized = {e.materialization.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == EXPECTED_ASSETS

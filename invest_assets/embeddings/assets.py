@@ -19,7 +19,7 @@ from pgvector import Vector
 from psycopg import sql
 
 from invest_assets.embeddings.staleness import stale_condition
-from invest_assets.policies import DATABASE_RETRY
+from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.sources.schema import DIMENSIONS
@@ -163,6 +163,7 @@ def embedding_asset(dimension: str) -> AssetsDefinition:
         owners=["team:data-platform"],
         pool=EMBEDDING_POOL,
         retry_policy=DATABASE_RETRY,
+        backfill_policy=SINGLE_RUN,
         description=f"investors.{dimension}_embedding: the {dimension} thesis vector ({DESCRIPTIONS[dimension]}), "
         f"embedded from investors.{dimension}_text, only for rows whose text or model changed.",
     )

@@ -11,10 +11,11 @@ from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, 
 
 from invest_assets.graph import sql
 from invest_assets.graph.authority import FORMULA, HALF_LIFE_YEARS, authority_scores
-from invest_assets.policies import DATABASE_RETRY
+from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 
-GRAPH = dict(group_name="graph", kinds={"postgres"}, owners=["team:data-platform"], retry_policy=DATABASE_RETRY)
+GRAPH = dict(group_name="graph", kinds={"postgres"}, owners=["team:data-platform"], retry_policy=DATABASE_RETRY,
+             backfill_policy=SINGLE_RUN)
 
 
 @asset(deps=["investments", "funding_rounds", "investors"], **GRAPH,

@@ -7,6 +7,7 @@ import pytest
 from dagster import materialize
 
 from invest_assets.core.assets import core_assets
+from invest_assets.core.partitions import all_months_tags
 from invest_assets.resources.sources import LocalFileSource
 from tests.source_files import write_source
 
@@ -34,7 +35,8 @@ INVESTMENTS = [
 
 
 def run(db, directory):
-    result = materialize(core_assets, resources={"database": db, "source": LocalFileSource(directory=str(directory))})
+    result = materialize(core_assets, resources={"database": db, "source": LocalFileSource(directory=str(directory))},
+                         tags=all_months_tags())
     assert result.success
     return {
         e.materialization.asset_key.path[-1]: e.materialization.metadata
@@ -121,7 +123,8 @@ def test_bad_rows_are_quarantined_with_reasons_and_the_rest_loads(db, tmp_path):
     rounds = ROUNDS + [{"source_id": "r_orphan", "company_source_id": "nope", "announced_at": "2020-02-02"}]
     directory = write_source(tmp_path / "s", companies=COMPANIES, investors=investors, funding_rounds=rounds,
                              investments=INVESTMENTS)
-    result = materialize(core_assets, resources={"database": db, "source": LocalFileSource(directory=str(directory))})
+    result = materialize(core_assets, resources={"database": db, "source": LocalFileSource(directory=str(directory))},
+                         tags=all_months_tags())
     assert result.success
     with db.connection() as conn:
         reasons = dict(conn.execute(

@@ -5,6 +5,7 @@ import pytest
 from dagster import materialize
 
 from invest_assets.core.assets import core_assets
+from invest_assets.core.partitions import all_months_tags
 from invest_assets.embeddings.assets import embed_dimension, embedding_assets
 from invest_assets.embeddings.checks import embedding_checks
 from invest_assets.embeddings.staleness import stale_counts
@@ -30,7 +31,8 @@ def build(db, directory, embedder, selection=None):
     assets = [*core_assets, *embedding_assets]
     result = materialize(
         assets, selection=selection, resources={
-            "database": db, "source": LocalFileSource(directory=str(directory)), "embedder": embedder})
+            "database": db, "source": LocalFileSource(directory=str(directory)), "embedder": embedder},
+        tags=all_months_tags())
     assert result.success
     return {e.materialization.asset_key.path[-1]: e.materialization.metadata
             for e in result.get_asset_materialization_events()}

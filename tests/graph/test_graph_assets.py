@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from dagster import AssetKey, materialize
 
+from invest_assets.core.partitions import all_months_tags
 from invest_assets.graph.assets import (
     authority_score,
     co_investor_pairs,
@@ -63,7 +64,7 @@ def graph(db):
 
 
 def run(db, selection=None):
-    result = materialize(GRAPH, selection=selection, resources={"database": db})
+    result = materialize(GRAPH, selection=selection, resources={"database": db}, tags=all_months_tags())
     assert result.success
     return result
 

@@ -21,6 +21,7 @@ from google.cloud import bigquery
 from psycopg import sql
 
 from invest_assets.core.assets import core_assets
+from invest_assets.core.partitions import all_months_tags
 from invest_assets.resources.bigquery_source import BigQuerySource, parse_table_names, table_ddl
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.sources import LocalFileSource
@@ -186,7 +187,8 @@ def quarantine_codes(url: str) -> Counter:
 
 
 def load(url: str, source) -> None:
-    result = materialize(core_assets, resources={"database": AlloyDBResource(url=url), "source": source})
+    result = materialize(core_assets, resources={"database": AlloyDBResource(url=url), "source": source},
+                         tags=all_months_tags())
     assert result.success
 
 
@@ -265,6 +267,8 @@ def test_dagster_cli_materializes_the_core_assets_from_bigquery(fake, local_dir,
             "invest_assets.definitions",
             "--select",
             "group:core",
+            "--partition-range",
+            "{dagster/asset_partition_range_start}...{dagster/asset_partition_range_end}".format(**all_months_tags()),
         ],
         env=env,
         capture_output=True,

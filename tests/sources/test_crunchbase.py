@@ -12,6 +12,7 @@ from dagster import materialize
 
 from invest_assets.cli import main
 from invest_assets.core.assets import core_assets
+from invest_assets.core.partitions import all_months_tags
 from invest_assets.resources.sources import LocalFileSource
 from invest_assets.sources.crunchbase import (
     amount,
@@ -41,7 +42,8 @@ def read(directory: Path, table: str) -> pd.DataFrame:
 
 
 def load(db, directory: Path) -> dict:
-    result = materialize(core_assets, resources={"database": db, "source": LocalFileSource(directory=str(directory))})
+    result = materialize(core_assets, resources={"database": db, "source": LocalFileSource(directory=str(directory))},
+                         tags=all_months_tags())
     assert result.success
     return {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
 
