@@ -3,5 +3,7 @@
 from dagster import Definitions
 
 from invest_assets.core.assets import core_assets
+from invest_assets.core.schedules import schedules
+from invest_assets.core.sensors import source_changes_sensor
 
-defs = Definitions(assets=core_assets)
+defs = Definitions(assets=core_assets, sensors=[source_changes_sensor], schedules=schedules)

@@ -69,16 +69,21 @@ def read_watermark(conn: psycopg.Connection, table: str) -> datetime | None:
     return row[0] if row else None
 
 
-def _record_sync(conn: psycopg.Connection, table: str, watermark: datetime | None, mode: str, run_id: str) -> None:
+def synced_fingerprints(conn: psycopg.Connection) -> dict[str, str | None]:
+    return dict(conn.execute("SELECT table_name, fingerprint FROM source_sync_state").fetchall())
+
+
+def _record_sync(conn: psycopg.Connection, table: str, state: dict) -> None:
     conn.execute(
         """
-        INSERT INTO source_sync_state (table_name, watermark, last_mode, last_run_id)
-        VALUES (%(table)s, %(watermark)s, %(mode)s, %(run_id)s)
+        INSERT INTO source_sync_state (table_name, watermark, fingerprint, last_mode, last_run_id)
+        VALUES (%(table)s, %(watermark)s, %(fingerprint)s, %(mode)s, %(run_id)s)
         ON CONFLICT (table_name) DO UPDATE SET
           watermark = GREATEST(source_sync_state.watermark, EXCLUDED.watermark),
+          fingerprint = EXCLUDED.fingerprint,
           last_mode = EXCLUDED.last_mode, last_run_id = EXCLUDED.last_run_id, synced_at = now()
         """,
-        {"table": table, "watermark": watermark, "mode": mode, "run_id": run_id},
+        {"table": table, **state},
     )
 
 
@@ -135,6 +140,9 @@ def sync_table(
     owned = window_filter(conn, spec, window)
     conn.commit()
     since = before - delta_overlap() if mode == "delta" and before is not None else None
+    mode = "delta" if since else "full"
+    # Taken before reading: a change made while the sync reads is seen again next time.
+    fingerprint = source.fingerprints([spec.name])[spec.name]
     tracker = WatermarkTracker(source.read(spec.name, since=since))
     with conn.transaction():
         report = load_table(
@@ -146,7 +154,8 @@ def sync_table(
             scope=stored_scope(spec, window),
         )
         if window.is_everything:
-            _record_sync(conn, spec.name, tracker.latest, "delta" if since else "full", run_id)
+            state = {"watermark": tracker.latest, "fingerprint": fingerprint, "mode": mode, "run_id": run_id}
+            _record_sync(conn, spec.name, state)
     after = read_watermark(conn, spec.name)
     conn.commit()
-    return SyncReport(report, "delta" if since else "full", window, before, after)
+    return SyncReport(report, mode, window, before, after)

@@ -25,8 +25,8 @@ def stale_condition(dimension: str) -> sql.Composable:
     )
 
 
-def stale_counts(conn: psycopg.Connection, model_id: int) -> dict[str, int]:
-    """Stale live rows per dimension, in one scan of investors."""
+def stale_counts(conn: psycopg.Connection, model_id: int | None) -> dict[str, int]:
+    """Stale live rows per dimension, in one scan of investors (model_id None: no vector is current)."""
     counts = sql.SQL(", ").join(
         sql.SQL("count(*) FILTER (WHERE {})").format(stale_condition(d)) for d in DIMENSIONS
     )

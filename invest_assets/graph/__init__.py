@@ -1,6 +1,6 @@
 """Graph-derived assets: ranking signals, co-investor pairs, authority score."""
 
-from dagster import Definitions
+from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus, Definitions
 
 from invest_assets.graph.assets import (
                    authority_score,
@@ -10,5 +10,13 @@ from invest_assets.graph.assets import (
                    scores_valid,
 )
 
+graph_refresh_sensor = AutomationConditionSensorDefinition(
+    "graph_refresh_sensor",
+    target=AssetSelection.groups("graph"),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Evaluates the graph-derived assets' automation condition: refresh after the core tables change.",
+)
+
 defs = Definitions(assets=[ranking_signals, co_investor_pairs, authority_score],
-                   asset_checks=[pairs_consistent, scores_valid])
+                   asset_checks=[pairs_consistent, scores_valid], sensors=[graph_refresh_sensor])

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
+from typing import ClassVar
 
 import pandas as pd
 import pyarrow as pa
@@ -115,6 +116,21 @@ class BigQuerySource(TableSource):
             rows = job.result(page_size=self.page_rows)
             for batch in rows.to_arrow_iterable(bqstorage_client=None):
                 yield typed_frame(batch, spec)
+        finally:
+            client.close()
+
+    change_sync_mode: ClassVar[str] = "delta"
+
+    def fingerprints(self, tables: Iterable[str]) -> dict[str, str]:
+        """Row count and latest updated_at per table, all tables in one query."""
+        client = self.client()
+        try:
+            query = " UNION ALL ".join(
+                f"SELECT '{table}' AS source_table, COUNT(*) AS row_count, MAX(updated_at) AS latest"
+                f" FROM `{self.table_path(client, table)}`"
+                for table in tables
+            )
+            return {row["source_table"]: f"{row['row_count']}:{row['latest']}" for row in client.query(query).result()}
         finally:
             client.close()
 

@@ -1,0 +1,57 @@
+"""Routine syncs of the core tables: a frequent delta sync and a nightly full reconcile.
+
+Both target the four core assets over every month in one run. Cron strings and the
+time zone come from the environment; both schedules start stopped and are turned on in
+the UI (Automation) or with ``dagster schedule start``. The graph-derived assets follow
+on their own (an ``AutomationCondition``, see ``invest_assets.graph.assets``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import AssetSelection, RunRequest, ScheduleEvaluationContext, schedule
+
+from invest_assets.core.partitions import all_months_tags
+from invest_assets.core.sensors import CORE_KEYS, TRIGGER_TAG, sync_run_config
+from invest_assets.sources.schema import TABLES
+
+TIMEZONE = os.environ.get("INVEST_SCHEDULE_TIMEZONE", "UTC")
+DELTA_CRON = os.environ.get("INVEST_DELTA_SYNC_CRON", "*/15 * * * *")
+RECONCILE_CRON = os.environ.get("INVEST_RECONCILE_CRON", "0 3 * * *")
+CORE = AssetSelection.assets(*CORE_KEYS.values())
+
+
+def sync_request(context: ScheduleEvaluationContext, mode: str) -> RunRequest:
+    return RunRequest(
+        run_key=f"{mode}:{context.scheduled_execution_time:%Y-%m-%dT%H:%M}",
+        run_config=sync_run_config(list(TABLES), mode),
+        tags={**all_months_tags(), TRIGGER_TAG: f"{mode}_sync_schedule"},
+    )
+
+
+@schedule(
+    name="delta_sync_schedule",
+    cron_schedule=DELTA_CRON,
+    execution_timezone=TIMEZONE,
+    target=CORE,
+    description="Loads source rows updated after the last synced watermark into the four core tables "
+    "(INVEST_DELTA_SYNC_CRON, default every 15 minutes).",
+)
+def delta_sync_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    return sync_request(context, "delta")
+
+
+@schedule(
+    name="full_reconcile_schedule",
+    cron_schedule=RECONCILE_CRON,
+    execution_timezone=TIMEZONE,
+    target=CORE,
+    description="Reconciles the four core tables with everything the source has, soft-deleting what it "
+    "dropped (INVEST_RECONCILE_CRON, default 03:00 daily).",
+)
+def full_reconcile_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    return sync_request(context, "full")
+
+
+schedules = [delta_sync_schedule, full_reconcile_schedule]

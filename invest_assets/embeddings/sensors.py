@@ -1,0 +1,78 @@
+"""The sensor that re-embeds only the dimensions whose source text changed.
+
+Each tick runs one set-based query (``stale_counts``: stale live rows per dimension, in
+one scan of ``investors``) and asks for one run per stale dimension, selecting only that
+dimension's asset; the asset itself embeds only the stale rows. A dimension that an
+active run already targets is skipped, and a failed run leaves its rows stale, so the
+next tick asks again.
+
+Why a sensor and not declarative automation: which dimension needs work is a fact of
+the data (text hashes against embedded hashes), not of Dagster's materialization events.
+An ``AutomationCondition`` on the embedding assets would see only that ``investors``
+was materialized and run all six.
+"""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from invest_assets.embeddings.staleness import stale_counts
+from invest_assets.in_flight import assets_in_flight
+from invest_assets.resources.database import AlloyDBResource
+from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.sources.schema import DIMENSIONS
+
+DIMENSION_TAG = "invest/dimension"
+STALE_ROWS_TAG = "invest/stale_rows"
+TICK_SECONDS = 30
+EMBEDDING_KEYS = {d: AssetKey(f"{d}_embedding") for d in DIMENSIONS}
+
+
+def embedding_requests(counts: dict[str, int], busy: set[AssetKey]) -> tuple[list[RunRequest], list[str]]:
+    """One run request per stale, idle dimension; and a line per stale dimension saying what happened."""
+    requests, lines = [], []
+    for dimension, stale in counts.items():
+        if not stale:
+            continue
+        if EMBEDDING_KEYS[dimension] in busy:
+            lines.append(f"{dimension}: {stale} stale rows, a run for it is already queued or in progress")
+            continue
+        lines.append(f"{dimension}: {stale} stale rows")
+        requests.append(
+            RunRequest(
+                asset_selection=[EMBEDDING_KEYS[dimension]],
+                tags={DIMENSION_TAG: dimension, STALE_ROWS_TAG: str(stale)},
+            )
+        )
+    return requests, lines
+
+
+@sensor(
+    name="stale_embeddings_sensor",
+    target=AssetSelection.assets(*EMBEDDING_KEYS.values()),
+    minimum_interval_seconds=TICK_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Re-embeds only the dimensions whose investor text changed (or whose model changed), "
+    "one run per stale dimension, never two for the same dimension at once.",
+)
+def stale_embeddings_sensor(
+    context: SensorEvaluationContext, database: AlloyDBResource, embedder: EmbedderResource
+) -> SensorResult | SkipReason:
+    with database.connection() as conn:
+        counts = stale_counts(conn, embedder.stored_model_id(conn))
+    busy = assets_in_flight(context.instance, set(EMBEDDING_KEYS.values())) if any(counts.values()) else set()
+    requests, lines = embedding_requests(counts, busy)
+    for line in lines:
+        context.log.info(line)
+    if not requests:
+        return SkipReason("; ".join(lines) or "no stale rows")
+    return SensorResult(run_requests=requests)
