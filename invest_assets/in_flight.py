@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
+
+# How often the sensors tick (each tick is one cheap query, see their modules).
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("INVEST_SENSOR_INTERVAL_SECONDS", "30"))
 
 ACTIVE_STATUSES = [
     DagsterRunStatus.NOT_STARTED,

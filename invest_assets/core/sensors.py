@@ -23,14 +23,13 @@ from dagster import (
 
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.core.sync import synced_fingerprints
-from invest_assets.in_flight import assets_in_flight
+from invest_assets.in_flight import SENSOR_INTERVAL_SECONDS, assets_in_flight
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.sources import TableSource
 from invest_assets.sources.schema import TABLES
 
 TRIGGER_TAG = "invest/trigger"
 CHANGED_TABLES_TAG = "invest/changed_tables"
-TICK_SECONDS = 30
 CORE_KEYS = {table: AssetKey(table) for table in TABLES}
 
 
@@ -41,7 +40,7 @@ def sync_run_config(tables: list[str], mode: str) -> dict:
 @sensor(
     name="source_changes_sensor",
     target=AssetSelection.assets(*CORE_KEYS.values()),
-    minimum_interval_seconds=TICK_SECONDS,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     description="Syncs the core tables whose source changed since their last complete sync "
     "(cheap fingerprints: file stat, or one BigQuery query), one run at a time.",

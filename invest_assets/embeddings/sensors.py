@@ -26,14 +26,13 @@ from dagster import (
 )
 
 from invest_assets.embeddings.staleness import stale_counts
-from invest_assets.in_flight import assets_in_flight
+from invest_assets.in_flight import SENSOR_INTERVAL_SECONDS, assets_in_flight
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.sources.schema import DIMENSIONS
 
 DIMENSION_TAG = "invest/dimension"
 STALE_ROWS_TAG = "invest/stale_rows"
-TICK_SECONDS = 30
 EMBEDDING_KEYS = {d: AssetKey(f"{d}_embedding") for d in DIMENSIONS}
 
 
@@ -59,7 +58,7 @@ def embedding_requests(counts: dict[str, int], busy: set[AssetKey]) -> tuple[lis
 @sensor(
     name="stale_embeddings_sensor",
     target=AssetSelection.assets(*EMBEDDING_KEYS.values()),
-    minimum_interval_seconds=TICK_SECONDS,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     description="Re-embeds only the dimensions whose investor text changed (or whose model changed), "
     "one run per stale dimension, never two for the same dimension at once.",

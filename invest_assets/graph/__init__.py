@@ -9,12 +9,13 @@ from invest_assets.graph.assets import (
                    ranking_signals,
                    scores_valid,
 )
+from invest_assets.in_flight import SENSOR_INTERVAL_SECONDS
 
 graph_refresh_sensor = AutomationConditionSensorDefinition(
     "graph_refresh_sensor",
     target=AssetSelection.groups("graph"),
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     description="Evaluates the graph-derived assets' automation condition: refresh after the core tables change.",
 )
 
