@@ -50,8 +50,9 @@ def embedder_resource() -> EmbedderResource:
 
 build_everything = define_asset_job(
     "build_everything",
-    selection=AssetSelection.all(),
-    description="Materialize every asset: core tables, embeddings and graph-derived assets.",
+    selection=AssetSelection.all() - AssetSelection.groups("reembedding"),
+    description="Materialize every asset: core tables, embeddings and graph-derived assets "
+    "(not the re-embed backfill, which runs by shard).",
 )
 
 defs = Definitions.merge(

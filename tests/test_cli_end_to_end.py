@@ -33,7 +33,8 @@ def live_counts(url):
 @pytest.mark.slow
 def test_dagster_asset_materialize_everything(cli_env, database_url):
     done = subprocess.run(
-        [BIN / "dagster", "asset", "materialize", "-m", "invest_assets.definitions", "--select", "*",
+        [BIN / "dagster", "asset", "materialize", "-m", "invest_assets.definitions",
+         "--select", "not group:reembedding",
          "--partition-range", f"{MONTHLY.get_first_partition_key()}...{MONTHLY.get_last_partition_key()}"],
         env=cli_env, capture_output=True, text=True, timeout=600,
     )

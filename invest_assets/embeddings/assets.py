@@ -18,6 +18,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 from pgvector import Vector
 from psycopg import sql
 
+from invest_assets.embeddings.models import embedder_for, serving_model_id
 from invest_assets.embeddings.staleness import stale_condition
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
@@ -47,7 +48,13 @@ class EmbedReport:
     requests: int = 0
     cost_usd: float = 0.0
     seconds: float = 0.0
+    model: str = ""
     embedded_ids: list[int] = field(default_factory=list)
+
+
+def embedding_lock_key(dimension: str) -> str:
+    """The advisory lock that serializes everything writing ``dimension``'s vectors."""
+    return f"invest_assets.embed.{dimension}"
 
 
 def _columns(dimension: str) -> dict[str, sql.Identifier]:
@@ -106,16 +113,19 @@ def embed_dimension(
     """Bring ``dimension`` up to date; returns what was done."""
     started = time.perf_counter()
     report = EmbedReport()
-    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"invest_assets.embed.{dimension}",))
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (embedding_lock_key(dimension),))
     try:
-        model_id = embedder.register_model(conn)
+        model_id = serving_model_id(conn, embedder, dimension)
+        serving = embedder_for(conn, embedder, model_id)
         conn.commit()
+        ident = serving.identity
+        report.model = f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"
         report.cleared = clear_blank_vectors(conn, dimension)
         after = 0
         while rows := next_stale_batch(conn, dimension, model_id, after, batch_rows):
             conn.commit()  # no transaction held open while the embedding service works
             ids, texts, hashes = zip(*rows, strict=True)
-            batch = embedder.embed(list(texts))
+            batch = serving.embed(list(texts))
             report.embedded += write_vectors(conn, dimension, model_id, ids, hashes, batch.vectors)
             report.embedded_ids.extend(ids)
             report.batches += 1
@@ -130,14 +140,13 @@ def embed_dimension(
                 **cols)
         ).fetchone()[0]
     finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"invest_assets.embed.{dimension}",))
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (embedding_lock_key(dimension),))
         conn.commit()
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
 
-def report_metadata(report: EmbedReport, embedder: EmbedderResource) -> dict:
-    ident = embedder.identity
+def report_metadata(report: EmbedReport) -> dict:
     return {
         "rows_considered": report.considered,
         "rows_embedded": report.embedded,
@@ -150,7 +159,7 @@ def report_metadata(report: EmbedReport, embedder: EmbedderResource) -> dict:
         "cost_usd": report.cost_usd,
         "seconds": report.seconds,
         "vectors_per_second": round(report.embedded / report.seconds, 1) if report.seconds else 0.0,
-        "model": MetadataValue.text(f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"),
+        "model": MetadataValue.text(report.model),
     }
 
 
@@ -171,7 +180,7 @@ def embedding_asset(dimension: str) -> AssetsDefinition:
         with database.connection() as conn:
             report = embed_dimension(conn, embedder, dimension)
         context.log.info(f"{dimension}: embedded {report.embedded} of {report.considered} rows")
-        return MaterializeResult(metadata=report_metadata(report, embedder))
+        return MaterializeResult(metadata=report_metadata(report))
 
     return _embed
 

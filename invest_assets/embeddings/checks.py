@@ -3,6 +3,7 @@
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetChecksDefinition, asset_check
 from psycopg import sql
 
+from invest_assets.embeddings.models import embedder_for, serving_model_id
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.sources.schema import DIMENSIONS
@@ -34,13 +35,13 @@ def vectors_check(dimension: str) -> AssetChecksDefinition:
     @asset_check(
         asset=f"{dimension}_embedding",
         name="vectors_current",
-        description="Every active investor with text has a unit-length vector of the configured size from the "
-        "configured model, made from its current text.",
+        description="Every active investor with text has a unit-length vector of the right size from the "
+        "dimension's serving model, made from its current text.",
     )
     def _check(context: AssetCheckExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
         with database.connection() as conn:
-            model_id = embedder.register_model(conn)
-            problems = vector_problems(conn, dimension, model_id, embedder.dimensions)
+            model_id = serving_model_id(conn, embedder, dimension)
+            problems = vector_problems(conn, dimension, model_id, embedder_for(conn, embedder, model_id).dimensions)
         return AssetCheckResult(passed=not any(problems.values()), metadata=problems)
 
     return _check

@@ -7,7 +7,8 @@ active run already targets is skipped, and a failed run leaves its rows stale, s
 next tick asks again.
 
 Why a sensor and not declarative automation: which dimension needs work is a fact of
-the data (text hashes against embedded hashes), not of Dagster's materialization events.
+the data (text hashes against embedded hashes, and each dimension's serving model), not
+of Dagster's materialization events.
 An ``AutomationCondition`` on the embedding assets would see only that ``investors``
 was materialized and run all six.
 """
@@ -25,10 +26,10 @@ from dagster import (
     sensor,
 )
 
+from invest_assets.embeddings.models import serving_model_ids
 from invest_assets.embeddings.staleness import stale_counts
 from invest_assets.in_flight import SENSOR_INTERVAL_SECONDS, assets_in_flight
 from invest_assets.resources.database import AlloyDBResource
-from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.sources.schema import DIMENSIONS
 
 DIMENSION_TAG = "invest/dimension"
@@ -63,11 +64,9 @@ def embedding_requests(counts: dict[str, int], busy: set[AssetKey]) -> tuple[lis
     description="Re-embeds only the dimensions whose investor text changed (or whose model changed), "
     "one run per stale dimension, never two for the same dimension at once.",
 )
-def stale_embeddings_sensor(
-    context: SensorEvaluationContext, database: AlloyDBResource, embedder: EmbedderResource
-) -> SensorResult | SkipReason:
+def stale_embeddings_sensor(context: SensorEvaluationContext, database: AlloyDBResource) -> SensorResult | SkipReason:
     with database.connection() as conn:
-        counts = stale_counts(conn, embedder.stored_model_id(conn))
+        counts = stale_counts(conn, serving_model_ids(conn))
     busy = assets_in_flight(context.instance, set(EMBEDDING_KEYS.values())) if any(counts.values()) else set()
     requests, lines = embedding_requests(counts, busy)
     for line in lines:

@@ -140,15 +140,6 @@ class EmbedderResource(ConfigurableResource):
         ).fetchone()
         return row[0]
 
-    def stored_model_id(self, conn: psycopg.Connection) -> int | None:
-        """This embedder's embedding_models id without creating it (None: nothing embedded with it yet)."""
-        ident = self.identity
-        row = conn.execute(
-            "SELECT id FROM embedding_models WHERE provider = %s AND model = %s AND dimensions = %s",
-            (ident.provider, ident.model, ident.dimensions),
-        ).fetchone()
-        return row[0] if row else None
-
     def embed(self, texts: Sequence[str]) -> EmbeddingBatch:
         if not texts:
             return EmbeddingBatch(np.zeros((0, self.dimensions), dtype=np.float32))

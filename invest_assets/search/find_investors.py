@@ -25,6 +25,7 @@ import psycopg
 from pgvector import Vector
 from psycopg import sql
 
+from invest_assets.embeddings.models import serving_embedders
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.sources.schema import DIMENSIONS
 
@@ -97,10 +98,10 @@ def indexed_dimensions(conn: psycopg.Connection) -> set[str]:
     return {d for d in DIMENSIONS for (definition,) in rows if f"({d}_embedding" in definition}
 
 
-def ensure_same_model(conn: psycopg.Connection, model_id: int, dimensions: list[str]) -> None:
+def ensure_same_model(conn: psycopg.Connection, model_ids: dict[str, int]) -> None:
     """Refuse when a dimension's stored vectors all come from other models. Cheap on the hot
     path: EXISTS stops at the first vector of the query's model."""
-    for dimension in dimensions:
+    for dimension, model_id in model_ids.items():
         column = sql.Identifier(f"{dimension}_model_id")
         probe = "SELECT EXISTS (SELECT 1 FROM investors WHERE {c} %s %%(m)s)"
         if conn.execute(sql.SQL(probe % "=").format(c=column), {"m": model_id}).fetchone()[0]:
@@ -133,15 +134,18 @@ def _candidates(conn, where, params, dimension, vector, limit, scan) -> list[tup
         return conn.execute(statement, params).fetchall()
 
 
-def _rerank(conn, ids, vectors: dict[str, np.ndarray], weights: dict[str, float], model_id: int, limit: int):
+def _rerank(conn, ids, vectors: dict[str, np.ndarray], weights: dict[str, float], model_ids: dict[str, int],
+            limit: int):
     """Weighted distance over the dimensions with query text; a missing vector counts as distance 1."""
     distances = sql.SQL(", ").join(
-        sql.SQL("CASE WHEN {m} = %(model_id)s THEN {e} <=> %({p})s END").format(
-            m=sql.Identifier(f"{d}_model_id"), e=sql.Identifier(f"{d}_embedding"), p=sql.SQL(d))
+        sql.SQL("CASE WHEN {m} = {model} THEN {e} <=> {query} END").format(
+            m=sql.Identifier(f"{d}_model_id"), e=sql.Identifier(f"{d}_embedding"),
+            model=sql.Placeholder(f"model_{d}"), query=sql.Placeholder(d))
         for d in vectors)
+    params = {"ids": list(ids), **{d: Vector(v) for d, v in vectors.items()},
+              **{f"model_{d}": model_ids[d] for d in vectors}}
     rows = conn.execute(sql.SQL("SELECT id, {} FROM investors WHERE id = ANY(%(ids)s)").format(distances),
-                        {"ids": list(ids), "model_id": model_id, **{d: Vector(v) for d, v in vectors.items()}}
-                        ).fetchall()
+                        params).fetchall()
     scored = []
     for row in rows:
         per_dimension = {d: row[1 + i] for i, d in enumerate(vectors)}
@@ -155,6 +159,18 @@ def _investor_rows(conn, ids: list[int]) -> dict[int, dict]:
     columns = sql.SQL(", ").join(map(sql.Identifier, RESULT_FIELDS))
     rows = conn.execute(sql.SQL("SELECT {} FROM investors WHERE id = ANY(%s)").format(columns), (ids,)).fetchall()
     return {row[0]: dict(zip(RESULT_FIELDS, row, strict=True)) for row in rows}
+
+
+def query_vectors(texts: dict[str, str], served: dict[str, tuple[int, EmbedderResource]]) -> dict[str, np.ndarray]:
+    """Each dimension's query text embedded by its serving model, one call per model."""
+    by_model: dict[int, list[str]] = {}
+    for dimension, (model_id, _) in served.items():
+        by_model.setdefault(model_id, []).append(dimension)
+    vectors = {}
+    for dims in by_model.values():
+        embedded = served[dims[0]][1].embed([texts[d] for d in dims]).vectors
+        vectors.update(zip(dims, embedded, strict=True))
+    return vectors
 
 
 def normalized_weights(dimensions: list[str], weights: dict[str, float] | None) -> dict[str, float]:
@@ -177,10 +193,11 @@ def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str
         raise ValueError("variant is 'single' or 'rerank'")
     dimensions = [d for d in DIMENSIONS if d in texts]
     candidate = dimensions[0]  # sector when it has text, as in the seed
-    model_id = embedder.register_model(conn)
-    ensure_same_model(conn, model_id, dimensions)
-    vectors = dict(zip(dimensions, embedder.embed([texts[d] for d in dimensions]).vectors, strict=True))
-    where, params = filter_sql(filters, candidate, model_id)
+    served = serving_embedders(conn, embedder, dimensions)
+    model_ids = {d: model_id for d, (model_id, _) in served.items()}
+    ensure_same_model(conn, model_ids)
+    vectors = query_vectors(texts, served)
+    where, params = filter_sql(filters, candidate, model_ids[candidate])
     filtered = conn.execute(sql.SQL("SELECT count(*) FROM investors WHERE {}").format(where), params).fetchone()[0]
     if scan is None:
         indexed = candidate in indexed_dimensions(conn)
@@ -192,7 +209,7 @@ def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str
     if variant == "single":
         ranked = [(distance, investor_id, {candidate: distance}) for investor_id, distance in found]
     else:
-        ranked = _rerank(conn, [i for i, _ in found], vectors, chosen_weights, model_id, page)
+        ranked = _rerank(conn, [i for i, _ in found], vectors, chosen_weights, model_ids, page)
     details = _investor_rows(conn, [i for _, i, _ in ranked])
     investors = [{**details[i], "distances": per_dim, "final_score": score} for score, i, per_dim in ranked]
     return SearchResult(investors, variant, scan, candidate, filtered, weights=chosen_weights)

@@ -8,6 +8,7 @@ from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.embeddings.assets import embed_dimension, embedding_assets
 from invest_assets.embeddings.checks import embedding_checks
+from invest_assets.embeddings.models import serving_model_ids
 from invest_assets.embeddings.staleness import stale_counts
 from invest_assets.resources.embedders import EmbedderResource, EmbeddingError
 from invest_assets.resources.sources import LocalFileSource
@@ -90,8 +91,7 @@ def test_second_run_embeds_nothing_and_checks_pass(db, tmp_path):
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
     with db.connection() as conn:
-        model_id = local.register_model(conn)
-        assert stale_counts(conn, model_id) == dict.fromkeys(DIMENSIONS, 0)
+        assert stale_counts(conn, serving_model_ids(conn)) == dict.fromkeys(DIMENSIONS, 0)
 
 
 def test_blank_text_clears_the_vector_and_deleted_rows_are_skipped(db, tmp_path):
@@ -106,8 +106,7 @@ def test_blank_text_clears_the_vector_and_deleted_rows_are_skipped(db, tmp_path)
         assert blank == (None, None)
         conn.execute("UPDATE investors SET sector_text = 'changed while deleted' WHERE deleted_at IS NOT NULL")
         conn.commit()
-        model_id = local.register_model(conn)
-        assert stale_counts(conn, model_id)["sector"] == 0
+        assert stale_counts(conn, serving_model_ids(conn))["sector"] == 0
 
 
 def test_a_failure_keeps_committed_batches_and_the_rerun_continues(db, tmp_path, fake):
@@ -124,8 +123,9 @@ def test_a_failure_keeps_committed_batches_and_the_rerun_continues(db, tmp_path,
     assert report.embedded == N - 20 and len(fake.inputs) == N - 20  # nothing embedded twice
 
 
-def test_another_model_makes_every_vector_stale(db, tmp_path):
+def test_vectors_of_another_model_than_the_serving_one_are_stale(db, tmp_path):
     build(db, write_source(tmp_path / "s", investors=[investor(i) for i in range(N)]), EmbedderResource())
     with db.connection() as conn:
-        other = EmbedderResource(provider="openai", model="text-embedding-3-large")
-        assert stale_counts(conn, other.register_model(conn))["stage"] == N
+        other = EmbedderResource(provider="openai", model="text-embedding-3-large").register_model(conn)
+        assert stale_counts(conn, {**serving_model_ids(conn), "stage": other})["stage"] == N
+        assert stale_counts(conn, {})["stage"] == N  # no serving model yet: nothing is current

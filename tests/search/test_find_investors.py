@@ -143,9 +143,15 @@ def test_runs_and_feedback_are_recorded(investors):
             record_feedback(conn, result.run_id, "i1", "love_it")
 
 
-def test_vectors_of_another_model_are_refused(investors):
+def test_queries_embed_with_the_serving_model_and_refuse_vectors_of_another(investors):
     other = EmbedderResource(provider="openai", base_url="http://127.0.0.1:9", api_key="sk-none")
     with investors.connection() as conn:
+        # configured for another model, the query still embeds with the one the vectors serve (no network used)
+        served = find_investors(conn, other, {"sector": "payments"}, Filters())
+        assert served.investors == find_investors(conn, LOCAL, {"sector": "payments"}, Filters()).investors
+        conn.execute("UPDATE serving_embedding_models SET model_id = %s WHERE dimension = 'sector'",
+                     (other.register_model(conn),))
+        conn.commit()
         with pytest.raises(StoredModelMismatch, match="local/local-hashing-v1"):
             find_investors(conn, other, {"sector": "payments"}, Filters())
         status, error = conn.execute("SELECT status, error_message FROM runs ORDER BY id DESC LIMIT 1").fetchone()

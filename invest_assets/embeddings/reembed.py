@@ -1,0 +1,192 @@
+"""Re-embedding a whole dimension with a new model or ``dimensions``, as a resumable backfill.
+
+``<dim>_reembedding`` is partitioned into ``SHARD_COUNT`` fixed shards of the investors (a
+stable hash of the id), so a failed shard is retried alone and shards run in parallel.
+A shard embeds its live investors' text with the *configured* embedder into
+``embedding_shadow``, skipping rows already there for the same text and model, so a
+rerun continues where it stopped. Meanwhile the ``investors`` columns keep serving the
+current model, and ``find_investors``, the sensor and the incremental asset go on using
+it (``models``).
+
+When a shard finds every shard done, it switches, in one transaction under the
+dimension's embedding lock: the shadow vectors replace the served ones (if the size
+changed, the column is retyped and its ANN index rebuilt), the serving model becomes
+the new one, and the shadow rows go. Readers see the old model or the new one, never
+both. A row whose text changed during the backfill has no current shadow vector, so the
+switch waits for its shard to be run again.
+"""
+
+
+import time
+
+import psycopg
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    MaterializeResult,
+    StaticPartitionsDefinition,
+    asset,
+    define_asset_job,
+)
+from pgvector import Vector
+from psycopg import sql
+
+from invest_assets.embeddings.assets import BATCH_ROWS, EMBEDDING_POOL, embedding_lock_key
+from invest_assets.embeddings.models import serving_model_id
+from invest_assets.policies import DATABASE_RETRY
+from invest_assets.resources.database import AlloyDBResource
+from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.sources.schema import DIMENSIONS
+
+SHARD_COUNT = 16
+SHARDS = StaticPartitionsDefinition([f"{i:02d}" for i in range(SHARD_COUNT)])
+# hashint8 is PostgreSQL's own stable hash of a bigint; shifted to be non-negative.
+SHARD_OF_ID = sql.SQL("mod(hashint8(i.id)::bigint + 2147483648, {})").format(sql.Literal(SHARD_COUNT))
+
+
+def _missing_from_shadow(dimension: str, target_id: int) -> sql.Composable:
+    """Live investors (aliased ``i``) with text but no shadow vector of their current text."""
+    text_hash = sql.Identifier(f"{dimension}_text_hash")
+    return sql.SQL(
+        "i.deleted_at IS NULL AND i.{h} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM embedding_shadow s"
+        " WHERE s.dimension = {d} AND s.investor_id = i.id AND s.model_id = {m} AND s.text_hash = i.{h})"
+    ).format(h=text_hash, d=sql.Literal(dimension), m=sql.Literal(target_id))
+
+
+def _write_shadow(conn: psycopg.Connection, dimension: str, target_id: int, ids, hashes, vectors) -> None:
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE shadow_batch (investor_id bigint, text_hash bytea, embedding vector)"
+                    " ON COMMIT DROP")
+        with cur.copy("COPY shadow_batch FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "bytea", "vector"])
+            for row in zip(ids, hashes, (Vector(v) for v in vectors), strict=True):
+                copy.write_row(row)
+        cur.execute(
+            """
+            INSERT INTO embedding_shadow (dimension, investor_id, model_id, text_hash, embedding, embedded_at)
+            SELECT %(d)s, investor_id, %(m)s, text_hash, embedding, clock_timestamp() FROM shadow_batch
+            ON CONFLICT (dimension, investor_id) DO UPDATE SET model_id = EXCLUDED.model_id,
+              text_hash = EXCLUDED.text_hash, embedding = EXCLUDED.embedding, embedded_at = EXCLUDED.embedded_at
+            """,
+            {"d": dimension, "m": target_id},
+        )
+
+
+def embed_shard(conn, embedder: EmbedderResource, dimension: str, shard: int, target_id: int,
+                batch_rows: int = BATCH_ROWS) -> int:
+    """Fill the shadow for one shard; returns how many texts were embedded."""
+    text = sql.Identifier(f"{dimension}_text")
+    text_hash = sql.Identifier(f"{dimension}_text_hash")
+    query = sql.SQL(
+        "SELECT i.id, i.{t}, i.{h} FROM investors i WHERE {shard} = %(shard)s AND i.id > %(after)s AND {missing}"
+        " ORDER BY i.id LIMIT %(limit)s"
+    ).format(t=text, h=text_hash, shard=SHARD_OF_ID, missing=_missing_from_shadow(dimension, target_id))
+    embedded, after = 0, 0
+    while rows := conn.execute(query, {"shard": shard, "after": after, "limit": batch_rows}).fetchall():
+        conn.commit()  # no transaction held open while the embedding service works
+        ids, texts, hashes = zip(*rows, strict=True)
+        _write_shadow(conn, dimension, target_id, ids, hashes, embedder.embed(list(texts)).vectors)
+        embedded += len(ids)
+        after = ids[-1]
+    return embedded
+
+
+def shards_left(conn: psycopg.Connection, dimension: str, target_id: int) -> list[int]:
+    return [row[0] for row in conn.execute(
+        sql.SQL("SELECT DISTINCT {} FROM investors i WHERE {} ORDER BY 1").format(
+            SHARD_OF_ID, _missing_from_shadow(dimension, target_id)))]
+
+
+def _column_size(conn: psycopg.Connection, dimension: str) -> int:
+    return conn.execute(
+        "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'investors'::regclass AND attname = %s",
+        (f"{dimension}_embedding",),
+    ).fetchone()[0]
+
+
+def _retype_column(conn: psycopg.Connection, dimension: str, size: int) -> list[str]:
+    """Empty the column, drop its ANN indexes and retype it; returns the dropped indexes' DDL."""
+    columns = {n: sql.Identifier(f"{dimension}_{n}") for n in ("embedding", "embedded_hash", "model_id",
+                                                               "embedded_at")}
+    indexes = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'investors' AND indexdef LIKE %s",
+        (f"%({dimension}_embedding %",),
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+    conn.execute(sql.SQL("UPDATE investors SET {embedding} = NULL, {embedded_hash} = NULL, {model_id} = NULL,"
+                         " {embedded_at} = NULL WHERE {embedding} IS NOT NULL").format(**columns))
+    conn.execute(sql.SQL("ALTER TABLE investors ALTER COLUMN {} TYPE vector({})").format(
+        columns["embedding"], sql.Literal(size)))
+    return [definition for _, definition in indexes]
+
+
+def switch_if_complete(conn: psycopg.Connection, dimension: str, target_id: int, size: int) -> bool:
+    """Serve the shadow's model for ``dimension`` if every live row with text has its vector."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (embedding_lock_key(dimension),))
+        if shards_left(conn, dimension, target_id):
+            return False
+        rebuild = _retype_column(conn, dimension, size) if _column_size(conn, dimension) != size else []
+        conn.execute(
+            sql.SQL(
+                "UPDATE investors i SET {embedding} = s.embedding, {embedded_hash} = s.text_hash,"
+                " {model_id} = s.model_id, {embedded_at} = s.embedded_at FROM embedding_shadow s"
+                " WHERE s.dimension = %(d)s AND s.investor_id = i.id AND s.model_id = %(m)s"
+                " AND s.text_hash = i.{text_hash}"
+            ).format(**{n: sql.Identifier(f"{dimension}_{n}") for n in ("embedding", "embedded_hash", "model_id",
+                                                                        "embedded_at", "text_hash")}),
+            {"d": dimension, "m": target_id},
+        )
+        for definition in rebuild:
+            conn.execute(definition)
+        conn.execute("UPDATE serving_embedding_models SET model_id = %s, since = now() WHERE dimension = %s",
+                     (target_id, dimension))
+        conn.execute("DELETE FROM embedding_shadow WHERE dimension = %s", (dimension,))
+    return True
+
+
+def reembed_asset(dimension: str) -> AssetsDefinition:
+    @asset(
+        name=f"{dimension}_reembedding",
+        deps=[f"{dimension}_embedding"],
+        partitions_def=SHARDS,
+        group_name="reembedding",
+        kinds={"postgres", "openai"},
+        owners=["team:data-platform"],
+        pool=EMBEDDING_POOL,
+        retry_policy=DATABASE_RETRY,
+        description=f"Re-embeds every {dimension} text with the configured model into a shadow table, one of "
+        f"{SHARD_COUNT} shards per run, and switches investors.{dimension}_embedding to it when all are done.",
+    )
+    def _reembed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
+        started = time.perf_counter()
+        with database.connection() as conn:
+            serving = serving_model_id(conn, embedder, dimension)
+            target = embedder.register_model(conn)
+            conn.commit()
+            embedded = 0
+            if target != serving:
+                embedded = embed_shard(conn, embedder, dimension, int(context.partition_key), target)
+            switched = target != serving and switch_if_complete(conn, dimension, target, embedder.dimensions)
+            left = shards_left(conn, dimension, target) if target != serving and not switched else []
+        ident = embedder.identity
+        context.log.info(f"{dimension} shard {context.partition_key}: embedded {embedded}, switched {switched}")
+        return MaterializeResult(metadata={
+            "target_model": f"{ident.provider}/{ident.model} ({ident.dimensions} dims)",
+            "already_serving": target == serving and not switched,
+            "rows_embedded": embedded,
+            "shards_left": len(left),
+            "switched": switched,
+            "seconds": round(time.perf_counter() - started, 3),
+        })
+
+    return _reembed
+
+
+reembed_assets = [reembed_asset(d) for d in DIMENSIONS]
+reembed_jobs = [
+    define_asset_job(f"reembed_{d}", selection=[f"{d}_reembedding"], partitions_def=SHARDS,
+                     description=f"Re-embed {d} with the configured model, one run per shard.")
+    for d in DIMENSIONS
+]
