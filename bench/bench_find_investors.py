@@ -23,7 +23,7 @@ from pgvector.psycopg import register_vector
 
 from invest_assets.resources.database import apply_migrations, embedded_server_url, stop_embedded_server
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.search.find_investors import Filters, search
+from invest_assets.search.find_investors import HNSW_EF_SEARCH, Filters, search
 from invest_assets.sources.sample_data import SECTORS
 from invest_assets.sources.schema import DIMENSIONS
 
@@ -38,7 +38,7 @@ def texts_for(rng: np.random.Generator, n: int) -> dict[str, list[str]]:
     return {d: [f"{d} {t}" for t in sector] if d != "sector" else sector for d in DIMENSIONS}
 
 
-def load(url: str, n: int, embedder: EmbedderResource, seed: int = 1) -> None:
+def load(url: str, n: int, embedder: EmbedderResource, m: int, ef_construction: int, seed: int = 1) -> None:
     rng = np.random.default_rng(seed)
     texts = texts_for(rng, n)
     tags = [[tag for tag, share in SELECTIVITY_TAGS.values() if draw < share] + ["any"]
@@ -64,13 +64,14 @@ def load(url: str, n: int, embedder: EmbedderResource, seed: int = 1) -> None:
         started = time.perf_counter()
         conn.execute("SET maintenance_work_mem = '2GB'")
         conn.execute("CREATE INDEX investors_sector_ann ON investors USING hnsw (sector_embedding vector_cosine_ops)"
-                     " WITH (m = 16, ef_construction = 64)")
+                     f" WITH (m = {int(m)}, ef_construction = {int(ef_construction)})")
         conn.execute("ANALYZE investors")
         conn.commit()
-        print(f"HNSW build over {n} vectors: {time.perf_counter() - started:.1f} s")
+        print(f"HNSW build (m={m}, ef_construction={ef_construction}) over {n} vectors:"
+              f" {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def measure(conn, embedder, queries, tag, variant):
+def measure(conn, embedder, queries, tag, variant, ef_search):
     latencies = {"hnsw-iterative": [], "exact": []}
     recalls = []
     for text in queries:
@@ -80,7 +81,7 @@ def measure(conn, embedder, queries, tag, variant):
         for scan in latencies:
             started = time.perf_counter()
             result = search(conn, embedder, texts, Filters(sector=tag, recency_months=None), variant, limit=25,
-                            scan=scan)
+                            scan=scan, ef_search=ef_search)
             latencies[scan].append((time.perf_counter() - started) * 1000)
             pages[scan] = {r["id"] for r in result.investors}
         recalls.append(len(pages["hnsw-iterative"] & pages["exact"]) / max(len(pages["exact"]), 1))
@@ -91,6 +92,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--investors", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[HNSW_EF_SEARCH],
+                        help="hnsw.ef_search values to measure, each against the same exact scans")
+    parser.add_argument("--m", type=int, default=16, help="HNSW build parameter m")
+    parser.add_argument("--ef-construction", type=int, default=64, help="HNSW build parameter ef_construction")
     args = parser.parse_args()
     embedder = EmbedderResource(provider="local")
     rng = np.random.default_rng(7)
@@ -100,16 +105,19 @@ def main() -> None:
         url = embedded_server_url(str(home), database="bench")
         apply_migrations(url)
         try:
-            load(url, args.investors, embedder)
-            print("| variant | filter keeps | HNSW p50 / p95 ms | exact p50 / p95 ms | recall@25 (HNSW vs exact) |")
-            print("|---|---|---|---|---|")
+            load(url, args.investors, embedder, args.m, args.ef_construction)
+            print("| variant | filter keeps | ef_search | HNSW p50 / p95 ms | exact p50 / p95 ms "
+                  "| recall@25 (HNSW vs exact) |")
+            print("|---|---|---|---|---|---|")
             with psycopg.connect(url) as conn:
                 register_vector(conn)
                 for variant in ("single", "rerank"):
                     for label, (tag, _) in SELECTIVITY_TAGS.items():
-                        latency, recall = measure(conn, embedder, queries, tag, variant)
-                        (h50, h95), (e50, e95) = latency["hnsw-iterative"], latency["exact"]
-                        print(f"| {variant} | {label} | {h50:.1f} / {h95:.1f} | {e50:.1f} / {e95:.1f} | {recall:.3f} |")
+                        for ef_search in args.ef_search:
+                            latency, recall = measure(conn, embedder, queries, tag, variant, ef_search)
+                            (h50, h95), (e50, e95) = latency["hnsw-iterative"], latency["exact"]
+                            print(f"| {variant} | {label} | {ef_search} | {h50:.1f} / {h95:.1f} "
+                                  f"| {e50:.1f} / {e95:.1f} | {recall:.3f} |", flush=True)
         finally:
             stop_embedded_server(str(home))
 

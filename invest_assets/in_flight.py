@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, DefaultSensorStatus, RunsFilter
 
-# How often the sensors tick (each tick is one cheap query, see their modules).
+# How often the sensors tick (each tick is one cheap query, see their modules); on by default.
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("INVEST_SENSOR_INTERVAL_SECONDS", "30"))
+SENSOR_DEFAULTS = {"minimum_interval_seconds": SENSOR_INTERVAL_SECONDS, "default_status": DefaultSensorStatus.RUNNING}
 
 ACTIVE_STATUSES = [
     DagsterRunStatus.NOT_STARTED,

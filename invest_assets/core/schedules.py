@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from dagster import AssetSelection, RunRequest, ScheduleEvaluationContext, schedule
+from dagster import AssetSelection, RunRequest, ScheduleDefinition, ScheduleEvaluationContext, schedule
 
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.core.sensors import CORE_KEYS, TRIGGER_TAG, sync_run_config
@@ -22,36 +22,26 @@ RECONCILE_CRON = os.environ.get("INVEST_RECONCILE_CRON", "0 3 * * *")
 CORE = AssetSelection.assets(*CORE_KEYS.values())
 
 
-def sync_request(context: ScheduleEvaluationContext, mode: str) -> RunRequest:
-    return RunRequest(
-        run_key=f"{mode}:{context.scheduled_execution_time:%Y-%m-%dT%H:%M}",
-        run_config=sync_run_config(list(TABLES), mode),
-        tags={**all_months_tags(), TRIGGER_TAG: f"{mode}_sync_schedule"},
-    )
+def sync_schedule(name: str, mode: str, cron: str, description: str) -> ScheduleDefinition:
+    @schedule(name=name, cron_schedule=cron, execution_timezone=TIMEZONE, target=CORE, description=description)
+    def _sync(context: ScheduleEvaluationContext) -> RunRequest:
+        return RunRequest(
+            run_key=f"{mode}:{context.scheduled_execution_time:%Y-%m-%dT%H:%M}",
+            run_config=sync_run_config(list(TABLES), mode),
+            tags={**all_months_tags(), TRIGGER_TAG: f"{mode}_sync_schedule"},
+        )
+
+    return _sync
 
 
-@schedule(
-    name="delta_sync_schedule",
-    cron_schedule=DELTA_CRON,
-    execution_timezone=TIMEZONE,
-    target=CORE,
-    description="Loads source rows updated after the last synced watermark into the four core tables "
+delta_sync_schedule = sync_schedule(
+    "delta_sync_schedule", "delta", DELTA_CRON,
+    "Loads source rows updated after the last synced watermark into the four core tables "
     "(INVEST_DELTA_SYNC_CRON, default every 15 minutes).",
 )
-def delta_sync_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    return sync_request(context, "delta")
-
-
-@schedule(
-    name="full_reconcile_schedule",
-    cron_schedule=RECONCILE_CRON,
-    execution_timezone=TIMEZONE,
-    target=CORE,
-    description="Reconciles the four core tables with everything the source has, soft-deleting what it "
-    "dropped (INVEST_RECONCILE_CRON, default 03:00 daily).",
+full_reconcile_schedule = sync_schedule(
+    "full_reconcile_schedule", "full", RECONCILE_CRON,
+    "Reconciles the four core tables with everything the source has, soft-deleting what it dropped "
+    "(INVEST_RECONCILE_CRON, default 03:00 daily).",
 )
-def full_reconcile_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    return sync_request(context, "full")
-
-
 schedules = [delta_sync_schedule, full_reconcile_schedule]

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dagster import (
     AssetKey,
     AssetSelection,
-    DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
     SkipReason,
@@ -23,7 +22,7 @@ from dagster import (
 
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.core.sync import synced_fingerprints
-from invest_assets.in_flight import SENSOR_INTERVAL_SECONDS, assets_in_flight
+from invest_assets.in_flight import SENSOR_DEFAULTS, assets_in_flight
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.sources import TableSource
 from invest_assets.sources.schema import TABLES
@@ -40,8 +39,7 @@ def sync_run_config(tables: list[str], mode: str) -> dict:
 @sensor(
     name="source_changes_sensor",
     target=AssetSelection.assets(*CORE_KEYS.values()),
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    **SENSOR_DEFAULTS,
     description="Syncs the core tables whose source changed since their last complete sync "
     "(cheap fingerprints: file stat, or one BigQuery query), one run at a time.",
 )

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dagster import (
     AssetKey,
     AssetSelection,
-    DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -28,7 +27,7 @@ from dagster import (
 
 from invest_assets.embeddings.models import serving_model_ids
 from invest_assets.embeddings.staleness import stale_counts
-from invest_assets.in_flight import SENSOR_INTERVAL_SECONDS, assets_in_flight
+from invest_assets.in_flight import SENSOR_DEFAULTS, assets_in_flight
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.sources.schema import DIMENSIONS
 
@@ -59,8 +58,7 @@ def embedding_requests(counts: dict[str, int], busy: set[AssetKey]) -> tuple[lis
 @sensor(
     name="stale_embeddings_sensor",
     target=AssetSelection.assets(*EMBEDDING_KEYS.values()),
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    **SENSOR_DEFAULTS,
     description="Re-embeds only the dimensions whose investor text changed (or whose model changed), "
     "one run per stale dimension, never two for the same dimension at once.",
 )

@@ -1,6 +1,6 @@
 """Graph-derived assets: ranking signals, co-investor pairs, authority score."""
 
-from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus, Definitions
+from dagster import AssetSelection, AutomationConditionSensorDefinition, Definitions
 
 from invest_assets.graph.assets import (
                    authority_score,
@@ -9,13 +9,12 @@ from invest_assets.graph.assets import (
                    ranking_signals,
                    scores_valid,
 )
-from invest_assets.in_flight import SENSOR_INTERVAL_SECONDS
+from invest_assets.in_flight import SENSOR_DEFAULTS
 
 graph_refresh_sensor = AutomationConditionSensorDefinition(
     "graph_refresh_sensor",
     target=AssetSelection.groups("graph"),
-    default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    **SENSOR_DEFAULTS,
     description="Evaluates the graph-derived assets' automation condition: refresh after the core tables change.",
 )
 

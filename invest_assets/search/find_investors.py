@@ -17,6 +17,7 @@ vectors of that model are ever compared. Every call writes a ``runs`` row.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -32,7 +33,9 @@ from invest_assets.sources.schema import DIMENSIONS
 DEFAULT_WEIGHTS = {"sector": 0.30, "stage": 0.15, "check": 0.15, "geography": 0.10, "signal": 0.20, "founder": 0.10}
 CANDIDATES = 50
 EXACT_SCAN_MAX_ROWS = 5_000
-HNSW_EF_SEARCH = 100
+# The HNSW candidate list per query (pgvector's default is 40); see the README for the
+# recall and latency measured at each setting.
+HNSW_EF_SEARCH = int(os.environ.get("INVEST_HNSW_EF_SEARCH", "100"))
 HNSW_MAX_SCAN_TUPLES = 50_000
 FEEDBACK_SIGNALS = ("thumbs_up", "thumbs_down", "meeting_booked", "check_received", "pass")
 RESULT_FIELDS = ("id", "source_id", "name", "kind", "firm_id", "linkedin_url", "domain", "thesis_summary",
@@ -115,7 +118,7 @@ def ensure_same_model(conn: psycopg.Connection, model_ids: dict[str, int]) -> No
                 f"embedder (model id {model_id}); re-embed, or query with the embedder that made them")
 
 
-def _candidates(conn, where, params, dimension, vector, limit, scan) -> list[tuple[int, float]]:
+def _candidates(conn, where, params, dimension, vector, limit, scan, ef_search) -> list[tuple[int, float]]:
     distance = sql.SQL("{} <=> %(q)s").format(sql.Identifier(f"{dimension}_embedding"))
     params = {**params, "q": vector, "limit": limit}
     if scan == "exact":
@@ -126,7 +129,7 @@ def _candidates(conn, where, params, dimension, vector, limit, scan) -> list[tup
         return conn.execute(statement, params).fetchall()
     with conn.transaction():
         conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(HNSW_EF_SEARCH, limit))))
+        conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(ef_search, limit))))
         conn.execute(sql.SQL("SET LOCAL hnsw.max_scan_tuples = {}").format(sql.Literal(HNSW_MAX_SCAN_TUPLES)))
         statement = sql.SQL(
             "WITH r AS MATERIALIZED (SELECT id, {d} AS distance FROM investors WHERE {w} ORDER BY {d} LIMIT %(limit)s)"
@@ -183,7 +186,7 @@ def normalized_weights(dimensions: list[str], weights: dict[str, float] | None) 
 
 def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str], filters: Filters,
            variant: str = "rerank", weights: dict[str, float] | None = None, limit: int | None = None,
-           scan: str | None = None) -> SearchResult:
+           scan: str | None = None, ef_search: int = HNSW_EF_SEARCH) -> SearchResult:
     """Rank investors for the query texts (any subset of the six dimensions) under ``filters``."""
     texts = {d: t for d, t in texts.items() if t and t.strip()}
     unknown = set(texts) - set(DIMENSIONS)
@@ -204,7 +207,7 @@ def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str
         scan = "exact" if filtered <= EXACT_SCAN_MAX_ROWS or not indexed else "hnsw-iterative"
     page = limit or (CANDIDATES if variant == "single" else 25)
     found = _candidates(conn, where, params, candidate, Vector(vectors[candidate]),
-                        page if variant == "single" else CANDIDATES, scan)
+                        page if variant == "single" else CANDIDATES, scan, ef_search)
     chosen_weights = normalized_weights(dimensions, weights) if variant == "rerank" else {candidate: 1.0}
     if variant == "single":
         ranked = [(distance, investor_id, {candidate: distance}) for investor_id, distance in found]
