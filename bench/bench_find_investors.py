@@ -23,6 +23,7 @@ from pgvector.psycopg import register_vector
 
 from invest_assets.resources.database import apply_migrations, embedded_server_url, stop_embedded_server
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.search.checks import page_recall
 from invest_assets.search.find_investors import HNSW_EF_SEARCH, Filters, search
 from invest_assets.sources.sample_data import SECTORS
 from invest_assets.sources.schema import DIMENSIONS
@@ -73,9 +74,9 @@ def load(url: str, n: int, embedder: EmbedderResource, m: int, ef_construction: 
 
 def measure(conn, embedder, queries, tag, variant, ef_search):
     latencies = {"hnsw-iterative": [], "exact": []}
-    recalls = []
+    recalls, tie_recalls = [], []
     for text in queries:
-        pages = {}
+        pages, results = {}, {}
         texts = {"sector": text} if variant == "single" else {d: f"{d} {text}" if d != "sector" else text
                                                                 for d in ("sector", "stage", "signal")}
         for scan in latencies:
@@ -84,8 +85,11 @@ def measure(conn, embedder, queries, tag, variant, ef_search):
                             scan=scan, ef_search=ef_search)
             latencies[scan].append((time.perf_counter() - started) * 1000)
             pages[scan] = {r["id"] for r in result.investors}
+            results[scan] = result.investors
         recalls.append(len(pages["hnsw-iterative"] & pages["exact"]) / max(len(pages["exact"]), 1))
-    return {scan: (np.percentile(v, 50), np.percentile(v, 95)) for scan, v in latencies.items()}, np.mean(recalls)
+        tie_recalls.append(page_recall(results["exact"], results["hnsw-iterative"]))
+    percentiles = {scan: (np.percentile(v, 50), np.percentile(v, 95)) for scan, v in latencies.items()}
+    return percentiles, np.mean(recalls), np.mean(tie_recalls)
 
 
 def main() -> None:
@@ -107,17 +111,17 @@ def main() -> None:
         try:
             load(url, args.investors, embedder, args.m, args.ef_construction)
             print("| variant | filter keeps | ef_search | HNSW p50 / p95 ms | exact p50 / p95 ms "
-                  "| recall@25 (HNSW vs exact) |")
-            print("|---|---|---|---|---|---|")
+                  "| recall@25 by id | recall@25, ties count |")
+            print("|---|---|---|---|---|---|---|")
             with psycopg.connect(url) as conn:
                 register_vector(conn)
                 for variant in ("single", "rerank"):
                     for label, (tag, _) in SELECTIVITY_TAGS.items():
                         for ef_search in args.ef_search:
-                            latency, recall = measure(conn, embedder, queries, tag, variant, ef_search)
+                            latency, recall, tie_recall = measure(conn, embedder, queries, tag, variant, ef_search)
                             (h50, h95), (e50, e95) = latency["hnsw-iterative"], latency["exact"]
                             print(f"| {variant} | {label} | {ef_search} | {h50:.1f} / {h95:.1f} "
-                                  f"| {e50:.1f} / {e95:.1f} | {recall:.3f} |", flush=True)
+                                  f"| {e50:.1f} / {e95:.1f} | {recall:.3f} | {tie_recall:.3f} |", flush=True)
         finally:
             stop_embedded_server(str(home))
 
