@@ -10,6 +10,7 @@ embedded. A per-dimension advisory lock keeps two runs from embedding the same
 dimension at once: the second waits, then finds nothing stale.
 """
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -25,7 +26,9 @@ from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.sources.schema import DIMENSIONS
 
-BATCH_ROWS = 2048
+# Rows per committed batch (INVEST_EMBED_BATCH_ROWS): what a failure can cost, and the
+# unit of resumption. 2,048 is also the OpenAI API's inputs-per-request limit.
+BATCH_ROWS = int(os.environ.get("INVEST_EMBED_BATCH_ROWS", "2048"))
 EMBEDDING_POOL = "embeddings"
 DESCRIPTIONS = {
     "sector": "what they invest in",
