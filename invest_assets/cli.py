@@ -16,13 +16,6 @@ SUMMARY_KEYS = ("dagster/row_count", "inserted", "updated", "soft_deleted", "qua
                 "rows_changed", "investors_scored")
 
 
-def dagster_home() -> Path:
-    """DAGSTER_HOME, defaulting to one under the platform home so run history persists."""
-    path = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.home_dir() / "dagster"))).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @click.group()
 def main() -> None:
     """Build and query the investor-matching assets in AlloyDB."""
@@ -34,7 +27,9 @@ def build(job_name: str) -> None:
     """Run the main job (every asset, every month) in-process and print what each asset did."""
     from dagster import DagsterInstance
 
-    dagster_home()
+    from invest_assets.ops import prepare_instance
+
+    prepare_instance()
     from invest_assets.core.partitions import all_months_tags
     from invest_assets.definitions import defs
 
@@ -54,6 +49,21 @@ def build(job_name: str) -> None:
             click.echo(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} did not pass")
     click.echo(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
     sys.exit(0 if result.success else 1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3000, show_default=True)
+def dev(host: str, port: int) -> None:
+    """Start the whole local platform (web UI + daemon) on the PostgreSQL-backed instance."""
+    from invest_assets.ops import prepare_instance
+
+    home = prepare_instance()
+    click.echo(f"Dagster instance: {home} (storage: PostgreSQL database via DAGSTER_POSTGRES_URL)")
+    click.echo(f"Web UI: http://{host}:{port}  (Ctrl-C stops the webserver and the daemon)")
+    dagster = Path(sys.executable).parent / "dagster"
+    workspace = settings.PROJECT_ROOT / "workspace.yaml"
+    os.execv(dagster, [str(dagster), "dev", "-w", str(workspace), "-h", host, "-p", str(port)])
 
 
 @main.command()

@@ -1,0 +1,54 @@
+"""The local platform as a service: the Dagster instance on PostgreSQL, and `invest-assets dev`.
+
+The instance (``dagster.yaml`` at the repository root) keeps runs, event logs, schedule and
+sensor state in PostgreSQL through dagster-postgres. Unless DAGSTER_HOME is set, the platform
+uses ``$INVEST_ASSETS_HOME/dagster`` with that file; unless DAGSTER_POSTGRES_URL is set, the
+storage is a ``dagster`` database on the server the data uses: the embedded one, or the
+server of ``ALLOYDB_URL``. So stopping and starting keeps run history, schedule state and
+sensor cursors, and a fresh clone needs nothing but the command.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlencode
+
+from psycopg.conninfo import conninfo_to_dict
+
+from invest_assets import settings
+from invest_assets.resources.database import embedded_server_url, ensure_database
+
+STORAGE_URL_ENV = "DAGSTER_POSTGRES_URL"
+STORAGE_DATABASE = "dagster"
+INSTANCE_CONFIG = settings.PROJECT_ROOT / "dagster.yaml"
+
+
+def storage_url() -> str:
+    """DAGSTER_POSTGRES_URL, else a `dagster` database beside the data (created if missing)."""
+    if os.environ.get(STORAGE_URL_ENV):
+        return os.environ[STORAGE_URL_ENV]
+    data_url = os.environ.get(settings.ALLOYDB_URL_ENV)
+    if not data_url:
+        return embedded_server_url(database=STORAGE_DATABASE)
+    ensure_database(data_url, STORAGE_DATABASE)
+    params = conninfo_to_dict(data_url)
+    params["dbname"] = STORAGE_DATABASE
+    return sqlalchemy_url(params)
+
+
+def sqlalchemy_url(params: dict) -> str:
+    """dagster-postgres takes a URL; libpq keywords as query parameters carry every option."""
+    return "postgresql:///?" + urlencode(params)
+
+
+def prepare_instance() -> Path:
+    """Make DAGSTER_HOME and DAGSTER_POSTGRES_URL ready for this platform; returns DAGSTER_HOME."""
+    if not os.environ.get("DAGSTER_HOME"):
+        home = settings.home_dir() / "dagster"
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(INSTANCE_CONFIG, home / "dagster.yaml")
+        os.environ["DAGSTER_HOME"] = str(home)
+    os.environ[STORAGE_URL_ENV] = storage_url()
+    return Path(os.environ["DAGSTER_HOME"]).resolve()
