@@ -12,6 +12,7 @@ compares the index's page with the exact page.
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from pgvector.psycopg import register_vector
 from invest_assets.resources.database import apply_migrations, embedded_server_url, stop_embedded_server
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.checks import page_recall
-from invest_assets.search.find_investors import HNSW_EF_SEARCH, Filters, search
+from invest_assets.search.find_investors import HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN, Filters, search
 from invest_assets.sources.sample_data import SECTORS
 from invest_assets.sources.schema import DIMENSIONS
 
@@ -72,7 +73,7 @@ def load(url: str, n: int, embedder: EmbedderResource, m: int, ef_construction: 
               f" {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def measure(conn, embedder, queries, tag, variant, ef_search):
+def measure(conn, embedder, queries, tag, variant, hnsw):
     latencies = {"hnsw-iterative": [], "exact": []}
     recalls, tie_recalls = [], []
     for text in queries:
@@ -82,7 +83,7 @@ def measure(conn, embedder, queries, tag, variant, ef_search):
         for scan in latencies:
             started = time.perf_counter()
             result = search(conn, embedder, texts, Filters(sector=tag, recency_months=None), variant, limit=25,
-                            scan=scan, ef_search=ef_search)
+                            scan=scan, hnsw=hnsw)
             latencies[scan].append((time.perf_counter() - started) * 1000)
             pages[scan] = {r["id"] for r in result.investors}
             results[scan] = result.investors
@@ -98,6 +99,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--ef-search", type=int, nargs="+", default=[HNSW_EF_SEARCH],
                         help="hnsw.ef_search values to measure, each against the same exact scans")
+    parser.add_argument("--iterative-scan", nargs="+", default=[HNSW_ITERATIVE_SCAN],
+                        choices=["strict_order", "relaxed_order"], help="hnsw.iterative_scan modes to measure")
     parser.add_argument("--m", type=int, default=16, help="HNSW build parameter m")
     parser.add_argument("--ef-construction", type=int, default=64, help="HNSW build parameter ef_construction")
     args = parser.parse_args()
@@ -110,17 +113,18 @@ def main() -> None:
         apply_migrations(url)
         try:
             load(url, args.investors, embedder, args.m, args.ef_construction)
-            print("| variant | filter keeps | ef_search | HNSW p50 / p95 ms | exact p50 / p95 ms "
+            print("| variant | filter keeps | iterative scan | ef_search | HNSW p50 / p95 ms | exact p50 / p95 ms "
                   "| recall@25 by id | recall@25, ties count |")
-            print("|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|")
             with psycopg.connect(url) as conn:
                 register_vector(conn)
                 for variant in ("single", "rerank"):
                     for label, (tag, _) in SELECTIVITY_TAGS.items():
-                        for ef_search in args.ef_search:
-                            latency, recall, tie_recall = measure(conn, embedder, queries, tag, variant, ef_search)
+                        for mode, ef_search in itertools.product(args.iterative_scan, args.ef_search):
+                            latency, recall, tie_recall = measure(conn, embedder, queries, tag, variant,
+                                                                  (ef_search, mode))
                             (h50, h95), (e50, e95) = latency["hnsw-iterative"], latency["exact"]
-                            print(f"| {variant} | {label} | {ef_search} | {h50:.1f} / {h95:.1f} "
+                            print(f"| {variant} | {label} | {mode} | {ef_search} | {h50:.1f} / {h95:.1f} "
                                   f"| {e50:.1f} / {e95:.1f} | {recall:.3f} | {tie_recall:.3f} |", flush=True)
         finally:
             stop_embedded_server(str(home))

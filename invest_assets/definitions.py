@@ -7,8 +7,9 @@ Resources are chosen by environment: ``ALLOYDB_URL`` (unset: embedded PostgreSQL
 from __future__ import annotations
 
 import os
+import warnings
 
-from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+from dagster import AssetSelection, BetaWarning, Definitions, EnvVar, define_asset_job, with_source_code_references
 
 from invest_assets import core, embeddings, graph, search, settings
 from invest_assets.resources.database import AlloyDBResource
@@ -55,13 +56,16 @@ build_everything = define_asset_job(
     "(not the re-embed backfill, which runs by shard).",
 )
 
-defs = Definitions.merge(
-    core.defs,
-    embeddings.defs,
-    graph.defs,
-    search.defs,
-    Definitions(
-        jobs=[build_everything],
-        resources={"database": database_resource(), "source": source_resource(), "embedder": embedder_resource()},
-    ),
+families = Definitions.merge(core.defs, embeddings.defs, graph.defs, search.defs)
+with warnings.catch_warnings():  # code references are beta in Dagster; one warning per asset is noise
+    warnings.simplefilter("ignore", BetaWarning)
+    assets = with_source_code_references(list(families.assets))
+
+defs = Definitions(
+    assets=assets,  # with code references: the UI links every asset to the function that builds it
+    asset_checks=families.asset_checks,
+    jobs=[*families.jobs, build_everything],
+    sensors=families.sensors,
+    schedules=families.schedules,
+    resources={"database": database_resource(), "source": source_resource(), "embedder": embedder_resource()},
 )

@@ -21,3 +21,13 @@ def home_dir() -> Path:
 
 def migrations_dir() -> Path:
     return Path(os.environ.get(MIGRATIONS_DIR_ENV, PROJECT_ROOT / "migrations")).resolve()
+
+
+def source_kind() -> str:
+    """The UI's kind badge for where the core tables come from (INVEST_SOURCE)."""
+    return "bigquery" if os.environ.get("INVEST_SOURCE", "local") == "bigquery" else "csv"
+
+
+def embedder_kind() -> str:
+    """The UI's kind badge for what makes the vectors (INVEST_EMBEDDER)."""
+    return "openai" if os.environ.get("INVEST_EMBEDDER", "local") == "openai" else "numpy"

@@ -21,6 +21,7 @@ from dagster import (
 from psycopg import sql
 from pydantic import Field
 
+from invest_assets import settings
 from invest_assets.core.loader import LoadReport
 from invest_assets.core.partitions import MONTHLY, MonthWindow
 from invest_assets.core.sync import SyncReport, sync_table
@@ -116,7 +117,7 @@ def core_table_asset(spec: SourceTable) -> AssetsDefinition:
         name=spec.name,
         deps=_parents(spec),
         group_name="core",
-        kinds={"postgres"},
+        kinds={"postgres", settings.source_kind()},
         owners=[OWNER],
         description=DESCRIPTIONS[spec.name],
         retry_policy=DATABASE_RETRY,

@@ -19,6 +19,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 from pgvector import Vector
 from psycopg import sql
 
+from invest_assets import settings
 from invest_assets.embeddings.models import embedder_for, serving_model_id
 from invest_assets.embeddings.staleness import stale_condition
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
@@ -171,7 +172,7 @@ def embedding_asset(dimension: str) -> AssetsDefinition:
         name=f"{dimension}_embedding",
         deps=["investors"],
         group_name="embeddings",
-        kinds={"postgres", "openai"},
+        kinds={"postgres", settings.embedder_kind()},
         owners=["team:data-platform"],
         pool=EMBEDDING_POOL,
         retry_policy=DATABASE_RETRY,

@@ -31,6 +31,7 @@ from dagster import (
 from pgvector import Vector
 from psycopg import sql
 
+from invest_assets import settings
 from invest_assets.embeddings.assets import BATCH_ROWS, EMBEDDING_POOL, embedding_lock_key
 from invest_assets.embeddings.models import serving_model_id
 from invest_assets.policies import DATABASE_RETRY
@@ -152,7 +153,7 @@ def reembed_asset(dimension: str) -> AssetsDefinition:
         deps=[f"{dimension}_embedding"],
         partitions_def=SHARDS,
         group_name="reembedding",
-        kinds={"postgres", "openai"},
+        kinds={"postgres", settings.embedder_kind()},
         owners=["team:data-platform"],
         pool=EMBEDDING_POOL,
         retry_policy=DATABASE_RETRY,

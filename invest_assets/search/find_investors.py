@@ -36,6 +36,10 @@ EXACT_SCAN_MAX_ROWS = 5_000
 # The HNSW candidate list per query (pgvector's default is 40); see the README for the
 # recall and latency measured at each setting.
 HNSW_EF_SEARCH = int(os.environ.get("INVEST_HNSW_EF_SEARCH", "100"))
+# strict_order: the iterative scan hands rows over in true distance order, so the LIMIT keeps
+# the nearest; relaxed_order hands over each batch unsorted, and the LIMIT then keeps an
+# arbitrary part of it (measured in the README).
+HNSW_ITERATIVE_SCAN = os.environ.get("INVEST_HNSW_ITERATIVE_SCAN", "strict_order")
 HNSW_MAX_SCAN_TUPLES = 50_000
 FEEDBACK_SIGNALS = ("thumbs_up", "thumbs_down", "meeting_booked", "check_received", "pass")
 RESULT_FIELDS = ("id", "source_id", "name", "kind", "firm_id", "linkedin_url", "domain", "thesis_summary",
@@ -118,7 +122,7 @@ def ensure_same_model(conn: psycopg.Connection, model_ids: dict[str, int]) -> No
                 f"embedder (model id {model_id}); re-embed, or query with the embedder that made them")
 
 
-def _candidates(conn, where, params, dimension, vector, limit, scan, ef_search) -> list[tuple[int, float]]:
+def _candidates(conn, where, params, dimension, vector, limit, scan, hnsw: tuple[int, str]) -> list[tuple[int, float]]:
     distance = sql.SQL("{} <=> %(q)s").format(sql.Identifier(f"{dimension}_embedding"))
     params = {**params, "q": vector, "limit": limit}
     if scan == "exact":
@@ -128,7 +132,8 @@ def _candidates(conn, where, params, dimension, vector, limit, scan, ef_search) 
             " SELECT id, distance FROM f ORDER BY distance, id LIMIT %(limit)s").format(d=distance, w=where)
         return conn.execute(statement, params).fetchall()
     with conn.transaction():
-        conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        ef_search, iterative_scan = hnsw
+        conn.execute(sql.SQL("SET LOCAL hnsw.iterative_scan = {}").format(sql.Literal(iterative_scan)))
         conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(ef_search, limit))))
         conn.execute(sql.SQL("SET LOCAL hnsw.max_scan_tuples = {}").format(sql.Literal(HNSW_MAX_SCAN_TUPLES)))
         statement = sql.SQL(
@@ -186,7 +191,7 @@ def normalized_weights(dimensions: list[str], weights: dict[str, float] | None) 
 
 def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str], filters: Filters,
            variant: str = "rerank", weights: dict[str, float] | None = None, limit: int | None = None,
-           scan: str | None = None, ef_search: int = HNSW_EF_SEARCH) -> SearchResult:
+           scan: str | None = None, hnsw: tuple[int, str] = (HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN)) -> SearchResult:
     """Rank investors for the query texts (any subset of the six dimensions) under ``filters``."""
     texts = {d: t for d, t in texts.items() if t and t.strip()}
     unknown = set(texts) - set(DIMENSIONS)
@@ -207,7 +212,7 @@ def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str
         scan = "exact" if filtered <= EXACT_SCAN_MAX_ROWS or not indexed else "hnsw-iterative"
     page = limit or (CANDIDATES if variant == "single" else 25)
     found = _candidates(conn, where, params, candidate, Vector(vectors[candidate]),
-                        page if variant == "single" else CANDIDATES, scan, ef_search)
+                        page if variant == "single" else CANDIDATES, scan, hnsw)
     chosen_weights = normalized_weights(dimensions, weights) if variant == "rerank" else {candidate: 1.0}
     if variant == "single":
         ranked = [(distance, investor_id, {candidate: distance}) for investor_id, distance in found]
