@@ -56,16 +56,19 @@ build_everything = define_asset_job(
     "(not the re-embed backfill, which runs by shard).",
 )
 
-families = Definitions.merge(core.defs, embeddings.defs, graph.defs, search.defs)
-with warnings.catch_warnings():  # code references are beta in Dagster; one warning per asset is noise
-    warnings.simplefilter("ignore", BetaWarning)
-    assets = with_source_code_references(list(families.assets))
+def _with_code_references(families: Definitions) -> Definitions:
+    """The families merged, every asset linked to the function that builds it, plus resources."""
+    with warnings.catch_warnings():  # code references are beta in Dagster; one warning per asset is noise
+        warnings.simplefilter("ignore", BetaWarning)
+        assets = with_source_code_references(list(families.assets))
+    return Definitions(
+        assets=assets,
+        asset_checks=families.asset_checks,
+        jobs=[*families.jobs, build_everything],
+        sensors=families.sensors,
+        schedules=families.schedules,
+        resources={"database": database_resource(), "source": source_resource(), "embedder": embedder_resource()},
+    )
 
-defs = Definitions(
-    assets=assets,  # with code references: the UI links every asset to the function that builds it
-    asset_checks=families.asset_checks,
-    jobs=[*families.jobs, build_everything],
-    sensors=families.sensors,
-    schedules=families.schedules,
-    resources={"database": database_resource(), "source": source_resource(), "embedder": embedder_resource()},
-)
+
+defs = _with_code_references(Definitions.merge(core.defs, embeddings.defs, graph.defs, search.defs))

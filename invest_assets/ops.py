@@ -30,17 +30,20 @@ def storage_url() -> str:
     if os.environ.get(STORAGE_URL_ENV):
         return os.environ[STORAGE_URL_ENV]
     data_url = os.environ.get(settings.ALLOYDB_URL_ENV)
-    if not data_url:
-        return embedded_server_url(database=STORAGE_DATABASE)
-    ensure_database(data_url, STORAGE_DATABASE)
+    if data_url:
+        ensure_database(data_url, STORAGE_DATABASE)
+    else:
+        data_url = embedded_server_url(database=STORAGE_DATABASE)
     params = conninfo_to_dict(data_url)
     params["dbname"] = STORAGE_DATABASE
     return sqlalchemy_url(params)
 
 
 def sqlalchemy_url(params: dict) -> str:
-    """dagster-postgres takes a URL; libpq keywords as query parameters carry every option."""
-    return "postgresql:///?" + urlencode(params)
+    """dagster-postgres takes a SQLAlchemy URL. The driver is named: SQLAlchemy 2.1 otherwise
+    picks psycopg 3, whose server-side parameters break some of Dagster's storage queries.
+    libpq keywords as query parameters carry every connection option."""
+    return "postgresql+psycopg2:///?" + urlencode(params)
 
 
 def prepare_instance() -> Path:
