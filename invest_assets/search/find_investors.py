@@ -35,7 +35,7 @@ CANDIDATES = 50
 EXACT_SCAN_MAX_ROWS = 5_000
 # The HNSW candidate list per query (pgvector's default is 40); see the README for the
 # recall and latency measured at each setting.
-HNSW_EF_SEARCH = int(os.environ.get("INVEST_HNSW_EF_SEARCH", "100"))
+HNSW_EF_SEARCH = int(os.environ.get("INVEST_HNSW_EF_SEARCH", "400"))
 # strict_order: the iterative scan hands rows over in true distance order, so the LIMIT keeps
 # the nearest; relaxed_order hands over each batch unsorted, and the LIMIT then keeps an
 # arbitrary part of it (measured in the README).
