@@ -37,8 +37,10 @@ def build(job_name: str) -> None:
     tags = all_months_tags() if job.partitions_def is not None else None
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
-    for event in result.get_asset_materialization_events():
-        materialization = event.materialization
+    # A run over many months records one materialization per month with the same metadata: one line each asset.
+    latest = {event.materialization.asset_key: event.materialization for event in
+              result.get_asset_materialization_events()}
+    for materialization in latest.values():
         values = {
             key: materialization.metadata[key].value for key in SUMMARY_KEYS if key in materialization.metadata
         }
