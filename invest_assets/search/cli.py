@@ -80,11 +80,17 @@ def feedback_command(run_id, investor, signal, note, user):
 @click.option("--dimensions", help="Comma-separated candidate dimensions (default: INVEST_ANN_DIMENSIONS or sector).")
 def index_command(dimensions):
     """Make the ANN indexes match the candidate dimensions (ScaNN on AlloyDB, HNSW elsewhere)."""
-    from invest_assets.search.indexes import ANN_DIMENSIONS_ENV, configured_dimensions, sync_ann_indexes
+    from invest_assets.search.indexes import (
+        ANN_DIMENSIONS_ENV,
+        SCANN_MIN_ROWS,
+        configured_dimensions,
+        sync_ann_indexes,
+    )
 
     if dimensions:
         os.environ[ANN_DIMENSIONS_ENV] = dimensions
     with _connection() as conn:
         changes = sync_ann_indexes(conn, configured_dimensions())
+    deferred = changes["deferred"] and f"; deferred until they have {SCANN_MIN_ROWS} vectors: {changes['deferred']}"
     click.echo(f"{changes['method'][0]} indexes: created {changes['created'] or 'none'}, "
-               f"dropped {changes['dropped'] or 'none'}")
+               f"dropped {changes['dropped'] or 'none'}{deferred or ''}")

@@ -5,10 +5,17 @@ find_investors takes candidates from one dimension and computes the other distan
 ``INVEST_ANN_DIMENSIONS`` (default ``sector``) lists the candidate dimensions;
 ``invest-assets index`` makes the database match: ScaNN where ``alloydb_scann`` exists
 (AlloyDB), pgvector HNSW (cosine) otherwise, and drops ANN indexes of other dimensions.
+
+A ScaNN index is a k-means tree trained on the rows present when it is built, so AlloyDB
+refuses to build one on an empty column: it is built in manual mode with ``num_leaves`` =
+sqrt(rows) and the SQ8 quantizer (AlloyDB's production recommendation; the auto-tuned mode
+is a preview feature), and deferred while a dimension has fewer than ``SCANN_MIN_ROWS``
+vectors. Until then find_investors scans that dimension exactly.
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 import psycopg
@@ -18,6 +25,7 @@ from invest_assets.search.find_investors import indexed_dimensions
 from invest_assets.sources.schema import DIMENSIONS
 
 ANN_DIMENSIONS_ENV = "INVEST_ANN_DIMENSIONS"
+SCANN_MIN_ROWS = 1_000
 
 
 def configured_dimensions() -> list[str]:
@@ -33,25 +41,34 @@ def _index_method(conn: psycopg.Connection) -> str:
     return "scann" if has_scann else "hnsw"
 
 
+def _create_statement(conn: psycopg.Connection, method: str, dimension: str) -> sql.Composed | None:
+    """The CREATE INDEX for ``dimension``; None while a ScaNN index has too few rows to train on."""
+    column = sql.Identifier(f"{dimension}_embedding")
+    name = sql.Identifier(f"investors_{dimension}_ann")
+    if method == "hnsw":
+        return sql.SQL("CREATE INDEX {} ON investors USING hnsw ({} vector_cosine_ops)"
+                       " WITH (m = 16, ef_construction = 64)").format(name, column)
+    rows = conn.execute(sql.SQL("SELECT count({}) FROM investors").format(column)).fetchone()[0]
+    if rows < SCANN_MIN_ROWS:
+        return None
+    return sql.SQL("CREATE INDEX {} ON investors USING scann ({} cosine) WITH (num_leaves = {}, quantizer = 'SQ8')"
+                   ).format(name, column, sql.Literal(max(1, round(math.sqrt(rows)))))
+
+
 def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, list[str]]:
-    """Create the missing ANN indexes for ``dimensions`` and drop the others; returns what changed."""
+    """Create the missing ANN indexes for ``dimensions`` and drop the others; returns what changed
+    (``deferred``: ScaNN indexes waiting for rows)."""
     present = indexed_dimensions(conn)
     method = _index_method(conn)
     if method == "scann":
         conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann")
-    created, dropped = [], []
-    for dimension in dimensions:
-        if dimension in present:
+    created, dropped, deferred = [], [], []
+    for dimension in set(dimensions) - present:
+        statement = _create_statement(conn, method, dimension)
+        if statement is None:
+            deferred.append(dimension)
             continue
-        column = sql.Identifier(f"{dimension}_embedding")
-        name = sql.Identifier(f"investors_{dimension}_ann")
-        if method == "scann":
-            statement = sql.SQL("CREATE INDEX {} ON investors USING scann ({} cosine)"
-                                " WITH (mode = 'AUTO', optimization = 'SEARCH_OPTIMIZED', auto_maintenance = 'ON')")
-        else:
-            statement = sql.SQL("CREATE INDEX {} ON investors USING hnsw ({} vector_cosine_ops)"
-                                " WITH (m = 16, ef_construction = 64)")
-        conn.execute(statement.format(name, column))
+        conn.execute(statement)
         created.append(dimension)
     rows = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'investors'"
                         " AND (indexdef ILIKE '% USING hnsw%' OR indexdef ILIKE '% USING scann%')").fetchall()
@@ -61,4 +78,4 @@ def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[st
                 conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
                 dropped.append(dimension)
     conn.commit()
-    return {"created": created, "dropped": dropped, "method": [method]}
+    return {"created": sorted(created), "dropped": dropped, "deferred": sorted(deferred), "method": [method]}
