@@ -9,9 +9,14 @@ time; the client retries 429, 5xx and timeouts with exponential backoff and jitt
 honouring ``Retry-After``.
 
 ``INVEST_EMBEDDER=local`` (the default) is a deterministic feature-hashing embedder:
-word unigrams and bigrams hashed with signs into the configured dimension, sublinear
-term weights, unit length. Texts that share vocabulary score closer than texts that
-share none. It needs no network and no model download.
+word unigrams and bigrams, plus (from ``local-hashing-v2``) down-weighted character
+trigrams of each word, hashed with signs into the configured dimension, sublinear term
+weights, unit length. Texts that share vocabulary score closer than texts that share none.
+The trigrams matter for ANN search: with words alone, texts with no word in common are
+exactly orthogonal, the HNSW graph has flat regions where every neighbour is at distance 1,
+and the greedy search stalls there (recall@25 0.66 at 100,000 rows, whatever ef_search);
+shared trigrams give every pair a graded distance, as real embeddings do. It needs no
+network and no model download.
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ import psycopg
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-LOCAL_MODEL = "local-hashing-v1"
+# Local model versions and the weight of their character-trigram features (v1 had none). A
+# database whose vectors came from v1 keeps serving v1 until the re-embed backfill switches it.
+LOCAL_MODELS = {"local-hashing-v1": 0.0, "local-hashing-v2": 0.35}
+LOCAL_MODEL = "local-hashing-v2"
 OPENAI_MODEL = "text-embedding-3-small"
 OPENAI_MAX_INPUTS = 2048
 OPENAI_MAX_REQUEST_TOKENS = 300_000
@@ -70,9 +78,15 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
+def _trigrams(word: str) -> list[str]:
+    padded = f"<{word}>"
+    return [padded[i:i + 3] for i in range(len(padded) - 2)]
+
+
 class _HashingEmbedder:
-    def __init__(self, dimensions: int):
+    def __init__(self, dimensions: int, trigram_weight: float):
         self.dimensions = dimensions
+        self.trigram_weight = trigram_weight
         self._features: dict[str, tuple[int, float]] = {}
 
     def _feature(self, token: str) -> tuple[int, float]:
@@ -95,18 +109,31 @@ class _HashingEmbedder:
             for term, count in counts.items():
                 index, sign = self._feature(term)
                 vectors[row, index] += sign * (1.0 + math.log(count))
+            if self.trigram_weight:
+                self._add_trigrams(vectors[row], words)
         # A text with no words still gets a unit vector (its own hash), never a zero one.
         for row in np.flatnonzero(~vectors.any(axis=1)):
             index, sign = self._feature(texts[row])
             vectors[row, index] = sign
         return EmbeddingBatch(_unit(vectors), tokens=tokens)
 
+    def _add_trigrams(self, vector: np.ndarray, words: list[str]) -> None:
+        counts: dict[str, int] = {}
+        for word in words:
+            for gram in _trigrams(word):
+                counts[gram] = counts.get(gram, 0) + 1
+        for gram, count in counts.items():
+            # "#" keeps trigram features apart from one-letter words' features.
+            index, sign = self._feature("#" + gram)
+            vector[index] += sign * self.trigram_weight * (1.0 + math.log(count))
+
 
 class EmbedderResource(ConfigurableResource):
     """Turns texts into unit vectors; every vector is tagged with ``identity``."""
 
     provider: str = Field(default="local", description="local | openai (INVEST_EMBEDDER).")
-    model: str = Field(default=OPENAI_MODEL, description="OpenAI embedding model.")
+    model: str = Field(default=OPENAI_MODEL, description="OpenAI embedding model; with provider local, a version of"
+                       " LOCAL_MODELS (the newest when this names none).")
     dimensions: int = Field(default=1536, description="Output dimension (must match the vector columns).")
     base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint; empty: api.openai.com.")
     api_key: str | None = Field(default=None, description="OPENAI_API_KEY (set through EnvVar; never logged).")
@@ -122,7 +149,7 @@ class EmbedderResource(ConfigurableResource):
     @property
     def identity(self) -> ModelIdentity:
         if self.provider == "local":
-            return ModelIdentity("local", LOCAL_MODEL, self.dimensions)
+            return ModelIdentity("local", self.model if self.model in LOCAL_MODELS else LOCAL_MODEL, self.dimensions)
         if self.provider == "openai":
             return ModelIdentity("openai", self.model, self.dimensions)
         raise ValueError(f"INVEST_EMBEDDER={self.provider!r}: expected 'local' or 'openai'")
@@ -145,7 +172,7 @@ class EmbedderResource(ConfigurableResource):
             return EmbeddingBatch(np.zeros((0, self.dimensions), dtype=np.float32))
         if self.identity.provider == "local":
             if self._local is None:
-                self._local = _HashingEmbedder(self.dimensions)
+                self._local = _HashingEmbedder(self.dimensions, LOCAL_MODELS[self.identity.model])
             return self._local.embed(texts)
         return self._embed_openai(list(texts))
 

@@ -59,7 +59,7 @@ def test_a_model_change_backfills_by_shard_retries_a_failed_shard_alone_and_swit
             # find_investors keeps answering from the old model, with the same results
             with built.connection() as conn:
                 assert find_investors(conn, target, {"signal": "mission driven"}, Filters()).investors == before
-            assert served(built, "signal") == ("local/local-hashing-v1/1536", 1)
+            assert served(built, "signal") == ("local/local-hashing-v2/1536", 1)
         assert metadata["shards_left"].value == 1
 
         sent_before_retry = len(fake.inputs)
@@ -70,7 +70,7 @@ def test_a_model_change_backfills_by_shard_retries_a_failed_shard_alone_and_swit
         assert served(built, "signal") == ("openai/text-embedding-3-small/1536", 1)
         with built.connection() as conn:
             assert conn.execute("SELECT count(*) FROM embedding_shadow").fetchone()[0] == 0
-            assert served(built, "stage")[0] == "local/local-hashing-v1/1536"  # other dimensions untouched
+            assert served(built, "stage")[0] == "local/local-hashing-v2/1536"  # other dimensions untouched
         again = reembed_shard(built, target, "signal", "00")
         assert again["already_serving"].value is True and again["rows_embedded"].value == 0
 
@@ -87,7 +87,7 @@ def test_a_size_change_retypes_the_column_keeps_its_index_and_waits_for_changed_
     assert last["switched"].value is False and last["shards_left"].value == 1
     assert reembed_shard(built, smaller, "sector", keys[0])["switched"].value is True
 
-    assert served(built, "sector") == ("local/local-hashing-v1/256", 1)
+    assert served(built, "sector") == ("local/local-hashing-v2/256", 1)
     with built.connection() as conn:
         assert conn.execute("SELECT DISTINCT vector_dims(sector_embedding) FROM investors"
                             " WHERE sector_embedding IS NOT NULL").fetchall() == [(256,)]

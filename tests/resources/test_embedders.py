@@ -17,6 +17,20 @@ def test_local_vectors_are_unit_deterministic_and_meaningful():
     assert a[0] @ a[1] > 0.4 and abs(a[0] @ a[2]) < 0.2
 
 
+def test_local_v2_grades_texts_without_a_shared_word_and_v1_stays_reproducible():
+    """v2's trigrams give texts with no word in common a graded similarity (v1 scored them all
+    exactly 0, which stalls HNSW search); a database still serving v1 gets v1 vectors."""
+    texts = ["insurtech insurance claims", "insurers and claim handling", "robotics warehouse automation"]
+    v2 = EmbedderResource(provider="local").embed(texts).vectors
+    v1_embedder = EmbedderResource(provider="local", model="local-hashing-v1")
+    v1 = v1_embedder.embed(texts).vectors
+    assert EmbedderResource(provider="local").identity.model == "local-hashing-v2"
+    assert v1_embedder.identity.model == "local-hashing-v1"
+    assert abs(v1[0] @ v1[1]) < 1e-6 < v2[0] @ v2[1]  # "insur", "claim": no shared word, shared trigrams
+    assert v2[0] @ v2[1] > v2[0] @ v2[2]
+    assert np.array_equal(v1, EmbedderResource(provider="local", model="local-hashing-v1").embed(texts).vectors)
+
+
 def test_token_counts_use_the_real_cl100k_encoding():
     assert cl100k().encode("hello world") == [15339, 1917]
     assert cl100k().encode("tiktoken is great!") == [83, 1609, 5963, 374, 2294, 0]

@@ -152,7 +152,7 @@ def test_queries_embed_with_the_serving_model_and_refuse_vectors_of_another(inve
         conn.execute("UPDATE serving_embedding_models SET model_id = %s WHERE dimension = 'sector'",
                      (other.register_model(conn),))
         conn.commit()
-        with pytest.raises(StoredModelMismatch, match="local/local-hashing-v1"):
+        with pytest.raises(StoredModelMismatch, match="local/local-hashing-v2"):
             find_investors(conn, other, {"sector": "payments"}, Filters())
         status, error = conn.execute("SELECT status, error_message FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     assert status == "error" and "StoredModelMismatch" in error
