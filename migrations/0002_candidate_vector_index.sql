@@ -2,7 +2,7 @@
 -- the sector dimension and reranks ~50 rows on the other five, so only sector is
 -- indexed, with pgvector's HNSW and cosine distance. On AlloyDB (alloydb_scann
 -- available) nothing is built here: a ScaNN index trains on existing rows and cannot be
--- built on the empty table, so `invest-assets index` builds it once vectors exist.
+-- built on the empty table, so the sector_embedding asset builds it once vectors exist.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'alloydb_scann') THEN

@@ -25,6 +25,7 @@ from invest_assets.embeddings.staleness import stale_condition
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.search.indexes import ensure_ann_index
 from invest_assets.sources.schema import DIMENSIONS
 
 # Rows per committed batch (INVEST_EMBED_BATCH_ROWS): what a failure can cost, and the
@@ -183,8 +184,9 @@ def embedding_asset(dimension: str) -> AssetsDefinition:
     def _embed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
         with database.connection() as conn:
             report = embed_dimension(conn, embedder, dimension)
-        context.log.info(f"{dimension}: embedded {report.embedded} of {report.considered} rows")
-        return MaterializeResult(metadata=report_metadata(report))
+            ann_index = ensure_ann_index(conn, dimension)
+        context.log.info(f"{dimension}: embedded {report.embedded} of {report.considered} rows; ANN index {ann_index}")
+        return MaterializeResult(metadata={**report_metadata(report), "ann_index": MetadataValue.text(ann_index)})
 
     return _embed
 

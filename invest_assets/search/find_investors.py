@@ -28,6 +28,7 @@ from psycopg import sql
 
 from invest_assets.embeddings.models import serving_embedders
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.search.indexes import indexed_dimensions
 from invest_assets.sources.schema import DIMENSIONS
 
 DEFAULT_WEIGHTS = {"sector": 0.30, "stage": 0.15, "check": 0.15, "geography": 0.10, "signal": 0.20, "founder": 0.10}
@@ -95,14 +96,6 @@ def filter_sql(filters: Filters, dimension: str, model_id: int) -> tuple[sql.Com
                                " OR last_invested_at > now() - make_interval(months => %(months)s))"))
         params["months"] = filters.recency_months
     return sql.SQL(" AND ").join(clauses), params
-
-
-def indexed_dimensions(conn: psycopg.Connection) -> set[str]:
-    """Dimensions whose vector column has an ANN (HNSW or ScaNN) index."""
-    rows = conn.execute(
-        "SELECT indexdef FROM pg_indexes WHERE tablename = 'investors'"
-        " AND (indexdef ILIKE '%% USING hnsw%%' OR indexdef ILIKE '%% USING scann%%')").fetchall()
-    return {d for d in DIMENSIONS for (definition,) in rows if f"({d}_embedding" in definition}
 
 
 def ensure_same_model(conn: psycopg.Connection, model_ids: dict[str, int]) -> None:

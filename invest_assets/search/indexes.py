@@ -10,7 +10,9 @@ A ScaNN index is a k-means tree trained on the rows present when it is built, so
 refuses to build one on an empty column: it is built in manual mode with ``num_leaves`` =
 sqrt(rows) and the SQ8 quantizer (AlloyDB's production recommendation; the auto-tuned mode
 is a preview feature), and deferred while a dimension has fewer than ``SCANN_MIN_ROWS``
-vectors. Until then find_investors scans that dimension exactly.
+vectors. Until then find_investors scans that dimension exactly. Each embedding asset calls
+``ensure_ann_index`` after its run, so a candidate dimension's index appears once it has
+vectors, with no manual step.
 """
 
 from __future__ import annotations
@@ -21,11 +23,22 @@ import os
 import psycopg
 from psycopg import sql
 
-from invest_assets.search.find_investors import indexed_dimensions
 from invest_assets.sources.schema import DIMENSIONS
 
 ANN_DIMENSIONS_ENV = "INVEST_ANN_DIMENSIONS"
 SCANN_MIN_ROWS = 1_000
+
+
+def _ann_indexes(conn: psycopg.Connection) -> dict[str, str]:
+    """Each ANN (HNSW or ScaNN) index on investors, by name, with the dimension it indexes."""
+    rows = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'investors'"
+                        " AND (indexdef ILIKE '% USING hnsw%' OR indexdef ILIKE '% USING scann%')").fetchall()
+    return {name: d for name, definition in rows for d in DIMENSIONS if f"({d}_embedding" in definition}
+
+
+def indexed_dimensions(conn: psycopg.Connection) -> set[str]:
+    """Dimensions whose vector column has an ANN index."""
+    return set(_ann_indexes(conn).values())
 
 
 def configured_dimensions() -> list[str]:
@@ -37,8 +50,11 @@ def configured_dimensions() -> list[str]:
 
 
 def _index_method(conn: psycopg.Connection) -> str:
-    has_scann = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'alloydb_scann'").fetchone()
-    return "scann" if has_scann else "hnsw"
+    """ScaNN where alloydb_scann exists (installing it), HNSW otherwise."""
+    if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'alloydb_scann'").fetchone() is None:
+        return "hnsw"
+    conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann")
+    return "scann"
 
 
 def _create_statement(conn: psycopg.Connection, method: str, dimension: str) -> sql.Composed | None:
@@ -55,13 +71,27 @@ def _create_statement(conn: psycopg.Connection, method: str, dimension: str) -> 
                    ).format(name, column, sql.Literal(max(1, round(math.sqrt(rows)))))
 
 
+def ensure_ann_index(conn: psycopg.Connection, dimension: str) -> str:
+    """Build ``dimension``'s ANN index if it is a candidate dimension without one; returns what
+    happened (for the embedding asset's metadata)."""
+    if dimension not in configured_dimensions():
+        return "none: not a candidate dimension"
+    if dimension in indexed_dimensions(conn):
+        return "present"
+    method = _index_method(conn)
+    statement = _create_statement(conn, method, dimension)
+    if statement is None:
+        return f"deferred: a {method} index needs {SCANN_MIN_ROWS} vectors"
+    conn.execute(statement)
+    conn.commit()
+    return f"built {method}"
+
+
 def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, list[str]]:
     """Create the missing ANN indexes for ``dimensions`` and drop the others; returns what changed
     (``deferred``: ScaNN indexes waiting for rows)."""
     present = indexed_dimensions(conn)
     method = _index_method(conn)
-    if method == "scann":
-        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann")
     created, dropped, deferred = [], [], []
     for dimension in set(dimensions) - present:
         statement = _create_statement(conn, method, dimension)
@@ -70,12 +100,9 @@ def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[st
             continue
         conn.execute(statement)
         created.append(dimension)
-    rows = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'investors'"
-                        " AND (indexdef ILIKE '% USING hnsw%' OR indexdef ILIKE '% USING scann%')").fetchall()
-    for name, definition in rows:
-        for dimension in set(DIMENSIONS) - set(dimensions):
-            if f"({dimension}_embedding" in definition:
-                conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
-                dropped.append(dimension)
+    for name, dimension in _ann_indexes(conn).items():
+        if dimension not in dimensions:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+            dropped.append(dimension)
     conn.commit()
     return {"created": sorted(created), "dropped": dropped, "deferred": sorted(deferred), "method": [method]}

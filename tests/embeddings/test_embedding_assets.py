@@ -129,3 +129,18 @@ def test_vectors_of_another_model_than_the_serving_one_are_stale(db, tmp_path):
         other = EmbedderResource(provider="openai", model="text-embedding-3-large").register_model(conn)
         assert stale_counts(conn, {**serving_model_ids(conn), "stage": other})["stage"] == N
         assert stale_counts(conn, {})["stage"] == N  # no serving model yet: nothing is current
+
+
+def test_a_candidate_dimension_gets_its_ann_index_once_it_has_vectors(db, tmp_path, monkeypatch):
+    from invest_assets.search.indexes import indexed_dimensions
+
+    monkeypatch.setenv("INVEST_ANN_DIMENSIONS", "sector,signal")
+    source = write_source(tmp_path / "src", investors=[investor(i) for i in range(N)])
+    built = build(db, source, EmbedderResource(provider="local"))
+    assert built["signal_embedding"]["ann_index"].value == "built hnsw"
+    assert built["sector_embedding"]["ann_index"].value == "present"  # migration 0002
+    assert built["stage_embedding"]["ann_index"].value == "none: not a candidate dimension"
+    with db.connection() as conn:
+        assert indexed_dimensions(conn) == {"sector", "signal"}
+    again = build(db, source, EmbedderResource(provider="local"), selection=["signal_embedding"])
+    assert again["signal_embedding"]["ann_index"].value == "present"

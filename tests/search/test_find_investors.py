@@ -198,7 +198,7 @@ def test_ann_indexes_follow_the_configured_dimensions(investors, database_url, m
     import sys
     from pathlib import Path
 
-    from invest_assets.search.find_investors import indexed_dimensions
+    from invest_assets.search.indexes import indexed_dimensions
 
     cli = Path(sys.executable).parent / "invest-assets"
     env = dict(os.environ, ALLOYDB_URL=database_url)
