@@ -25,6 +25,7 @@ from invest_assets import settings
 from invest_assets.core.loader import LoadReport
 from invest_assets.core.partitions import MONTHLY, MonthWindow
 from invest_assets.core.sync import SyncReport, sync_table
+from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.sources import TableSource
@@ -57,18 +58,11 @@ PREVIEW_COLUMNS = {
 }
 
 
-def preview_markdown(conn, table: str, limit: int = 5) -> str:
+def recent_rows(conn, table: str):
     """A few recently changed live rows, as a Markdown table for the UI."""
-    columns = PREVIEW_COLUMNS[table]
-    rows = conn.execute(
-        sql.SQL("SELECT {} FROM {} WHERE deleted_at IS NULL ORDER BY updated_at DESC, id LIMIT %s").format(
-            sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
-        ),
-        (limit,),
-    ).fetchall()
-    header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
-    body = "\n".join("| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows)
-    return f"{header}\n{body}"
+    query = sql.SQL("SELECT {} FROM {} WHERE deleted_at IS NULL ORDER BY updated_at DESC, id LIMIT %s").format(
+        sql.SQL(", ").join(map(sql.Identifier, PREVIEW_COLUMNS[table])), sql.Identifier(table))
+    return preview(conn, query, (PREVIEW_ROWS,))
 
 
 class SyncConfig(Config):
@@ -79,7 +73,7 @@ class SyncConfig(Config):
     )
 
 
-def load_metadata(sync: SyncReport, source: str, preview: str) -> dict:
+def load_metadata(sync: SyncReport, source: str, rows_preview: MetadataValue) -> dict:
     report = sync.load
     return {
         "mode": sync.mode,
@@ -97,7 +91,7 @@ def load_metadata(sync: SyncReport, source: str, preview: str) -> dict:
         "quarantined": report.quarantined,
         "quarantined_by_reason": MetadataValue.json(report.quarantined_by_reason),
         "seconds": report.seconds,
-        "preview": MetadataValue.md(preview),
+        "preview": rows_preview,
     }
 
 
@@ -137,10 +131,10 @@ def core_table_asset(spec: SourceTable) -> AssetsDefinition:
         window = MonthWindow.for_run(context) if spec.name in PARTITIONED else MonthWindow.everything()
         with database.connection() as conn:
             sync = sync_table(conn, spec, source, context.run_id, mode=config.mode, window=window)
-            preview = preview_markdown(conn, spec.name)
+            rows_preview = recent_rows(conn, spec.name)
         context.log.info(f"{spec.name} ({sync.mode}, {window}): {sync.load}")
         return MaterializeResult(
-            metadata=load_metadata(sync, source.describe(), preview),
+            metadata=load_metadata(sync, source.describe(), rows_preview),
             check_results=[quarantine_check(spec, sync.load, context.run_id)],
         )
 

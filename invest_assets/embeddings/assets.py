@@ -22,6 +22,7 @@ from psycopg import sql
 from invest_assets import settings
 from invest_assets.embeddings.models import embedder_for, serving_model_id
 from invest_assets.embeddings.staleness import stale_condition
+from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
@@ -46,6 +47,7 @@ DESCRIPTIONS = {
 class EmbedReport:
     considered: int = 0
     embedded: int = 0
+    current: int = 0  # live rows whose vector is their text's, from the serving model
     cleared: int = 0
     batches: int = 0
     tokens: int = 0
@@ -140,10 +142,14 @@ def embed_dimension(
             report.cost_usd += batch.cost_usd
             after = ids[-1]
         cols = _columns(dimension)
-        report.considered = conn.execute(
-            sql.SQL("SELECT count(*) FROM investors WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL").format(
-                **cols)
-        ).fetchone()[0]
+        report.considered, report.current = conn.execute(
+            sql.SQL(
+                "SELECT count(*), count(*) FILTER (WHERE {embedding} IS NOT NULL AND {model_id} = %(model_id)s"
+                " AND {embedded_hash} = {text_hash})"
+                " FROM investors WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL"
+            ).format(**cols),
+            {"model_id": model_id},
+        ).fetchone()
     finally:
         conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (embedding_lock_key(dimension),))
         conn.commit()
@@ -151,8 +157,17 @@ def embed_dimension(
     return report
 
 
+def embedded_rows(conn: psycopg.Connection, dimension: str, ids: list[int]):
+    """A few of the rows this run embedded, with the text their vector now stands for."""
+    cols = _columns(dimension)
+    return preview(conn, sql.SQL(
+        "SELECT source_id AS investor, name, left({text}, 80) AS text, {embedded_at} AS embedded_at"
+        " FROM investors WHERE id = ANY(%s) ORDER BY id").format(**cols), (ids,))
+
+
 def report_metadata(report: EmbedReport) -> dict:
     return {
+        "dagster/row_count": report.current,
         "rows_considered": report.considered,
         "rows_embedded": report.embedded,
         "rows_skipped_unchanged": report.considered - report.embedded,
@@ -185,8 +200,10 @@ def embedding_asset(dimension: str) -> AssetsDefinition:
         with database.connection() as conn:
             report = embed_dimension(conn, embedder, dimension)
             ann_index = ensure_ann_index(conn, dimension)
+            embedded = embedded_rows(conn, dimension, report.embedded_ids[:PREVIEW_ROWS])
         context.log.info(f"{dimension}: embedded {report.embedded} of {report.considered} rows; ANN index {ann_index}")
-        return MaterializeResult(metadata={**report_metadata(report), "ann_index": MetadataValue.text(ann_index)})
+        return MaterializeResult(metadata={**report_metadata(report), "ann_index": MetadataValue.text(ann_index),
+                                           "embedded_rows": embedded})
 
     return _embed
 

@@ -12,13 +12,13 @@ from dagster import (
     AssetExecutionContext,
     AutomationCondition,
     MaterializeResult,
-    MetadataValue,
     asset,
     asset_check,
 )
 
 from invest_assets.graph import sql
 from invest_assets.graph.authority import FORMULA, HALF_LIFE_YEARS, authority_scores
+from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 
@@ -43,21 +43,14 @@ def ranking_signals(database: AlloyDBResource) -> MaterializeResult:
     started = time.perf_counter()
     with database.connection() as conn:
         changed = conn.execute(sql.UPDATE_RANKING_SIGNALS).rowcount
-        derived = conn.execute(
-            "SELECT count(*) FILTER (WHERE is_lead_capable_source = 'derived'),"
+        live, derived, invested = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE is_lead_capable_source = 'derived'),"
             " count(*) FILTER (WHERE total_investments > 0) FROM investors WHERE deleted_at IS NULL").fetchone()
+        most_active = preview(conn, sql.TOP_INVESTORS_BY_ACTIVITY, (PREVIEW_ROWS,))
     return MaterializeResult(metadata={
-        "rows_changed": changed, "lead_capable_derived": derived[0], "investors_with_investments": derived[1],
-        "seconds": round(time.perf_counter() - started, 3)})
-
-
-def pairs_preview(conn) -> str:
-    rows = conn.execute(
-        "SELECT a.name, b.name, p.shared_rounds, p.last_shared_at FROM co_investor_pairs p"
-        " JOIN investors a ON a.id = p.investor_a_id JOIN investors b ON b.id = p.investor_b_id"
-        " ORDER BY p.shared_rounds DESC, p.last_shared_at DESC NULLS LAST, 1, 2 LIMIT 5").fetchall()
-    lines = ["| investor a | investor b | shared rounds | last shared |", "|---|---|---|---|"]
-    return "\n".join(lines + [f"| {a} | {b} | {n} | {d} |" for a, b, n, d in rows])
+        "dagster/row_count": live, "rows_changed": changed, "lead_capable_derived": derived,
+        "investors_with_investments": invested, "seconds": round(time.perf_counter() - started, 3),
+        "most_active": most_active})
 
 
 @asset(deps=["investments", "funding_rounds", "investors"], **GRAPH,
@@ -73,11 +66,11 @@ def co_investor_pairs(database: AlloyDBResource) -> MaterializeResult:
             "SELECT (SELECT count(*) FROM co_investor_pairs), coalesce(max(n), 0) FROM ("
             " SELECT count(*) AS n FROM investments WHERE deleted_at IS NULL GROUP BY funding_round_id) r"
         ).fetchone()
-        preview = pairs_preview(conn)
+        top_pairs = preview(conn, sql.TOP_PAIRS, (PREVIEW_ROWS,))
         conn.execute("DROP TABLE fresh_pairs")
     return MaterializeResult(metadata={
         "dagster/row_count": pairs, "pairs": pairs, **counts, "largest_round_investors": largest,
-        "seconds": round(time.perf_counter() - started, 3), "top_pairs": MetadataValue.md(preview)})
+        "seconds": round(time.perf_counter() - started, 3), "top_pairs": top_pairs})
 
 
 @asset(deps=["investments", "funding_rounds", "investors"], **GRAPH,
@@ -107,8 +100,10 @@ def authority_score(context: AssetExecutionContext, database: AlloyDBResource) -
             {"formula": FORMULA},
         ).rowcount
         conn.execute("DROP TABLE scores")
+        top_scores = preview(conn, sql.TOP_AUTHORITY, (PREVIEW_ROWS,))
     context.log.info(f"authority: {len(ids)} investors scored over {len(edges)} follower->lead edges")
     return MaterializeResult(metadata={
+        "dagster/row_count": len(ids), "top_scores": top_scores,
         "investors_scored": len(ids), "edges": len(edges), "rows_changed": changed, "formula": FORMULA,
         "max_score": float(scores.max()) if len(scores) else 0.0,
         "seconds": round(time.perf_counter() - started, 3)})

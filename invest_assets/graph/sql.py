@@ -106,3 +106,26 @@ ref AS (SELECT max(announced_at) AS newest FROM live)
 SELECT investor_id, sum({RECENCY.format(date="announced_at")}) AS volume
 FROM live, ref GROUP BY investor_id ORDER BY 1
 """
+
+# Previews for the UI: a few rows each, column aliases as the table's headers.
+TOP_INVESTORS_BY_ACTIVITY = """
+SELECT source_id AS investor, name, total_investments AS investments, total_leads AS leads,
+       last_invested_at AS last_invested, is_lead_capable AS lead_capable, is_lead_capable_source AS lead_source
+FROM investors WHERE deleted_at IS NULL
+ORDER BY total_investments DESC, id LIMIT %s
+"""
+
+TOP_PAIRS = """
+SELECT a.name AS "investor a", b.name AS "investor b", p.shared_rounds AS "shared rounds",
+       p.last_shared_at AS "last shared"
+FROM co_investor_pairs p
+JOIN investors a ON a.id = p.investor_a_id JOIN investors b ON b.id = p.investor_b_id
+ORDER BY p.shared_rounds DESC, p.last_shared_at DESC NULLS LAST, 1, 2 LIMIT %s
+"""
+
+TOP_AUTHORITY = """
+SELECT source_id AS investor, name, authority_score AS score, total_investments AS investments,
+       total_leads AS leads
+FROM investors WHERE deleted_at IS NULL AND authority_score IS NOT NULL
+ORDER BY authority_score DESC, id LIMIT %s
+"""

@@ -68,6 +68,10 @@ def test_changing_k_signal_texts_re_embeds_exactly_those(db, tmp_path, fake):
                      selection=["investors", "signal_embedding"])
     assert fake.inputs == ["climate hardware moonshots"] * len(changed)
     assert metadata["signal_embedding"]["rows_embedded"].value == len(changed)
+    assert metadata["signal_embedding"]["dagster/row_count"].value == N - 1  # every signal text has its vector
+    preview_rows = metadata["signal_embedding"]["embedded_rows"].value.splitlines()[2:]
+    assert [r.split(" | ")[0].strip("| ") for r in preview_rows] == [f"i{i:03d}" for i in sorted(changed)]
+    assert all("| climate hardware moonshots |" in r for r in preview_rows)
     after = vectors(db)
     signal = DIMENSIONS.index("signal") * 3
     for source_id, values in after.items():

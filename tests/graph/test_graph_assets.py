@@ -82,11 +82,20 @@ def test_ranking_signals(graph):
         ("D", 0, 0, None, True, "stated"),
     ]
     again = run(graph, ["ranking_signals"])
-    assert again.get_asset_materialization_events()[0].materialization.metadata["rows_changed"].value == 0
+    metadata = again.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["rows_changed"].value == 0 and metadata["dagster/row_count"].value == 4
+    assert preview_rows(metadata["most_active"])[:2] == [
+        ["A", "Alpha", "2", "2", "2020-01-01", "True", "derived"],
+        ["B", "Beta", "2", "1", "2021-06-30", "True", "derived"]]
+
+
+def preview_rows(markdown) -> list[list[str]]:
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in markdown.value.splitlines()[2:]]
 
 
 def test_co_investor_pairs(graph):
-    run(graph, ["co_investor_pairs"])
+    metadata = run(graph, ["co_investor_pairs"]).get_asset_materialization_events()[0].materialization.metadata
+    assert preview_rows(metadata["top_pairs"])[0] == ["Beta", "Gamma", "2", "2021-06-30"]
     with graph.connection() as conn:
         rows = conn.execute(
             "SELECT a.source_id, b.source_id, shared_rounds, shared_companies, first_shared_at, last_shared_at,"
@@ -118,7 +127,8 @@ def test_pairs_follow_deletions_and_checks_catch_drift(graph):
 
 
 def test_authority_score(graph):
-    run(graph, ["authority_score"])
+    metadata = run(graph, ["authority_score"]).get_asset_materialization_events()[0].materialization.metadata
+    assert [row[0] for row in preview_rows(metadata["top_scores"])] == ["A", "B", "C"]  # D has no score
     with graph.connection() as conn:
         scores = dict(conn.execute(
             "SELECT source_id, authority_score FROM investors WHERE deleted_at IS NULL").fetchall())
