@@ -83,10 +83,11 @@ def filter_sql(filters: Filters, dimension: str, model_id: int) -> tuple[sql.Com
                                " AND (check_size_max_usd IS NULL OR check_size_max_usd >= %(check)s)"))
         params["check"] = filters.check_size_usd
     if filters.sector:
-        clauses.append(sql.SQL("%(sector)s = ANY(focus_sectors)"))
+        # The seed's `= ANY(...)`, written as containment so the GIN indexes on the arrays apply.
+        clauses.append(sql.SQL("focus_sectors @> ARRAY[%(sector)s]::text[]"))
         params["sector"] = filters.sector
     if filters.stage:
-        clauses.append(sql.SQL("%(stage)s = ANY(preferred_stages)"))
+        clauses.append(sql.SQL("preferred_stages @> ARRAY[%(stage)s]::text[]"))
         params["stage"] = filters.stage
     if filters.geographies:
         clauses.append(sql.SQL("geographies && %(geos)s::text[]"))
@@ -115,24 +116,38 @@ def ensure_same_model(conn: psycopg.Connection, model_ids: dict[str, int]) -> No
                 f"embedder (model id {model_id}); re-embed, or query with the embedder that made them")
 
 
-def _candidates(conn, where, params, dimension, vector, limit, scan, hnsw: tuple[int, str]) -> list[tuple[int, float]]:
+def candidate_query(where: sql.Composable, dimension: str, scan: str) -> sql.Composed:
+    """The candidate statement for ``scan``; parameters ``q`` (query vector) and ``limit`` plus the filters'."""
     distance = sql.SQL("{} <=> %(q)s").format(sql.Identifier(f"{dimension}_embedding"))
-    params = {**params, "q": vector, "limit": limit}
     if scan == "exact":
         # MATERIALIZED keeps the planner from walking the ANN index: every filtered row is scored.
-        statement = sql.SQL(
+        return sql.SQL(
             "WITH f AS MATERIALIZED (SELECT id, {d} AS distance FROM investors WHERE {w})"
             " SELECT id, distance FROM f ORDER BY distance, id LIMIT %(limit)s").format(d=distance, w=where)
-        return conn.execute(statement, params).fetchall()
+    # No sort of its own: under ``set_index_scan`` the ANN index is then the only plan that
+    # needs no Sort node. Ties are broken by id afterwards, in Python.
+    return sql.SQL("SELECT id, {d} AS distance FROM investors WHERE {w} ORDER BY {d} LIMIT %(limit)s").format(
+        d=distance, w=where)
+
+
+def set_index_scan(conn: psycopg.Connection, hnsw: tuple[int, str], limit: int) -> None:
+    """pgvector's iterative scan settings for the current transaction."""
+    ef_search, iterative_scan = hnsw
+    conn.execute(sql.SQL("SET LOCAL hnsw.iterative_scan = {}").format(sql.Literal(iterative_scan)))
+    conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(ef_search, limit))))
+    conn.execute(sql.SQL("SET LOCAL hnsw.max_scan_tuples = {}").format(sql.Literal(HNSW_MAX_SCAN_TUPLES)))
+    # The scan was chosen per query, so the plan must walk the ANN index: every other plan
+    # (a btree or GIN scan of the filters, a sequential scan) has to sort by distance.
+    conn.execute("SET LOCAL enable_sort = off")
+
+
+def _candidates(conn, where, params, dimension, vector, limit, scan, hnsw: tuple[int, str]) -> list[tuple[int, float]]:
+    statement = candidate_query(where, dimension, scan)
     with conn.transaction():
-        ef_search, iterative_scan = hnsw
-        conn.execute(sql.SQL("SET LOCAL hnsw.iterative_scan = {}").format(sql.Literal(iterative_scan)))
-        conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(ef_search, limit))))
-        conn.execute(sql.SQL("SET LOCAL hnsw.max_scan_tuples = {}").format(sql.Literal(HNSW_MAX_SCAN_TUPLES)))
-        statement = sql.SQL(
-            "WITH r AS MATERIALIZED (SELECT id, {d} AS distance FROM investors WHERE {w} ORDER BY {d} LIMIT %(limit)s)"
-            " SELECT id, distance FROM r ORDER BY distance, id").format(d=distance, w=where)
-        return conn.execute(statement, params).fetchall()
+        if scan != "exact":
+            set_index_scan(conn, hnsw, limit)
+        rows = conn.execute(statement, {**params, "q": vector, "limit": limit}).fetchall()
+    return sorted(rows, key=lambda row: (row[1], row[0]))
 
 
 def _rerank(conn, ids, vectors: dict[str, np.ndarray], weights: dict[str, float], model_ids: dict[str, int],

@@ -4,16 +4,23 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
+from pgvector import Vector
+from psycopg import sql
 
 from invest_assets.embeddings.assets import embed_dimension
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.find_investors import (
     DEFAULT_WEIGHTS,
+    HNSW_EF_SEARCH,
+    HNSW_ITERATIVE_SCAN,
     Filters,
     StoredModelMismatch,
+    candidate_query,
+    filter_sql,
     find_investors,
     record_feedback,
     search,
+    set_index_scan,
 )
 from invest_assets.sources.schema import DIMENSIONS
 
@@ -120,6 +127,24 @@ def test_matches_brute_force(investors, texts, filters, variant, scan):
     if variant == "rerank":
         assert sum(result.weights.values()) == pytest.approx(1.0)
         assert all(set(r["distances"]) == set(texts) for r in result.investors)
+
+
+@pytest.mark.parametrize("filters", [filters for _, filters, _ in CASES])
+def test_the_reported_scan_is_the_plan_that_runs(investors, filters):
+    """'hnsw-iterative' walks the ANN index (not a GIN bitmap or a sort); 'exact' scores every
+    filtered row without it."""
+    with investors.connection() as conn:
+        model_id = conn.execute("SELECT max(sector_model_id) FROM investors").fetchone()[0]
+        where, params = filter_sql(filters, "sector", model_id)
+        params |= {"q": Vector(LOCAL.embed(["payments lending"]).vectors[0]), "limit": 20}
+        for scan, walks_index in (("exact", False), ("hnsw-iterative", True)):
+            with conn.transaction():
+                if scan != "exact":
+                    set_index_scan(conn, (HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN), 20)
+                plan = "\n".join(line for (line,) in conn.execute(
+                    sql.SQL("EXPLAIN ") + candidate_query(where, "sector", scan), params))
+            assert ("Index Scan using investors_sector_ann" in plan) == walks_index, plan
+            assert "Bitmap" not in plan or scan == "exact", plan
 
 
 def test_small_filtered_sets_choose_the_exact_scan(investors):
