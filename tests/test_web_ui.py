@@ -1,7 +1,7 @@
 """The Dagster web UI driven in headless Chromium as a person uses it: the catalog shows every
 asset of the lineage graph and their checks, a materialization launched from an asset's page
-succeeds, and the automation page lists every sensor and schedule. Screenshots go to
-test-artifacts/ui/."""
+succeeds and its metadata (row count, a preview table) shows on that page, and the automation
+page lists every sensor and schedule. Screenshots go to test-artifacts/ui/."""
 
 import os
 import re
@@ -150,6 +150,17 @@ def test_the_web_ui_shows_assets_checks_and_automations_and_materializes_from_an
     assert run.asset_selection == {AssetKey("companies")}
     shot = visit(page, base, f"/runs/{run.run_id}", "run")
     page.get_by_text("Success").first.wait_for()
+    shot()
+
+    # The materialization's metadata on the asset's page: its row count, and the preview
+    # rendered as a table (a header cell per column), not as Markdown source.
+    shot = visit(page, base, "/assets/companies", "materialization")
+    page.get_by_text("Row count", exact=True).wait_for()
+    page.get_by_text("preview", exact=True).first.scroll_into_view_if_needed()
+    page.locator("th", has_text="primary_sector").wait_for()
+    for company in COMPANIES:
+        page.locator("td", has_text=company["name"]).last.wait_for()
+    assert page.get_by_text("| source_id |").count() == 0
     shot()
 
     shot = visit(page, base, "/automation", "automation")
