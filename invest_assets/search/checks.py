@@ -6,7 +6,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
 
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.search.find_investors import Filters, search
+from invest_assets.search.find_investors import INDEX_THEN_EXACT, Filters, search
 
 RECALL_THRESHOLD_ENV = "INVEST_RECALL_THRESHOLD"
 SAMPLE_QUERIES = 20
@@ -35,14 +35,17 @@ def page_recall(exact: list[dict], approximate: list[dict]) -> float:
     return min(sum(r["final_score"] <= cutoff for r in approximate), len(exact)) / len(exact)
 
 
-def recall_at_k(conn, embedder: EmbedderResource, queries: list[str], k: int = K) -> float:
-    recalls = []
+def recall_at_k(conn, embedder: EmbedderResource, queries: list[str], k: int = K) -> tuple[float, int]:
+    """Mean recall@k of the index path against the exact scan, and how many of its pages came
+    back short and were completed by the exact scan."""
+    recalls, short_pages = [], 0
     no_filters = Filters(recency_months=None)
     for text in queries:
-        pages = [search(conn, embedder, {"sector": text}, no_filters, "single", limit=k, scan=scan).investors
-                 for scan in ("exact", "hnsw-iterative")]
-        recalls.append(page_recall(*pages))
-    return sum(recalls) / len(recalls) if recalls else 1.0
+        exact, indexed = (search(conn, embedder, {"sector": text}, no_filters, "single", limit=k, scan=scan)
+                          for scan in ("exact", "hnsw-iterative"))
+        recalls.append(page_recall(exact.investors, indexed.investors))
+        short_pages += indexed.scan == INDEX_THEN_EXACT
+    return (sum(recalls) / len(recalls) if recalls else 1.0), short_pages
 
 
 @asset_check(asset="sector_embedding", name="candidate_recall",
@@ -52,7 +55,7 @@ def candidate_recall(database: AlloyDBResource, embedder: EmbedderResource) -> A
     threshold = float(os.environ.get(RECALL_THRESHOLD_ENV, "0.95"))
     with database.connection() as conn:
         queries = sample_queries(conn)
-        recall = recall_at_k(conn, embedder, queries)
+        recall, short_pages = recall_at_k(conn, embedder, queries)
     return AssetCheckResult(passed=recall >= threshold, severity=AssetCheckSeverity.ERROR,
                             metadata={"recall_at_25": round(recall, 4), "threshold": threshold,
-                                      "queries": len(queries)})
+                                      "queries": len(queries), "index_pages_completed_exactly": short_pages})

@@ -42,6 +42,7 @@ HNSW_EF_SEARCH = int(os.environ.get("INVEST_HNSW_EF_SEARCH", "400"))
 # arbitrary part of it (measured in the README).
 HNSW_ITERATIVE_SCAN = os.environ.get("INVEST_HNSW_ITERATIVE_SCAN", "strict_order")
 HNSW_MAX_SCAN_TUPLES = 50_000
+INDEX_THEN_EXACT = "hnsw-iterative+exact"
 FEEDBACK_SIGNALS = ("thumbs_up", "thumbs_down", "meeting_booked", "check_received", "pass")
 RESULT_FIELDS = ("id", "source_id", "name", "kind", "firm_id", "linkedin_url", "domain", "thesis_summary",
                  "check_size_min_usd", "check_size_max_usd", "preferred_stages", "focus_sectors", "geographies",
@@ -65,7 +66,7 @@ class Filters:
 class SearchResult:
     investors: list[dict]
     variant: str
-    scan: str  # "exact" or "hnsw-iterative"
+    scan: str  # "exact", "hnsw-iterative", or INDEX_THEN_EXACT when the index page came back short
     candidate_dimension: str
     filtered_rows: int
     run_id: int | None = None
@@ -219,8 +220,14 @@ def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str
         indexed = candidate in indexed_dimensions(conn)
         scan = "exact" if filtered <= EXACT_SCAN_MAX_ROWS or not indexed else "hnsw-iterative"
     page = limit or (CANDIDATES if variant == "single" else 25)
-    found = _candidates(conn, where, params, candidate, Vector(vectors[candidate]),
-                        page if variant == "single" else CANDIDATES, scan, hnsw)
+    wanted = page if variant == "single" else CANDIDATES
+    query = Vector(vectors[candidate])
+    found = _candidates(conn, where, params, candidate, query, wanted, scan, hnsw)
+    if scan == "hnsw-iterative" and len(found) < min(wanted, filtered):
+        # An iterative scan ends at hnsw.max_scan_tuples or its memory limit, short of a page
+        # the filters hold: score the filtered rows exactly instead.
+        found = _candidates(conn, where, params, candidate, query, wanted, "exact", hnsw)
+        scan = INDEX_THEN_EXACT
     chosen_weights = normalized_weights(dimensions, weights) if variant == "rerank" else {candidate: 1.0}
     if variant == "single":
         ranked = [(distance, investor_id, {candidate: distance}) for investor_id, distance in found]
