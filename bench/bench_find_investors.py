@@ -25,7 +25,7 @@ from pgvector.psycopg import register_vector
 from invest_assets.resources.database import apply_migrations, embedded_server_url, stop_embedded_server
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.checks import page_recall
-from invest_assets.search.find_investors import HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN, Filters, search
+from invest_assets.search.find_investors import HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN, INDEX_THEN_EXACT, Filters, search
 from invest_assets.sources.sample_data import SECTORS
 from invest_assets.sources.schema import DIMENSIONS
 
@@ -75,7 +75,7 @@ def load(url: str, n: int, embedder: EmbedderResource, m: int, ef_construction: 
 
 def measure(conn, embedder, queries, tag, variant, hnsw):
     latencies = {"hnsw-iterative": [], "exact": []}
-    recalls, tie_recalls = [], []
+    recalls, tie_recalls, completed_exactly = [], [], 0
     for text in queries:
         pages, results = {}, {}
         texts = {"sector": text} if variant == "single" else {d: f"{d} {text}" if d != "sector" else text
@@ -87,10 +87,11 @@ def measure(conn, embedder, queries, tag, variant, hnsw):
             latencies[scan].append((time.perf_counter() - started) * 1000)
             pages[scan] = {r["id"] for r in result.investors}
             results[scan] = result.investors
+            completed_exactly += result.scan == INDEX_THEN_EXACT
         recalls.append(len(pages["hnsw-iterative"] & pages["exact"]) / max(len(pages["exact"]), 1))
         tie_recalls.append(page_recall(results["exact"], results["hnsw-iterative"]))
     percentiles = {scan: (np.percentile(v, 50), np.percentile(v, 95)) for scan, v in latencies.items()}
-    return percentiles, np.mean(recalls), np.mean(tie_recalls)
+    return percentiles, np.mean(recalls), np.mean(tie_recalls), completed_exactly
 
 
 def main() -> None:
@@ -114,18 +115,19 @@ def main() -> None:
         try:
             load(url, args.investors, embedder, args.m, args.ef_construction)
             print("| variant | filter keeps | iterative scan | ef_search | HNSW p50 / p95 ms | exact p50 / p95 ms "
-                  "| recall@25 by id | recall@25, ties count |")
-            print("|---|---|---|---|---|---|---|---|")
+                  "| recall@25 by id | recall@25, ties count | index pages completed exactly |")
+            print("|---|---|---|---|---|---|---|---|---|")
             with psycopg.connect(url) as conn:
                 register_vector(conn)
                 for variant in ("single", "rerank"):
                     for label, (tag, _) in SELECTIVITY_TAGS.items():
                         for mode, ef_search in itertools.product(args.iterative_scan, args.ef_search):
-                            latency, recall, tie_recall = measure(conn, embedder, queries, tag, variant,
-                                                                  (ef_search, mode))
+                            latency, recall, tie_recall, completed = measure(conn, embedder, queries, tag,
+                                                                             variant, (ef_search, mode))
                             (h50, h95), (e50, e95) = latency["hnsw-iterative"], latency["exact"]
                             print(f"| {variant} | {label} | {mode} | {ef_search} | {h50:.1f} / {h95:.1f} "
-                                  f"| {e50:.1f} / {e95:.1f} | {recall:.3f} | {tie_recall:.3f} |", flush=True)
+                                  f"| {e50:.1f} / {e95:.1f} | {recall:.3f} | {tie_recall:.3f} "
+                                  f"| {completed}/{len(queries)} |", flush=True)
         finally:
             stop_embedded_server(str(home))
 
