@@ -284,8 +284,10 @@ def record_feedback(conn: psycopg.Connection, run_id: int, investor: str, signal
     """The seed's per-result feedback; ``investor`` is a source_id or id."""
     if signal not in FEEDBACK_SIGNALS:
         raise ValueError(f"signal must be one of {FEEDBACK_SIGNALS}")
-    row = conn.execute("SELECT id FROM investors WHERE source_id = %s OR id::text = %s LIMIT 1",
-                       (investor, investor)).fetchone()
+    # Two index lookups: `source_id = x OR id::text = x` can use neither index and reads the table.
+    row = conn.execute("SELECT id FROM investors WHERE source_id = %s", (investor,)).fetchone()
+    if row is None and investor.isdigit():
+        row = conn.execute("SELECT id FROM investors WHERE id = %s", (int(investor),)).fetchone()
     if row is None:
         raise ValueError(f"no investor {investor!r}")
     feedback_id = conn.execute(

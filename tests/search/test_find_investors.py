@@ -181,7 +181,11 @@ def test_runs_and_feedback_are_recorded(investors):
         empty = find_investors(conn, LOCAL, {"sector": "payments"}, Filters(sector="no-such-sector"))
         assert conn.execute("SELECT status FROM runs WHERE id = %s", (empty.run_id,)).fetchone()[0] == "no_results"
         record_feedback(conn, result.run_id, result.investors[0]["source_id"], "meeting_booked", user="founder-1")
-        assert conn.execute("SELECT signal FROM feedback").fetchall() == [("meeting_booked",)]
+        record_feedback(conn, result.run_id, str(result.investors[1]["id"]), "pass", user="founder-1")
+        assert conn.execute("SELECT investor_id, signal FROM feedback ORDER BY id").fetchall() == [
+            (result.investors[0]["id"], "meeting_booked"), (result.investors[1]["id"], "pass")]
+        with pytest.raises(ValueError, match="no investor"):
+            record_feedback(conn, result.run_id, "no-such-investor", "pass")
         with pytest.raises(ValueError):
             record_feedback(conn, result.run_id, "i1", "love_it")
 
