@@ -26,6 +26,7 @@ from invest_assets.resources.database import apply_migrations, embedded_server_u
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.checks import page_recall
 from invest_assets.search.find_investors import HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN, INDEX_THEN_EXACT, Filters, search
+from invest_assets.search.indexes import HNSW_EF_CONSTRUCTION, HNSW_M
 from invest_assets.sources.sample_data import SECTORS
 from invest_assets.sources.schema import DIMENSIONS
 
@@ -102,8 +103,9 @@ def main() -> None:
                         help="hnsw.ef_search values to measure, each against the same exact scans")
     parser.add_argument("--iterative-scan", nargs="+", default=[HNSW_ITERATIVE_SCAN],
                         choices=["strict_order", "relaxed_order"], help="hnsw.iterative_scan modes to measure")
-    parser.add_argument("--m", type=int, default=16, help="HNSW build parameter m")
-    parser.add_argument("--ef-construction", type=int, default=64, help="HNSW build parameter ef_construction")
+    parser.add_argument("--m", type=int, default=HNSW_M, help="HNSW build parameter m")
+    parser.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION,
+                        help="HNSW build parameter ef_construction")
     args = parser.parse_args()
     embedder = EmbedderResource(provider="local")
     rng = np.random.default_rng(7)

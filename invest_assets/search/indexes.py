@@ -27,6 +27,9 @@ from invest_assets.sources.schema import DIMENSIONS
 
 ANN_DIMENSIONS_ENV = "INVEST_ANN_DIMENSIONS"
 SCANN_MIN_ROWS = 1_000
+# pgvector's HNSW build parameters (migration 0032 says why ef_construction is 128).
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 128
 
 
 def _ann_indexes(conn: psycopg.Connection) -> dict[str, str]:
@@ -63,7 +66,8 @@ def _create_statement(conn: psycopg.Connection, method: str, dimension: str) -> 
     name = sql.Identifier(f"investors_{dimension}_ann")
     if method == "hnsw":
         return sql.SQL("CREATE INDEX {} ON investors USING hnsw ({} vector_cosine_ops)"
-                       " WITH (m = 16, ef_construction = 64)").format(name, column)
+                       " WITH (m = {}, ef_construction = {})").format(
+            name, column, sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
     rows = conn.execute(sql.SQL("SELECT count({}) FROM investors").format(column)).fetchone()[0]
     if rows < SCANN_MIN_ROWS:
         return None

@@ -148,21 +148,29 @@ def test_the_reported_scan_is_the_plan_that_runs(investors, filters):
             assert "Bitmap" not in plan or scan == "exact", plan
 
 
+def index_page(conn, text: str, filters: Filters, limit: int, hnsw: tuple[int, str]) -> list:
+    """What the index path's statement alone returns, under the settings search uses."""
+    model_id = conn.execute("SELECT max(sector_model_id) FROM investors").fetchone()[0]
+    where, params = filter_sql(filters, "sector", model_id)
+    with conn.transaction():
+        set_index_scan(conn, hnsw, limit)
+        return conn.execute(candidate_query(where, "sector", "hnsw-iterative"),
+                            {**params, "q": Vector(LOCAL.embed([text]).vectors[0]), "limit": limit}).fetchall()
+
+
 def test_a_short_index_page_is_completed_by_the_exact_scan(investors, monkeypatch):
     """pgvector's iterative scan ends at hnsw.max_scan_tuples (or its memory limit) with whatever it
     found; the filters hold more rows than that, so the page is scored exactly, and says so."""
     texts, filters = {"sector": "carbon batteries"}, Filters(sector="climate", stage="series_a")
     small_candidate_list = (20, HNSW_ITERATIVE_SCAN)
+    monkeypatch.setattr("invest_assets.search.find_investors.HNSW_MAX_SCAN_TUPLES", 5)
     with investors.connection() as conn:
         expected = brute_force(conn, texts, filters, "single", 20)
-        unlimited = search(conn, LOCAL, texts, filters, "single", limit=20, scan="hnsw-iterative",
-                           hnsw=small_candidate_list)
-        monkeypatch.setattr("invest_assets.search.find_investors.HNSW_MAX_SCAN_TUPLES", 5)
-        cut_short = search(conn, LOCAL, texts, filters, "single", limit=20, scan="hnsw-iterative",
-                           hnsw=small_candidate_list)
-    assert unlimited.scan == "hnsw-iterative" and len(unlimited.investors) == len(expected) == 20
-    assert cut_short.scan == INDEX_THEN_EXACT
-    same_ranking([(r["id"], r["final_score"]) for r in cut_short.investors], expected)
+        assert len(index_page(conn, texts["sector"], filters, 20, small_candidate_list)) < len(expected) == 20
+        result = search(conn, LOCAL, texts, filters, "single", limit=20, scan="hnsw-iterative",
+                        hnsw=small_candidate_list)
+    assert result.scan == INDEX_THEN_EXACT
+    same_ranking([(r["id"], r["final_score"]) for r in result.investors], expected)
 
 
 def test_small_filtered_sets_choose_the_exact_scan(investors):
@@ -248,6 +256,11 @@ def test_ann_indexes_follow_the_configured_dimensions(investors, database_url, m
 
     from invest_assets.search.indexes import indexed_dimensions
 
+    def build_options(conn, index):
+        return conn.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (index,)).fetchone()[0]
+
+    with investors.connection() as conn:  # the migrations' index, built at 64 and raised by 0032
+        assert build_options(conn, "investors_sector_ann") == ["m=16", "ef_construction=128"]
     cli = Path(sys.executable).parent / "invest-assets"
     env = dict(os.environ, ALLOYDB_URL=database_url)
     done = subprocess.run([cli, "index", "--dimensions", "signal"], env=env, capture_output=True, text=True,
@@ -257,6 +270,7 @@ def test_ann_indexes_follow_the_configured_dimensions(investors, database_url, m
     monkeypatch.setattr("invest_assets.search.find_investors.EXACT_SCAN_MAX_ROWS", 0)  # size no longer decides
     with investors.connection() as conn:
         assert indexed_dimensions(conn) == {"signal"}
+        assert build_options(conn, "investors_signal_ann") == ["m=16", "ef_construction=128"]
         no_index = search(conn, LOCAL, {"sector": "payments"}, Filters(recency_months=None), variant="single")
         indexed = search(conn, LOCAL, {"signal": "mission"}, Filters(recency_months=None), variant="single")
     assert (no_index.scan, indexed.scan) == ("exact", "hnsw-iterative")
