@@ -33,7 +33,12 @@ CHECKS = {
     "co_investor_pairs": ["pairs_consistent"],
     "authority_score": ["scores_valid"],
 }
-ASSETS = [*CHECKS, "ranking_signals"]
+GROUPS = {
+    "core": ["companies", "investors", "funding_rounds", "investments"],
+    "embeddings": [f"{d}_embedding" for d in ("sector", "stage", "check", "geography", "signal", "founder")],
+    "graph": ["ranking_signals", "co_investor_pairs", "authority_score"],
+}
+ASSETS = [asset for assets in GROUPS.values() for asset in assets]
 AUTOMATIONS = ["source_changes_sensor", "stale_embeddings_sensor", "graph_refresh_sensor", "delta_sync_schedule",
                "full_reconcile_schedule"]
 
@@ -127,6 +132,12 @@ def test_the_web_ui_shows_assets_checks_and_automations_and_materializes_from_an
     shot()
 
     visit(page, base, "/asset-groups", "lineage")()
+    for group, assets in GROUPS.items():  # each group's lineage graph, its assets as nodes
+        shot = visit(page, base, f"/locations/invest_assets.definitions/asset-groups/{group}/lineage",
+                     f"lineage_{group}")
+        for asset in assets:
+            page.get_by_text(asset, exact=True).first.wait_for()
+        shot()
 
     shot = visit(page, base, "/assets/companies", "materialize")
     page.locator("button", has_text="Materialize").first.click()
