@@ -130,32 +130,29 @@ def test_matches_brute_force(investors, texts, filters, variant, scan):
         assert all(set(r["distances"]) == set(texts) for r in result.investors)
 
 
+def candidate_statement(conn, text: str, filters: Filters, scan: str, limit: int,
+                        hnsw: tuple[int, str] = (HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN), explain: bool = False):
+    """Runs the candidate statement search runs for ``scan``, under the same settings (or EXPLAINs it)."""
+    model_id = conn.execute("SELECT max(sector_model_id) FROM investors").fetchone()[0]
+    where, params = filter_sql(filters, "sector", model_id)
+    statement = candidate_query(where, "sector", scan)
+    with conn.transaction():
+        if scan != "exact":
+            set_index_scan(conn, hnsw, limit)
+        return conn.execute(sql.SQL("EXPLAIN ") + statement if explain else statement,
+                            {**params, "q": Vector(LOCAL.embed([text]).vectors[0]), "limit": limit}).fetchall()
+
+
 @pytest.mark.parametrize("filters", [filters for _, filters, _ in CASES])
 def test_the_reported_scan_is_the_plan_that_runs(investors, filters):
     """'hnsw-iterative' walks the ANN index (not a GIN bitmap or a sort); 'exact' scores every
     filtered row without it."""
     with investors.connection() as conn:
-        model_id = conn.execute("SELECT max(sector_model_id) FROM investors").fetchone()[0]
-        where, params = filter_sql(filters, "sector", model_id)
-        params |= {"q": Vector(LOCAL.embed(["payments lending"]).vectors[0]), "limit": 20}
         for scan, walks_index in (("exact", False), ("hnsw-iterative", True)):
-            with conn.transaction():
-                if scan != "exact":
-                    set_index_scan(conn, (HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN), 20)
-                plan = "\n".join(line for (line,) in conn.execute(
-                    sql.SQL("EXPLAIN ") + candidate_query(where, "sector", scan), params))
+            plan = "\n".join(line for (line,) in candidate_statement(conn, "payments lending", filters, scan, 20,
+                                                                     explain=True))
             assert ("Index Scan using investors_sector_ann" in plan) == walks_index, plan
             assert "Bitmap" not in plan or scan == "exact", plan
-
-
-def index_page(conn, text: str, filters: Filters, limit: int, hnsw: tuple[int, str]) -> list:
-    """What the index path's statement alone returns, under the settings search uses."""
-    model_id = conn.execute("SELECT max(sector_model_id) FROM investors").fetchone()[0]
-    where, params = filter_sql(filters, "sector", model_id)
-    with conn.transaction():
-        set_index_scan(conn, hnsw, limit)
-        return conn.execute(candidate_query(where, "sector", "hnsw-iterative"),
-                            {**params, "q": Vector(LOCAL.embed([text]).vectors[0]), "limit": limit}).fetchall()
 
 
 def test_a_short_index_page_is_completed_by_the_exact_scan(investors, monkeypatch):
@@ -166,7 +163,8 @@ def test_a_short_index_page_is_completed_by_the_exact_scan(investors, monkeypatc
     monkeypatch.setattr("invest_assets.search.find_investors.HNSW_MAX_SCAN_TUPLES", 5)
     with investors.connection() as conn:
         expected = brute_force(conn, texts, filters, "single", 20)
-        assert len(index_page(conn, texts["sector"], filters, 20, small_candidate_list)) < len(expected) == 20
+        index_page = candidate_statement(conn, texts["sector"], filters, "hnsw-iterative", 20, small_candidate_list)
+        assert len(index_page) < len(expected) == 20
         result = search(conn, LOCAL, texts, filters, "single", limit=20, scan="hnsw-iterative",
                         hnsw=small_candidate_list)
     assert result.scan == INDEX_THEN_EXACT
