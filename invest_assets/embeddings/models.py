@@ -11,6 +11,8 @@ over in one transaction.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import psycopg
 
 from invest_assets.resources.embedders import EmbedderResource, ModelIdentity
@@ -23,25 +25,41 @@ def serving_model_ids(conn: psycopg.Connection) -> dict[str, int]:
 
 def serving_model_id(conn: psycopg.Connection, embedder: EmbedderResource, dimension: str) -> int:
     """The dimension's serving model; on first use, the configured one becomes it."""
-    configured = embedder.register_model(conn)
-    conn.execute(
-        "INSERT INTO serving_embedding_models (dimension, model_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        (dimension, configured),
-    )
-    return serving_model_ids(conn)[dimension]
+    served = serving_model_ids(conn)
+    if dimension not in served:
+        conn.execute(
+            "INSERT INTO serving_embedding_models (dimension, model_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (dimension, embedder.register_model(conn)),
+        )
+        served = serving_model_ids(conn)
+    return served[dimension]
 
 
 def embedder_for(conn: psycopg.Connection, embedder: EmbedderResource, model_id: int) -> EmbedderResource:
     """``embedder`` (its endpoint, key and limits) set to produce ``model_id``'s vectors."""
-    provider, model, dimensions = conn.execute(
-        "SELECT provider, model, dimensions FROM embedding_models WHERE id = %s", (model_id,)
-    ).fetchone()
-    if ModelIdentity(provider, model, dimensions) == embedder.identity:
+    row = conn.execute("SELECT provider, model, dimensions FROM embedding_models WHERE id = %s", (model_id,)).fetchone()
+    return _producing(embedder, ModelIdentity(*row))
+
+
+def _producing(embedder: EmbedderResource, model: ModelIdentity) -> EmbedderResource:
+    if model == embedder.identity:
         return embedder
-    return embedder.model_copy(update={"provider": provider, "model": model, "dimensions": dimensions})
+    return embedder.model_copy(update=asdict(model))
 
 
 def serving_embedders(conn: psycopg.Connection, embedder: EmbedderResource, dimensions=DIMENSIONS):
-    """(model id, embedder) per dimension, as served."""
-    return {d: (model_id, embedder_for(conn, embedder, model_id))
-            for d in dimensions for model_id in [serving_model_id(conn, embedder, d)]}
+    """(model id, embedder) per dimension, as served: one read when every dimension has its
+    serving model (the read path's case), so concurrent queries neither write nor lock."""
+    served = _serving_models(conn, dimensions)
+    if len(served) < len(dimensions):
+        for dimension in set(dimensions) - set(served):
+            serving_model_id(conn, embedder, dimension)
+        served = _serving_models(conn, dimensions)
+    return {d: (served[d][0], _producing(embedder, served[d][1])) for d in dimensions}
+
+
+def _serving_models(conn: psycopg.Connection, dimensions) -> dict[str, tuple[int, ModelIdentity]]:
+    rows = conn.execute(
+        "SELECT s.dimension, m.id, m.provider, m.model, m.dimensions FROM serving_embedding_models s"
+        " JOIN embedding_models m ON m.id = s.model_id WHERE s.dimension = ANY(%s)", (list(dimensions),)).fetchall()
+    return {dimension: (model_id, ModelIdentity(*model)) for dimension, model_id, *model in rows}

@@ -84,6 +84,22 @@ def ensure_database(maintenance_url: str, database: str) -> None:
             pass  # another process created it first
 
 
+def get_or_create_id(conn: psycopg.Connection, table: str, key: dict) -> int:
+    """The id of ``table``'s row with ``key``, inserted when missing. It reads first: an upsert
+    (``ON CONFLICT DO UPDATE``) would rewrite and lock the row on every call, and concurrent
+    callers would wait on each other until their transactions end."""
+    where = sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in key)
+    select = sql.SQL("SELECT id FROM {} WHERE {}").format(sql.Identifier(table), where)
+    row = conn.execute(select, key).fetchone()
+    if row is None:
+        row = conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, key)),
+            sql.SQL(", ").join(map(sql.Placeholder, key))), key).fetchone()
+    if row is None:  # another transaction inserted it in between, and has committed
+        row = conn.execute(select, key).fetchone()
+    return row[0]
+
+
 class AtomicMigrationBackend(PostgresqlPsycopgBackend):
     """yoyo's PostgreSQL backend, but a migration's steps and the record that it was
     applied commit in one transaction. (yoyo commits them separately: a process killed

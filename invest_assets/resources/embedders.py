@@ -34,6 +34,8 @@ import psycopg
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
+from invest_assets.resources.database import get_or_create_id
+
 # Local model versions and the weight of their character-trigram features (v1 had none). A
 # database whose vectors came from v1 keeps serving v1 until the re-embed backfill switches it.
 LOCAL_MODELS = {"local-hashing-v1": 0.0, "local-hashing-v2": 0.35}
@@ -157,15 +159,8 @@ class EmbedderResource(ConfigurableResource):
     def register_model(self, conn: psycopg.Connection) -> int:
         """The embedding_models id of this embedder (created on first use)."""
         ident = self.identity
-        row = conn.execute(
-            """
-            INSERT INTO embedding_models (provider, model, dimensions) VALUES (%s, %s, %s)
-            ON CONFLICT (provider, model, dimensions) DO UPDATE SET provider = EXCLUDED.provider
-            RETURNING id
-            """,
-            (ident.provider, ident.model, ident.dimensions),
-        ).fetchone()
-        return row[0]
+        return get_or_create_id(conn, "embedding_models",
+                                {"provider": ident.provider, "model": ident.model, "dimensions": ident.dimensions})
 
     def embed(self, texts: Sequence[str]) -> EmbeddingBatch:
         if not texts:

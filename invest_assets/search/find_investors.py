@@ -27,6 +27,7 @@ from pgvector import Vector
 from psycopg import sql
 
 from invest_assets.embeddings.models import serving_embedders
+from invest_assets.resources.database import get_or_create_id
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.indexes import indexed_dimensions
 from invest_assets.sources.schema import DIMENSIONS
@@ -102,19 +103,22 @@ def filter_sql(filters: Filters, dimension: str, model_id: int) -> tuple[sql.Com
 
 def ensure_same_model(conn: psycopg.Connection, model_ids: dict[str, int]) -> None:
     """Refuse when a dimension's stored vectors all come from other models. Cheap on the hot
-    path: EXISTS stops at the first vector of the query's model."""
-    for dimension, model_id in model_ids.items():
+    path: one statement, whose EXISTS probes stop at the first vector of the query's model."""
+    probes = sql.SQL(", ").join(
+        sql.SQL("EXISTS (SELECT 1 FROM investors WHERE {} = {})").format(
+            sql.Identifier(f"{d}_model_id"), sql.Placeholder(d)) for d in model_ids)
+    served = conn.execute(sql.SQL("SELECT {}").format(probes), model_ids).fetchone()
+    for (dimension, model_id), present in zip(model_ids.items(), served, strict=True):
         column = sql.Identifier(f"{dimension}_model_id")
-        probe = "SELECT EXISTS (SELECT 1 FROM investors WHERE {c} %s %%(m)s)"
-        if conn.execute(sql.SQL(probe % "=").format(c=column), {"m": model_id}).fetchone()[0]:
+        if present or conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM investors WHERE {} <> %s)").format(
+                column), (model_id,)).fetchone()[0]:
             continue
-        if conn.execute(sql.SQL(probe % "<>").format(c=column), {"m": model_id}).fetchone()[0]:
-            names = conn.execute(
-                sql.SQL("SELECT DISTINCT m.provider || '/' || m.model || ' (' || m.dimensions || ')'"
-                        " FROM investors i JOIN embedding_models m ON m.id = i.{}").format(column)).fetchall()
-            raise StoredModelMismatch(
-                f"{dimension}_embedding vectors were made by {', '.join(n for (n,) in names)}, not by the query "
-                f"embedder (model id {model_id}); re-embed, or query with the embedder that made them")
+        names = conn.execute(
+            sql.SQL("SELECT DISTINCT m.provider || '/' || m.model || ' (' || m.dimensions || ')'"
+                    " FROM investors i JOIN embedding_models m ON m.id = i.{}").format(column)).fetchall()
+        raise StoredModelMismatch(
+            f"{dimension}_embedding vectors were made by {', '.join(n for (n,) in names)}, not by the query "
+            f"embedder (model id {model_id}); re-embed, or query with the embedder that made them")
 
 
 def candidate_query(where: sql.Composable, dimension: str, scan: str) -> sql.Composed:
@@ -132,14 +136,13 @@ def candidate_query(where: sql.Composable, dimension: str, scan: str) -> sql.Com
 
 
 def set_index_scan(conn: psycopg.Connection, hnsw: tuple[int, str], limit: int) -> None:
-    """pgvector's iterative scan settings for the current transaction."""
+    """pgvector's iterative scan settings for the current transaction, in one round trip."""
     ef_search, iterative_scan = hnsw
-    conn.execute(sql.SQL("SET LOCAL hnsw.iterative_scan = {}").format(sql.Literal(iterative_scan)))
-    conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(ef_search, limit))))
-    conn.execute(sql.SQL("SET LOCAL hnsw.max_scan_tuples = {}").format(sql.Literal(HNSW_MAX_SCAN_TUPLES)))
     # The scan was chosen per query, so the plan must walk the ANN index: every other plan
     # (a btree or GIN scan of the filters, a sequential scan) has to sort by distance.
-    conn.execute("SET LOCAL enable_sort = off")
+    conn.execute("SELECT set_config('hnsw.iterative_scan', %s, true), set_config('hnsw.ef_search', %s, true),"
+                 " set_config('hnsw.max_scan_tuples', %s, true), set_config('enable_sort', 'off', true)",
+                 (iterative_scan, str(max(ef_search, limit)), str(HNSW_MAX_SCAN_TUPLES)))
 
 
 def _candidates(conn, where, params, dimension, vector, limit, scan, hnsw: tuple[int, str]) -> list[tuple[int, float]]:
@@ -239,9 +242,7 @@ def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str
 
 
 def _user_id(conn: psycopg.Connection, user: str) -> int:
-    return conn.execute(
-        "INSERT INTO users (workos_user_id) VALUES (%s) ON CONFLICT (workos_user_id)"
-        " DO UPDATE SET updated_at = users.updated_at RETURNING id", (user,)).fetchone()[0]
+    return get_or_create_id(conn, "users", {"workos_user_id": user})
 
 
 def find_investors(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str], filters: Filters,
