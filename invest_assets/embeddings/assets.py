@@ -20,7 +20,7 @@ from pgvector import Vector
 from psycopg import sql
 
 from invest_assets import settings
-from invest_assets.embeddings.models import embedder_for, serving_model_id
+from invest_assets.embeddings.models import serving_embedders
 from invest_assets.embeddings.staleness import stale_condition
 from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
@@ -122,8 +122,7 @@ def embed_dimension(
     report = EmbedReport()
     conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (embedding_lock_key(dimension),))
     try:
-        model_id = serving_model_id(conn, embedder, dimension)
-        serving = embedder_for(conn, embedder, model_id)
+        model_id, serving = serving_embedders(conn, embedder, [dimension])[dimension]
         conn.commit()
         ident = serving.identity
         report.model = f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"

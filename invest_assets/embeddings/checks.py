@@ -3,7 +3,7 @@
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetChecksDefinition, asset_check
 from psycopg import sql
 
-from invest_assets.embeddings.models import embedder_for, serving_model_id
+from invest_assets.embeddings.models import serving_embedders
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.sources.schema import DIMENSIONS
@@ -40,8 +40,8 @@ def vectors_check(dimension: str) -> AssetChecksDefinition:
     )
     def _check(context: AssetCheckExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
         with database.connection() as conn:
-            model_id = serving_model_id(conn, embedder, dimension)
-            problems = vector_problems(conn, dimension, model_id, embedder_for(conn, embedder, model_id).dimensions)
+            model_id, serving = serving_embedders(conn, embedder, [dimension])[dimension]
+            problems = vector_problems(conn, dimension, model_id, serving.dimensions)
         return AssetCheckResult(passed=not any(problems.values()), metadata=problems)
 
     return _check

@@ -25,20 +25,7 @@ def serving_model_ids(conn: psycopg.Connection) -> dict[str, int]:
 
 def serving_model_id(conn: psycopg.Connection, embedder: EmbedderResource, dimension: str) -> int:
     """The dimension's serving model; on first use, the configured one becomes it."""
-    served = serving_model_ids(conn)
-    if dimension not in served:
-        conn.execute(
-            "INSERT INTO serving_embedding_models (dimension, model_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (dimension, embedder.register_model(conn)),
-        )
-        served = serving_model_ids(conn)
-    return served[dimension]
-
-
-def embedder_for(conn: psycopg.Connection, embedder: EmbedderResource, model_id: int) -> EmbedderResource:
-    """``embedder`` (its endpoint, key and limits) set to produce ``model_id``'s vectors."""
-    row = conn.execute("SELECT provider, model, dimensions FROM embedding_models WHERE id = %s", (model_id,)).fetchone()
-    return _producing(embedder, ModelIdentity(*row))
+    return serving_embedders(conn, embedder, [dimension])[dimension][0]
 
 
 def _producing(embedder: EmbedderResource, model: ModelIdentity) -> EmbedderResource:
@@ -48,12 +35,14 @@ def _producing(embedder: EmbedderResource, model: ModelIdentity) -> EmbedderReso
 
 
 def serving_embedders(conn: psycopg.Connection, embedder: EmbedderResource, dimensions=DIMENSIONS):
-    """(model id, embedder) per dimension, as served: one read when every dimension has its
-    serving model (the read path's case), so concurrent queries neither write nor lock."""
+    """(model id, embedder) per dimension, as served. One read when every dimension has its
+    serving model (the read path's case), so concurrent queries neither write nor lock; a
+    dimension's first use makes the configured model its serving model."""
     served = _serving_models(conn, dimensions)
-    if len(served) < len(dimensions):
-        for dimension in set(dimensions) - set(served):
-            serving_model_id(conn, embedder, dimension)
+    if missing := [d for d in dimensions if d not in served]:
+        conn.execute(
+            "INSERT INTO serving_embedding_models (dimension, model_id) SELECT unnest(%s::text[]), %s"
+            " ON CONFLICT DO NOTHING", (missing, embedder.register_model(conn)))
         served = _serving_models(conn, dimensions)
     return {d: (served[d][0], _producing(embedder, served[d][1])) for d in dimensions}
 
