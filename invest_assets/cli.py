@@ -33,7 +33,7 @@ def build(job_name: str) -> None:
     from invest_assets.core.partitions import all_months_tags
     from invest_assets.definitions import defs
 
-    job = defs.get_job_def(job_name)
+    job = defs.resolve_job_def(job_name)
     tags = all_months_tags() if job.partitions_def is not None else None
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
@@ -122,9 +122,9 @@ def warm_paths_command(investor: str, limit: int, as_json: bool) -> None:
     import json
 
     from invest_assets.graph.warm_paths import warm_paths
-    from invest_assets.resources.database import AlloyDBResource
+    from invest_assets.resources.factories import database_resource, resolved
 
-    with AlloyDBResource(url=os.environ.get(settings.ALLOYDB_URL_ENV)).connection() as conn:
+    with resolved(database_resource()).connection() as conn:
         paths = warm_paths(conn, investor, limit)
     if as_json:
         click.echo(json.dumps(paths, default=str, indent=2))

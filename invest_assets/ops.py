@@ -6,11 +6,18 @@ uses ``$INVEST_ASSETS_HOME/dagster`` with that file; unless DAGSTER_POSTGRES_URL
 storage is a ``dagster`` database on the server the data uses: the embedded one, or the
 server of ``ALLOYDB_URL``. So stopping and starting keeps run history, schedule state and
 sensor cursors, and a fresh clone needs nothing but the command.
+
+When it chose those defaults, it also writes them to ``.env`` in the directory it runs from
+(the repository root): Dagster's own CLIs (``dagster``, ``dagster-daemon``, ``dagster dev``)
+load that file from their working directory, so every documented ``dagster`` command uses the
+same instance and database as ``invest-assets dev`` and ``invest-assets build`` with nothing
+exported by hand. Other lines of an existing ``.env`` are kept.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from pathlib import Path
 from urllib.parse import urlencode
@@ -46,12 +53,29 @@ def sqlalchemy_url(params: dict) -> str:
     return "postgresql+psycopg2:///?" + urlencode(params)
 
 
-def prepare_instance() -> Path:
-    """Make DAGSTER_HOME and DAGSTER_POSTGRES_URL ready for this platform; returns DAGSTER_HOME."""
+def prepare_instance(env_file_dir: Path | None = None) -> Path:
+    """Make DAGSTER_HOME and DAGSTER_POSTGRES_URL ready for this platform; returns DAGSTER_HOME.
+
+    Defaults chosen here are written to ``.env`` in ``env_file_dir`` (default: the working
+    directory) for Dagster's CLIs; values the caller set are theirs and are not written."""
+    chosen = {}
+    if not os.environ.get(STORAGE_URL_ENV):
+        chosen[STORAGE_URL_ENV] = os.environ[STORAGE_URL_ENV] = storage_url()
     if not os.environ.get("DAGSTER_HOME"):
         home = settings.home_dir() / "dagster"
         home.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(INSTANCE_CONFIG, home / "dagster.yaml")
-        os.environ["DAGSTER_HOME"] = str(home)
-    os.environ[STORAGE_URL_ENV] = storage_url()
+        chosen["DAGSTER_HOME"] = os.environ["DAGSTER_HOME"] = str(home)
+    if "DAGSTER_HOME" in chosen:  # a caller's own instance is not the platform's to advertise
+        write_env_file((env_file_dir or Path.cwd()) / ".env", chosen)
     return Path(os.environ["DAGSTER_HOME"]).resolve()
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> None:
+    """Set ``values`` in the dotenv file at ``path``, keeping its other lines."""
+    kept = []
+    if path.exists():
+        kept = [line for line in path.read_text().splitlines()
+                if line.split("=", 1)[0].strip().removeprefix("export ").strip() not in values]
+    lines = [*kept, *(f"{key}={shlex.quote(value)}" for key, value in values.items())]
+    path.write_text("\n".join(lines) + "\n")

@@ -14,6 +14,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -22,6 +23,7 @@ from psycopg import sql
 from pydantic import Field
 
 from invest_assets import settings
+from invest_assets.core import loader
 from invest_assets.core.loader import LoadReport
 from invest_assets.core.partitions import MONTHLY, MonthWindow
 from invest_assets.core.sync import SyncReport, sync_table
@@ -29,6 +31,7 @@ from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.sources import TableSource
+from invest_assets.sources.local_files import SourceError
 from invest_assets.sources.schema import TABLES, SourceTable
 
 OWNER = "team:data-platform"
@@ -36,6 +39,7 @@ OWNER = "team:data-platform"
 # enough, and not time-shaped, to load whole.
 PARTITIONED = frozenset({"funding_rounds", "investments"})
 QUARANTINE_CHECK = "no_quarantined_rows"
+SNAPSHOT_CHECK = "snapshot_keeps_live_rows"
 
 DESCRIPTIONS = {
     "companies": "Investee companies, upserted by source_id from the source's companies table.",
@@ -106,6 +110,16 @@ def quarantine_check(spec: SourceTable, report: LoadReport, run_id: str) -> Asse
     )
 
 
+def refusal_metadata(refused: loader.SnapshotRefused) -> dict:
+    return {"source_rows": refused.source_rows, "live_rows": refused.live, "would_soft_delete": refused.missing,
+            "max_share": refused.max_share, "setting": loader.MAX_SOFT_DELETE_SHARE_ENV}
+
+
+def snapshot_check(refused: loader.SnapshotRefused) -> AssetCheckResult:
+    return AssetCheckResult(check_name=SNAPSHOT_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
+                            description=str(refused), metadata=refusal_metadata(refused))
+
+
 def core_table_asset(spec: SourceTable) -> AssetsDefinition:
     @asset(
         name=spec.name,
@@ -122,20 +136,34 @@ def core_table_asset(spec: SourceTable) -> AssetsDefinition:
                 QUARANTINE_CHECK,
                 asset=spec.name,
                 description="Warns when the load quarantined rows (bad types, unknown references, duplicates).",
-            )
+            ),
+            AssetCheckSpec(
+                SNAPSHOT_CHECK,
+                asset=spec.name,
+                blocking=True,
+                description="Fails, and stops everything downstream, when a full snapshot would soft-delete more "
+                f"than {loader.MAX_SOFT_DELETE_SHARE_ENV} of the live rows (a truncated or stale source); "
+                "the load is refused and nothing is written.",
+            ),
         ],
     )
-    def _load(
-        context: AssetExecutionContext, config: SyncConfig, database: AlloyDBResource, source: TableSource
-    ) -> MaterializeResult:
+    def _load(context: AssetExecutionContext, config: SyncConfig, database: AlloyDBResource, source: TableSource):
         window = MonthWindow.for_run(context) if spec.name in PARTITIONED else MonthWindow.everything()
         with database.connection() as conn:
-            sync = sync_table(conn, spec, source, context.run_id, mode=config.mode, window=window)
+            try:
+                sync = sync_table(conn, spec, source, context.run_id, mode=config.mode, window=window)
+            except loader.SnapshotRefused as refused:
+                yield snapshot_check(refused)
+                raise Failure(str(refused), metadata=refusal_metadata(refused), allow_retries=False) from None
+            except SourceError as unreadable:  # a retry would read the same file
+                raise Failure(str(unreadable), allow_retries=False) from None
             rows_preview = recent_rows(conn, spec.name)
         context.log.info(f"{spec.name} ({sync.mode}, {window}): {sync.load}")
-        return MaterializeResult(
+        yield MaterializeResult(
             metadata=load_metadata(sync, source.describe(), rows_preview),
-            check_results=[quarantine_check(spec, sync.load, context.run_id)],
+            check_results=[quarantine_check(spec, sync.load, context.run_id),
+                           AssetCheckResult(check_name=SNAPSHOT_CHECK, passed=True,
+                                            metadata={"soft_deleted": sync.load.soft_deleted})],
         )
 
     return _load

@@ -16,6 +16,7 @@ A per-table advisory lock serializes concurrent loads of the same table.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,32 @@ from psycopg import sql
 
 from invest_assets.sources.schema import Reference, SourceTable, target_column
 from invest_assets.sources.validation import stage_columns, validate_chunk
+
+# A full snapshot may soft-delete at most this share of the live rows it reconciles
+# (INVEST_MAX_SOFT_DELETE_SHARE), beyond a small allowance that keeps tiny tables editable;
+# an empty snapshot of a whole table with live rows is always refused.
+MAX_SOFT_DELETE_SHARE_ENV = "INVEST_MAX_SOFT_DELETE_SHARE"
+DEFAULT_MAX_SOFT_DELETE_SHARE = 0.10
+SOFT_DELETE_ALLOWANCE = 10
+
+
+class SnapshotRefused(RuntimeError):
+    """A full snapshot would soft-delete too much of a table; nothing was written."""
+
+    def __init__(self, table: str, source_rows: int, live: int, missing: int, max_share: float):
+        self.table, self.source_rows, self.live, self.missing = table, source_rows, live, missing
+        self.max_share = max_share
+        what = "is empty" if source_rows == 0 else f"has {source_rows} rows"
+        super().__init__(
+            f"refused the {table} snapshot: it {what} and would soft-delete {missing} of {live} live {table} rows "
+            f"({missing / live:.0%}; at most {max_share:.0%} allowed). Nothing was written. Check the source "
+            f"(a truncated or stale file?); for an intended mass removal set {MAX_SOFT_DELETE_SHARE_ENV}=1 "
+            f"for that run.")
+
+
+def max_soft_delete_share() -> float:
+    value = os.environ.get(MAX_SOFT_DELETE_SHARE_ENV)
+    return DEFAULT_MAX_SOFT_DELETE_SHARE if not value else float(value)
 
 
 @dataclass
@@ -232,20 +259,38 @@ def _link_self_references(cur: psycopg.Cursor, spec: SourceTable) -> None:
         )
 
 
-def _soft_delete_missing(cur: psycopg.Cursor, spec: SourceTable, scope: sql.Composable | None) -> int:
-    """Live rows (within ``scope``) whose key the source no longer has are soft-deleted.
-    Keys of rejected rows count as present: a bad row never deletes a good one."""
+def _missing_condition(scope: sql.Composable | None) -> sql.Composable:
+    """Live rows (within ``scope``) whose key the source no longer has. Keys of rejected rows
+    count as present: a bad row never deletes a good one."""
     condition = sql.SQL("AND ({})").format(scope) if scope is not None else sql.SQL("")
-    return cur.execute(
-        sql.SQL(
-            """
-            UPDATE {table} t SET deleted_at = now(), updated_at = now()
-            WHERE t.deleted_at IS NULL
+    return sql.SQL(
+        """t.deleted_at IS NULL
               AND NOT EXISTS (SELECT 1 FROM stage s WHERE s.source_id = t.source_id)
               AND NOT EXISTS (SELECT 1 FROM rejects r WHERE r.source_id = t.source_id)
-              {condition}
-            """
-        ).format(table=_ident(spec.name), condition=condition)
+              {condition}"""
+    ).format(condition=condition)
+
+
+def _guard_mass_soft_delete(cur: psycopg.Cursor, spec: SourceTable, scope: sql.Composable | None,
+                            source_rows: int, max_share: float) -> None:
+    """Refuse, before anything is written, a snapshot that would soft-delete too much."""
+    in_scope = sql.SQL("AND ({})").format(scope) if scope is not None else sql.SQL("")
+    # Two scalar subqueries: NOT EXISTS in a WHERE plans as an anti-join, inside FILTER as a per-row subplan.
+    live, missing = cur.execute(
+        sql.SQL("SELECT (SELECT count(*) FROM {table} t WHERE t.deleted_at IS NULL {scope}),"
+                " (SELECT count(*) FROM {table} t WHERE {missing})")
+        .format(missing=_missing_condition(scope), table=_ident(spec.name), scope=in_scope)
+    ).fetchone()
+    empty_table = scope is None and source_rows == 0 and live > 0
+    if empty_table or (missing > SOFT_DELETE_ALLOWANCE and missing > max_share * live):
+        raise SnapshotRefused(spec.name, source_rows, live, missing, max_share)
+
+
+def _soft_delete_missing(cur: psycopg.Cursor, spec: SourceTable, scope: sql.Composable | None) -> int:
+    """Soft-delete the live rows (within ``scope``) that the snapshot no longer has."""
+    return cur.execute(
+        sql.SQL("UPDATE {table} t SET deleted_at = now(), updated_at = now() WHERE {missing}").format(
+            table=_ident(spec.name), missing=_missing_condition(scope))
     ).rowcount
 
 
@@ -270,11 +315,14 @@ def load_table(
     *,
     full_snapshot: bool = True,
     scope: sql.Composable | None = None,
+    max_delete_share: float | None = None,
 ) -> LoadReport:
     """Load ``chunks`` of raw source rows into ``spec``'s table in one transaction.
 
     ``full_snapshot``: the chunks are everything the source has (within ``scope``, a SQL
-    condition on the table aliased ``t``), so live rows missing from them are soft-deleted.
+    condition on the table aliased ``t``), so live rows missing from them are soft-deleted,
+    unless that is more than ``max_delete_share`` (default: the setting) of them: then
+    ``SnapshotRefused`` is raised and the transaction leaves everything as it was.
     """
     started = time.perf_counter()
     report = LoadReport(spec.name)
@@ -284,6 +332,9 @@ def load_table(
         report.source_rows = _copy_chunks(cur, spec, chunks)
         _reject_duplicates(cur)
         _reject_unknown_references(cur, spec)
+        if full_snapshot:
+            share = max_soft_delete_share() if max_delete_share is None else max_delete_share
+            _guard_mass_soft_delete(cur, spec, scope, report.source_rows, share)
         columns = _create_resolved(cur, spec)
         _upsert(cur, spec, columns, report)
         _link_self_references(cur, spec)

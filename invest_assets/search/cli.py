@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 
 import click
 
-from invest_assets import settings
+from invest_assets.resources.factories import database_resource, embedder_resource, resolved
 from invest_assets.search.find_investors import FEEDBACK_SIGNALS, Filters, find_investors, record_feedback
 from invest_assets.sources.schema import DIMENSIONS
 
 
 def _connection():
-    from invest_assets.resources.database import AlloyDBResource
-
-    return AlloyDBResource(url=os.environ.get(settings.ALLOYDB_URL_ENV)).connection()
+    return resolved(database_resource()).connection()
 
 
 def _embedder():
-    from invest_assets.definitions import embedder_resource
-
-    return embedder_resource()
+    return resolved(embedder_resource())
 
 
 def _dimension_options(command):
@@ -80,17 +75,10 @@ def feedback_command(run_id, investor, signal, note, user):
 @click.option("--dimensions", help="Comma-separated candidate dimensions (default: INVEST_ANN_DIMENSIONS or sector).")
 def index_command(dimensions):
     """Make the ANN indexes match the candidate dimensions (ScaNN on AlloyDB, HNSW elsewhere)."""
-    from invest_assets.search.indexes import (
-        ANN_DIMENSIONS_ENV,
-        SCANN_MIN_ROWS,
-        configured_dimensions,
-        sync_ann_indexes,
-    )
+    from invest_assets.search.indexes import SCANN_MIN_ROWS, configured_dimensions, sync_ann_indexes
 
-    if dimensions:
-        os.environ[ANN_DIMENSIONS_ENV] = dimensions
     with _connection() as conn:
-        changes = sync_ann_indexes(conn, configured_dimensions())
+        changes = sync_ann_indexes(conn, configured_dimensions(dimensions))
     deferred = changes["deferred"] and f"; deferred until they have {SCANN_MIN_ROWS} vectors: {changes['deferred']}"
     click.echo(f"{changes['method'][0]} indexes: created {changes['created'] or 'none'}, "
                f"dropped {changes['dropped'] or 'none'}{deferred or ''}")

@@ -44,8 +44,10 @@ def indexed_dimensions(conn: psycopg.Connection) -> set[str]:
     return set(_ann_indexes(conn).values())
 
 
-def configured_dimensions() -> list[str]:
-    names = [d.strip() for d in os.environ.get(ANN_DIMENSIONS_ENV, "sector").split(",") if d.strip()]
+def configured_dimensions(setting: str | None = None) -> list[str]:
+    """The candidate dimensions: ``setting`` (comma-separated), else INVEST_ANN_DIMENSIONS, else sector."""
+    setting = setting or os.environ.get(ANN_DIMENSIONS_ENV, "sector")
+    names = [d.strip() for d in setting.split(",") if d.strip()]
     unknown = set(names) - set(DIMENSIONS)
     if unknown:
         raise ValueError(f"{ANN_DIMENSIONS_ENV}: unknown dimensions {sorted(unknown)}; choose from {DIMENSIONS}")

@@ -2,6 +2,7 @@
 quarantined with a reason; none is lost, none crashes the load, text round-trips byte for byte."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -9,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invest_assets.core.loader import load_table
+from invest_assets.sources.local_files import read_local_table
 from invest_assets.sources.schema import INVESTORS
+from tests.source_files import write_table
 
 NASTY_TEXT = st.lists(
     st.one_of(
@@ -64,11 +67,25 @@ ROW = st.fixed_dictionaries(
 )
 
 
-def load(db, rows):
+def source_chunks(rows, via: str, directory: Path):
+    """The rows as the loader gets them: a DataFrame, or read back from a real CSV or Parquet file."""
     frame = pd.DataFrame(rows).reindex(columns=list(INVESTORS.column_names))
+    if via == "frame":
+        return [frame]
+    for stale in directory.glob("investors.*"):
+        stale.unlink()
+    if via == "csv":
+        write_table(directory, "investors", rows)
+    else:
+        frame.fillna("").to_parquet(directory / "investors.parquet")
+    return list(read_local_table(directory, "investors"))
+
+
+def load(db, rows, via="frame", directory=None):
+    chunks = source_chunks(rows, via, directory)
     with db.connection() as conn:
         conn.execute("TRUNCATE investors, quarantine CASCADE")
-        load_table(conn, INVESTORS, [frame], "property-run")
+        load_table(conn, INVESTORS, chunks, "property-run")
         live = conn.execute(
             "SELECT source_id, name, signal_text, thesis_summary, check_size_min_usd, preferred_stages"
             " FROM investors").fetchall()
@@ -84,8 +101,9 @@ def as_given(cell):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(rows=st.lists(ROW, min_size=1, max_size=12))
-def test_every_row_is_loaded_as_given_or_quarantined(db, rows):
-    live, quarantined = load(db, rows)
+@pytest.mark.parametrize("via", ["frame", "csv", "parquet"])
+def test_every_row_is_loaded_as_given_or_quarantined(db, tmp_path, via, rows):
+    live, quarantined = load(db, rows, via, tmp_path)
 
     # Nothing lost: every input row is either the live row of its key or a quarantine row.
     assert len(live) + len(quarantined) == len(rows)
@@ -106,3 +124,14 @@ def test_every_row_is_loaded_as_given_or_quarantined(db, rows):
     # byte for byte (NUL bytes, RTL marks, emoji and SQL metacharacters included).
     names_out = [name for _, name, *_ in live.values()] + [json.loads(raw).get("name") for _, _, raw in quarantined]
     assert sorted(n or "" for n in names_out) == sorted(r["name"] for r in rows)
+
+
+@pytest.mark.parametrize("via", ["csv", "parquet"])
+def test_a_nul_byte_in_a_file_cell_is_quarantined_not_cut(db, tmp_path, via):
+    rows = [{"source_id": "k1", "name": "Consumer\x00 Partner 0", "kind": "firm"},
+            {"source_id": "k2", "name": "Consumer Partner 1", "kind": "firm"}]
+    live, quarantined = load(db, rows, via, tmp_path)
+    assert set(live) == {"k2"}
+    [(source_id, reason, raw)] = quarantined
+    assert source_id == "k1" and reason.startswith("nul_byte: ")
+    assert json.loads(raw)["name"] == "Consumer\x00 Partner 0"

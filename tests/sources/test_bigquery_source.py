@@ -210,7 +210,7 @@ def test_bigquery_and_local_sources_load_identical_tables(fake, local_dir, new_d
 
 
 def test_invest_source_bigquery_selects_the_bigquery_source(fake, local_dir, monkeypatch, new_database_url):
-    from invest_assets.definitions import source_resource
+    from invest_assets.resources.factories import source_resource
 
     copy_local_source_into(fake, local_dir)
     fake.execute(f"CREATE TABLE `{DATASET}.orgs` AS SELECT * FROM `{DATASET}.companies` WHERE source_id = 'c1'")

@@ -1,0 +1,62 @@
+"""The resources the environment configures, built once for Dagster and once for the CLIs.
+
+``ALLOYDB_URL`` (unset: embedded PostgreSQL), ``INVEST_SOURCE`` (local files by default) and
+``INVEST_EMBEDDER`` (local by default) choose them. For Dagster, settings are ``EnvVar``s, so
+secrets stay out of the UI and the run config; a CLI outside Dagster takes ``resolved(...)``,
+the same resource with those values read from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from dagster import ConfigurableResource, EnvVar
+
+from invest_assets import settings
+from invest_assets.resources.database import AlloyDBResource
+from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.resources.sources import LocalFileSource
+
+Resource = TypeVar("Resource", bound=ConfigurableResource)
+EMBEDDERS = ("local", "openai")
+SOURCES = ("local", "bigquery")
+
+
+def _env(name: str) -> EnvVar | None:
+    """EnvVar keeps secrets out of the UI and run config; None when unset."""
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def database_resource() -> AlloyDBResource:
+    return AlloyDBResource(url=_env(settings.ALLOYDB_URL_ENV))
+
+
+def source_resource():
+    kind = os.environ.get("INVEST_SOURCE", "local")
+    if kind == "local":
+        return LocalFileSource(directory=_env(settings.SOURCE_DIR_ENV))
+    if kind == "bigquery":
+        from invest_assets.resources.bigquery_source import bigquery_source_from_env
+
+        return bigquery_source_from_env()
+    raise ValueError(f"INVEST_SOURCE={kind!r}: expected one of {', '.join(SOURCES)}")
+
+
+def embedder_resource() -> EmbedderResource:
+    provider = os.environ.get("INVEST_EMBEDDER", "local")
+    if provider == "openai":
+        return EmbedderResource(
+            provider="openai",
+            model=os.environ.get("INVEST_EMBEDDING_MODEL", "text-embedding-3-small"),
+            base_url=_env("OPENAI_BASE_URL"),
+            api_key=EnvVar("OPENAI_API_KEY"),
+        )
+    if provider != "local":
+        raise ValueError(f"INVEST_EMBEDDER={provider!r}: expected one of {', '.join(EMBEDDERS)}")
+    return EmbedderResource(provider=provider)
+
+
+def resolved(resource: Resource) -> Resource:
+    """``resource`` with its ``EnvVar`` settings read, for use outside a Dagster run."""
+    return resource.process_config_and_initialize()
