@@ -9,7 +9,7 @@ import warnings
 
 from dagster import AssetSelection, BetaWarning, Definitions, define_asset_job, with_source_code_references
 
-from invest_assets import core, embeddings, graph, search
+from invest_assets import core, embeddings, graph, profiles, search
 from invest_assets.resources.factories import database_resource, embedder_resource, source_resource
 
 build_everything = define_asset_job(
@@ -34,4 +34,4 @@ def _with_code_references(families: Definitions) -> Definitions:
     )
 
 
-defs = _with_code_references(Definitions.merge(core.defs, embeddings.defs, graph.defs, search.defs))
+defs = _with_code_references(Definitions.merge(core.defs, profiles.defs, embeddings.defs, graph.defs, search.defs))

@@ -8,14 +8,16 @@ from invest_assets.core.partitions import all_months_tags
 from invest_assets.definitions import defs
 from invest_assets.embeddings import embedding_assets, embedding_checks
 from invest_assets.graph import defs as graph_defs
+from invest_assets.profiles import investor_profiles
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.sources import LocalFileSource
 from invest_assets.search import defs as search_defs
 from invest_assets.sources.sample_data import generate_sample
 from invest_assets.sources.schema import DIMENSIONS
 
-EXPECTED_ASSETS = {"companies", "funding_rounds", "investments", "investors", "sector_embedding", "stage_embedding",
-                   "check_embedding", "geography_embedding", "signal_embedding", "founder_embedding",
+EXPECTED_ASSETS = {"companies", "funding_rounds", "investments", "investors", "investor_profiles",
+                   "sector_embedding", "stage_embedding", "check_embedding", "geography_embedding", "signal_embedding",
+                   "founder_embedding",
                    "ranking_signals", "co_investor_pairs", "authority_score"}
 REEMBED_ASSETS = {f"{d}_reembedding" for d in DIMENSIONS}  # the shard backfill, run on its own (test_reembed)
 
@@ -25,8 +27,8 @@ def test_every_asset_and_check_on_the_sample(db, tmp_path):
     generate_sample(tmp_path / "src", investors=300, companies=400, rounds=900, seed=2)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == EXPECTED_ASSETS | REEMBED_ASSETS
-    families = [*core_assets, *embedding_assets, *embedding_checks, *graph_defs.assets, *graph_defs.asset_checks,
-                *search_defs.asset_checks]
+    families = [*core_assets, investor_profiles, *embedding_assets, *embedding_checks, *graph_defs.assets,
+                *graph_defs.asset_checks, *search_defs.asset_checks]
     result = materialize(
         families, selection=AssetSelection.all(),
         resources={"database": db, "source": LocalFileSource(directory=str(tmp_path / "src")),

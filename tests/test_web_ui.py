@@ -27,7 +27,8 @@ from tests.source_files import write_source
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts" / "ui"
 CHECKS = {
-    **{table: ["no_quarantined_rows"] for table in ("companies", "investors", "funding_rounds", "investments")},
+    **{table: ["no_quarantined_rows", "snapshot_keeps_live_rows"]
+       for table in ("companies", "investors", "funding_rounds", "investments")},
     **{f"{d}_embedding": ["vectors_current"] for d in ("stage", "check", "geography", "signal", "founder")},
     "sector_embedding": ["candidate_recall", "vectors_current"],
     "co_investor_pairs": ["pairs_consistent"],
@@ -35,6 +36,7 @@ CHECKS = {
 }
 GROUPS = {
     "core": ["companies", "investors", "funding_rounds", "investments"],
+    "profiles": ["investor_profiles"],
     "embeddings": [f"{d}_embedding" for d in ("sector", "stage", "check", "geography", "signal", "founder")],
     "graph": ["ranking_signals", "co_investor_pairs", "authority_score"],
 }

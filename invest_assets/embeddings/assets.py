@@ -185,7 +185,7 @@ def report_metadata(report: EmbedReport) -> dict:
 def embedding_asset(dimension: str) -> AssetsDefinition:
     @asset(
         name=f"{dimension}_embedding",
-        deps=["investors"],
+        deps=["investors", "investor_profiles"],
         group_name="embeddings",
         kinds={"postgres", settings.embedder_kind()},
         owners=["team:data-platform"],

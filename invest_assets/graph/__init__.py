@@ -13,9 +13,10 @@ from invest_assets.in_flight import SENSOR_DEFAULTS
 
 graph_refresh_sensor = AutomationConditionSensorDefinition(
     "graph_refresh_sensor",
-    target=AssetSelection.groups("graph"),
+    target=AssetSelection.groups("graph", "profiles"),
     **SENSOR_DEFAULTS,
-    description="Evaluates the graph-derived assets' automation condition: refresh after the core tables change.",
+    description="Evaluates the automation condition of the graph-derived assets and investor_profiles: refresh "
+    "after the core tables change.",
 )
 
 defs = Definitions(assets=[ranking_signals, co_investor_pairs, authority_score],

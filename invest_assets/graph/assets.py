@@ -10,7 +10,6 @@ import numpy as np
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
-    AutomationCondition,
     MaterializeResult,
     asset,
     asset_check,
@@ -19,18 +18,8 @@ from dagster import (
 from invest_assets.graph import sql
 from invest_assets.graph.authority import FORMULA, HALF_LIFE_YEARS, authority_scores
 from invest_assets.metadata import PREVIEW_ROWS, preview
-from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
+from invest_assets.policies import DATABASE_RETRY, REFRESH_AFTER_INPUTS_CHANGE, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
-
-# Refresh when (and only when) a table it reads was materialized, for any month, once
-# nothing it reads is still being written. Not `eager()`: that also waits until no
-# upstream partition is missing, and months with no rounds are never materialized.
-# Not a cron: a refresh nobody needs costs a full pass over investments.
-REFRESH_AFTER_INPUTS_CHANGE = (
-    AutomationCondition.any_deps_updated().since_last_handled()
-    & ~AutomationCondition.any_deps_in_progress()
-    & ~AutomationCondition.in_progress()
-).with_label("after its inputs change")
 
 GRAPH = dict(group_name="graph", kinds={"postgres"}, owners=["team:data-platform"], retry_policy=DATABASE_RETRY,
              backfill_policy=SINGLE_RUN, automation_condition=REFRESH_AFTER_INPUTS_CHANGE)

@@ -89,6 +89,13 @@ SECTOR_OPENERS = ("We invest in", "Focused on", "Backing", "Our thesis centers o
 STAGE_OPENERS = ("We write", "Typically", "Entry point", "Most active at", "Comfortable with")
 FIRST_DAY, LAST_DAY = date(2013, 1, 1), date(2025, 12, 31)
 NULL_TEXT_RATE = 0.03
+# Investors whose source states no thesis at all (no texts, no typed preferences): the
+# investor_profiles asset derives theirs from their rounds, as for real sources.
+GRAPH_PROFILED_SHARE = 0.3
+STATED_PROFILE_COLUMNS = ("sector_text", "stage_text", "check_text", "geography_text", "signal_text", "founder_text",
+                          "preferred_stages", "focus_sectors", "geographies", "check_size_min_usd",
+                          "check_size_max_usd", "thesis_summary", "thesis_summary_long", "thesis_source",
+                          "thesis_model")
 
 
 def _words(rng: np.random.Generator, vocabulary: str, k: int) -> str:
@@ -299,6 +306,15 @@ def _rounds_and_investments(
     return rounds, investments
 
 
+def _leave_profiles_to_the_graph(rng: np.random.Generator, investors: pd.DataFrame) -> pd.DataFrame:
+    """Blank every stated profile column of a share of the investors (after their rounds were drawn
+    from their focus, so their history still shows it)."""
+    unstated = rng.random(len(investors)) < GRAPH_PROFILED_SHARE
+    investors = investors.copy()
+    investors.loc[unstated, list(STATED_PROFILE_COLUMNS)] = ""
+    return investors
+
+
 def generate_sample(
     out_dir: Path, investors: int = 2000, companies: int = 5000, rounds: int = 10000, seed: int = 7
 ) -> dict[str, int]:
@@ -309,6 +325,7 @@ def generate_sample(
     investor_frame = _investors(rng, investors)
     company_frame = _companies(rng, companies)
     round_frame, investment_frame = _rounds_and_investments(rng, rounds, company_frame, investor_frame)
+    investor_frame = _leave_profiles_to_the_graph(rng, investor_frame)
     frames = {"companies": company_frame, "investors": investor_frame,
               "funding_rounds": round_frame, "investments": investment_frame}
     for table, frame in frames.items():

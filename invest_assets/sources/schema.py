@@ -165,8 +165,15 @@ INVESTORS = SourceTable(
 # Load order follows the foreign keys.
 TABLES: dict[str, SourceTable] = {t.name: t for t in (COMPANIES, INVESTORS, FUNDING_ROUNDS, INVESTMENTS)}
 
+# What the source says about an investor's profile: stored as ``<column>_stated`` beside the
+# graph-derived ``<column>_derived``; the table's ``<column>`` serves the stated value when there
+# is one, else the derived (migration 0040).
+PROFILE_COLUMNS = (*(f"{d}_text" for d in DIMENSIONS), "focus_sectors", "preferred_stages", "geographies",
+                   "check_size_min_usd", "check_size_max_usd")
+
 # Source columns that land in a differently named table column.
 RENAMED_COLUMNS = {
+    **{("investors", column): f"{column}_stated" for column in PROFILE_COLUMNS},
     ("investors", "is_lead_capable"): "is_lead_capable_stated",
     ("companies", "updated_at"): "source_updated_at",
     ("funding_rounds", "updated_at"): "source_updated_at",
