@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -21,11 +22,28 @@ def main() -> None:
     """Build and query the investor-matching assets in AlloyDB."""
 
 
+class BuildProgress:
+    """One line per finished step while the build runs: which asset, how many done, elapsed."""
+
+    def __init__(self, steps: int):
+        self.steps, self.done, self.started = steps, 0, time.monotonic()
+
+    def __call__(self, entry, _cursor) -> None:
+        event = entry.dagster_event
+        if event is None or event.event_type_value not in ("STEP_SUCCESS", "STEP_FAILURE"):
+            return
+        self.done += 1
+        outcome = "done" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
+        click.echo(f"[{self.done}/{self.steps}] {event.step_key} {outcome}  ({time.monotonic() - self.started:.1f} s)")
+
+
 @main.command()
 @click.option("--job", "job_name", default="build_everything", show_default=True, help="Job to run.")
-def build(job_name: str) -> None:
+@click.option("--verbose", is_flag=True, help="Print Dagster's full event log (it is always kept in the instance).")
+def build(job_name: str, verbose: bool) -> None:
     """Run the main job (every asset, every month) in-process and print what each asset did."""
     from dagster import DagsterInstance
+    from dagster._core.utils import make_new_run_id
 
     from invest_assets.ops import prepare_instance
 
@@ -35,8 +53,18 @@ def build(job_name: str) -> None:
 
     job = defs.resolve_job_def(job_name)
     tags = all_months_tags() if job.partitions_def is not None else None
+    run_id = make_new_run_id()
+    quiet = None if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    progress = BuildProgress(len(job.nodes))
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
+        click.echo(f"run {run_id}: {job_name}, {progress.steps} steps (full log: the run's page in the web UI, "
+                   "or --verbose)")
+        instance.watch_event_logs(run_id, None, progress)
+        try:
+            result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags, run_id=run_id,
+                                            run_config=quiet)
+        finally:
+            instance.end_watch_event_logs(run_id, progress)
     # A run over many months records one materialization per month with the same metadata: one line each asset.
     latest = {event.materialization.asset_key: event.materialization for event in
               result.get_asset_materialization_events()}
@@ -49,6 +77,8 @@ def build(job_name: str) -> None:
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
             click.echo(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} did not pass")
+    for failure in (event for event in result.all_events if event.is_step_failure):
+        click.echo(f"step {failure.step_key} failed: {failure.step_failure_data.error.message.strip()}")
     click.echo(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
     sys.exit(0 if result.success else 1)
 

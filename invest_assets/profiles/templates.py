@@ -34,8 +34,9 @@ def label(code: str) -> str:
 
 
 def pct(share: str) -> str:
-    """A share as a percentage rounded to 5 (at least 5%)."""
-    return f"(greatest(5, round({share} * 20) * 5))::int || '%%'"  # %% : run with parameters
+    """A share as a percentage rounded to 5: at least 5%, and 100% only for all of it."""
+    rounded = f"CASE WHEN {share} >= 1 THEN 100 ELSE least(95, greatest(5, round({share} * 20) * 5)) END"
+    return f"({rounded})::int || '%%'"  # %% : these statements run with parameters
 
 
 def usd(amount: str) -> str:

@@ -7,7 +7,13 @@ import json
 import click
 
 from invest_assets.resources.factories import database_resource, embedder_resource, resolved
-from invest_assets.search.find_investors import FEEDBACK_SIGNALS, Filters, find_investors, record_feedback
+from invest_assets.search.find_investors import (
+    FEEDBACK_SIGNALS,
+    Filters,
+    empty_result_hints,
+    find_investors,
+    record_feedback,
+)
 from invest_assets.sources.schema import DIMENSIONS
 
 
@@ -33,29 +39,40 @@ def _dimension_options(command):
 @click.option("--stage", help="Required stage, e.g. seed.")
 @click.option("--geo", "geographies", multiple=True, help="Allowed geography (ISO-3166 alpha-2); repeatable.")
 @click.option("--recency-months", type=int, default=24, show_default=True, help="0 disables the recency filter.")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="The date the recency filter counts back from "
+              "(default: today), to query historical data honestly.")
 @click.option("--variant", type=click.Choice(["rerank", "single"]), default="rerank", show_default=True)
 @click.option("--weights", help='JSON weights per dimension, e.g. {"sector": 0.5, "signal": 0.5}.')
 @click.option("--limit", type=int, help="Results (default 25 for rerank, 50 for single).")
 @click.option("--user", default="cli", show_default=True, help="workos_user_id recorded in runs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def find_investors_command(check_size, sector, stage, geographies, recency_months, variant, weights, limit, user,
-                           as_json, **texts):
+def find_investors_command(check_size, sector, stage, geographies, recency_months, as_of, variant, weights, limit,
+                           user, as_json, **texts):
     """Rank investors for a founder: hard filters plus per-dimension thesis texts."""
-    filters = Filters(check_size, sector, stage, list(geographies) or None, recency_months or None)
+    filters = Filters(check_size, sector, stage, list(geographies) or None, recency_months or None,
+                      as_of.date() if as_of else None)
     texts = {d: texts[f"{d}_text"] for d in DIMENSIONS if texts[f"{d}_text"]}
     with _connection() as conn:
         result = find_investors(conn, _embedder(), texts, filters, user=user, variant=variant,
                                 weights=json.loads(weights) if weights else None, limit=limit)
+        hints = [] if result.investors else empty_result_hints(conn, filters, result.candidate_dimension)
     if as_json:
         click.echo(json.dumps({"run_id": result.run_id, "variant": result.variant, "scan": result.scan,
                                "filtered_rows": result.filtered_rows, "weights": result.weights,
-                               "investors": result.investors}, default=str, indent=2))
+                               "investors": result.investors, "hints": hints}, default=str, indent=2))
         return
     click.echo(f"run {result.run_id}: {len(result.investors)} investors ({result.variant}, {result.scan} scan over "
                f"{result.filtered_rows} filtered rows, {result.latency_ms} ms)")
+    for hint in hints:
+        click.echo(f"hint: {hint}")
+    if result.investors:
+        weights_used = ", ".join(f"{d} {w:.2f}" for d, w in result.weights.items())
+        click.echo(f"distance = weighted cosine distance ({weights_used}); lower is better, 0 = same direction")
     for rank, investor in enumerate(result.investors, 1):
-        click.echo(f"{rank:3d}. {investor['final_score']:.4f}  {investor['name']} ({investor['source_id']})  "
-                   f"{', '.join(investor['focus_sectors'] or [])}")
+        per_dimension = "  ".join(f"{d} {v:.3f}" if v is not None else f"{d} -"
+                                  for d, v in investor["distances"].items())
+        click.echo(f"{rank:3d}. distance {investor['final_score']:.4f}  {investor['name']} ({investor['source_id']})"
+                   f"  [{per_dimension}]  {', '.join(investor['focus_sectors'] or [])}")
 
 
 @click.command("feedback")

@@ -20,6 +20,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import date
 
 import numpy as np
 import psycopg
@@ -61,6 +62,7 @@ class Filters:
     stage: str | None = None
     geographies: list[str] | None = None
     recency_months: int | None = 24
+    as_of: date | None = None  # "now" for the recency filter (None: today), to query history honestly
 
 
 @dataclass
@@ -95,9 +97,10 @@ def filter_sql(filters: Filters, dimension: str, model_id: int) -> tuple[sql.Com
         clauses.append(sql.SQL("geographies && %(geos)s::text[]"))
         params["geos"] = list(filters.geographies)
     if filters.recency_months:
-        clauses.append(sql.SQL("(last_invested_at IS NULL"
-                               " OR last_invested_at > now() - make_interval(months => %(months)s))"))
+        clauses.append(sql.SQL("(last_invested_at IS NULL OR last_invested_at >"
+                               " COALESCE(%(as_of)s::date, now()) - make_interval(months => %(months)s))"))
         params["months"] = filters.recency_months
+        params["as_of"] = filters.as_of
     return sql.SQL(" AND ").join(clauses), params
 
 
@@ -296,3 +299,26 @@ def record_feedback(conn: psycopg.Connection, run_id: int, investor: str, signal
         (run_id, row[0], signal, note, _user_id(conn, user))).fetchone()[0]
     conn.commit()
     return feedback_id
+
+
+def empty_result_hints(conn: psycopg.Connection, filters: Filters, candidate: str) -> list[str]:
+    """Why a query found nobody, when the data can say: nothing built yet, or a filter value no
+    investor has (with the values that exist). Only run for an empty answer."""
+    column = sql.Identifier(f"{candidate}_embedding")
+    if not conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM investors WHERE {} IS NOT NULL)").format(column)
+                        ).fetchone()[0]:
+        return [f"no investor has a {candidate} vector yet: build first (`make run` or `invest-assets build`)"]
+    hints = []
+    for name, column_name, values in (("sector", "focus_sectors", [filters.sector]),
+                                      ("stage", "preferred_stages", [filters.stage]),
+                                      ("geography", "geographies", filters.geographies or [])):
+        listed = sql.Identifier(column_name)
+        for value in filter(None, values):
+            if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM investors WHERE {} @> ARRAY[%s]::text[])").format(
+                    listed), (value,)).fetchone()[0]:
+                continue
+            known = conn.execute(sql.SQL(
+                "SELECT v FROM investors, unnest({}) AS v WHERE deleted_at IS NULL GROUP BY v ORDER BY count(*) DESC,"
+                " v LIMIT 20").format(listed)).fetchall()
+            hints.append(f"no investor lists {name} {value!r}; known: {', '.join(v for (v,) in known) or 'none'}")
+    return hints
