@@ -167,6 +167,25 @@ def warm_paths_command(investor: str, limit: int, as_json: bool) -> None:
                    f" — {companies}")
 
 
+@main.command()
+@click.option("--source", "source_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True,
+              help="A source directory in the local contract (e.g. a converted Crunchbase export).")
+@click.option("--cut", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Build as of this date.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Test rounds dated before this.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Where the as-of source and its own database live (INVEST_ASSETS_HOME=WORKDIR/home).")
+@click.option("--max-rounds", type=int, help="Evaluate a random sample of this many test rounds.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
+def evaluate(source_dir: Path, cut, until, workdir: Path, max_rounds: int | None, json_out: Path | None) -> None:
+    """Backtest find_investors on rounds it never saw, beside simple baselines."""
+    from invest_assets.ranking.evaluate import evaluate as run_evaluation
+
+    result = run_evaluation(source_dir.resolve(), cut.date(), until.date(), workdir.resolve(), max_rounds)
+    click.echo(result.markdown())
+    if json_out:
+        json_out.write_text(result.as_json())
+
+
 main.add_command(crunchbase)
 main.add_command(find_investors_command)
 main.add_command(feedback_command)

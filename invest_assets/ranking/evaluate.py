@@ -1,0 +1,290 @@
+"""The ranking backtest: build as of a cut date, then rank investors for every later round.
+
+1. **As of the cut.** The source's rounds dated before the cut (undated rounds cannot be placed,
+   so they are left out) and their investments are written to a source directory of their own,
+   with every company and investor, and built by ``invest-assets build`` into a fresh database
+   (its own ``INVEST_ASSETS_HOME``): the normal assets, so profiles, embeddings, ranking
+   signals, authority and co-investor pairs all come from pre-cut data only.
+2. **The test set.** Every round of the full source dated in ``[cut, until)`` with at least one
+   investor who invested before the cut. Its answer key is those investors (the ones a ranking
+   built at the cut could know). The query is the round's company as the founder would describe
+   it: its sectors, the round's type and check per investor, its country.
+3. **Rankings.** ``find_investors`` (the production path, the CLI's) with the recency filter
+   counted back from the cut, beside baselines computed on the same pre-cut database: random,
+   global popularity, sector popularity, and the company's existing syndicate (its pre-cut
+   investors, then their strongest co-investors).
+4. **Metrics.** recall@25, hit@25, nDCG@25 and MRR, overall and for first rounds vs follow-ons
+   (the company had a round before the cut), with bootstrap 95% intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from invest_assets.resources.database import AlloyDBResource
+from invest_assets.search.find_investors import Filters, find_investors
+from invest_assets.sources.local_files import read_local_table
+from invest_assets.sources.schema import TABLES
+
+K = 25
+BOOTSTRAP_SAMPLES = 1000
+METRICS = ("recall@25", "hit@25", "ndcg@25", "mrr")
+
+
+@dataclass
+class TestRound:
+    source_id: str
+    company_source_id: str
+    answer: set[str]  # investor source_ids with pre-cut history
+    follow_on: bool
+    texts: dict[str, str]
+    sectors: list[str]
+
+
+@dataclass
+class Evaluation:
+    cut: date
+    until: date
+    rounds: int
+    rankings: dict[str, dict[str, dict]] = field(default_factory=dict)  # ranking -> split -> metric -> values
+
+    def markdown(self) -> str:
+        lines = [f"Backtest: built as of {self.cut}, {self.rounds} test rounds in [{self.cut}, {self.until}); "
+                 "recall@25 with its bootstrap 95% interval, then the other metrics (all splits)", "",
+                 "| ranking | recall@25 | first rounds | follow-ons | hit@25 | nDCG@25 | MRR |",
+                 "|---|---|---|---|---|---|---|"]
+        for name, splits in self.rankings.items():
+            recall = [_interval(splits[split]["recall@25"]) for split in ("all", "first", "follow_on")]
+            others = [f"{splits['all'][metric]['mean']:.3f}" for metric in ("hit@25", "ndcg@25", "mrr")]
+            lines.append(f"| {name} | {' | '.join(recall + others)} |")
+        return "\n".join(lines)
+
+    def as_json(self) -> str:
+        return json.dumps({"cut": str(self.cut), "until": str(self.until), "rounds": self.rounds,
+                           "rankings": self.rankings}, indent=2)
+
+
+def _interval(value: dict) -> str:
+    return f"{value['mean']:.3f} [{value['low']:.3f}, {value['high']:.3f}] (n={value['n']})"
+
+
+def _read(directory: Path, table: str) -> pd.DataFrame:
+    return pd.concat(list(read_local_table(directory, table)), ignore_index=True)
+
+
+def write_as_of_source(source: Path, out: Path, cut: date) -> dict[str, int]:
+    """The source as it was before ``cut``: rounds dated before it and their investments."""
+    out.mkdir(parents=True, exist_ok=True)
+    rounds = _read(source, "funding_rounds")
+    dates = pd.to_datetime(rounds["announced_at"], errors="coerce")
+    kept = rounds[dates < pd.Timestamp(cut)]
+    investments = _read(source, "investments")
+    tables = {"companies": _read(source, "companies"), "investors": _read(source, "investors"),
+              "funding_rounds": kept,
+              "investments": investments[investments["funding_round_source_id"].isin(set(kept["source_id"]))]}
+    for table, frame in tables.items():
+        frame.reindex(columns=list(TABLES[table].column_names)).to_csv(out / f"{table}.csv", index=False)
+    return {table: len(frame) for table, frame in tables.items()}
+
+
+def build_as_of(source: Path, workdir: Path, cut: date) -> str:
+    """Build every asset on the pre-cut source into a fresh embedded database; returns its URL."""
+    as_of_source = workdir / "source"
+    write_as_of_source(source, as_of_source, cut)
+    env = {k: v for k, v in os.environ.items() if k not in ("ALLOYDB_URL", "DAGSTER_HOME", "DAGSTER_POSTGRES_URL")}
+    env.update(INVEST_ASSETS_HOME=str(workdir / "home"), INVEST_SOURCE_DIR=str(as_of_source))
+    cli = Path(sys.executable).parent / "invest-assets"
+    built = subprocess.run([cli, "build"], cwd=workdir, env=env, capture_output=True, text=True)
+    if built.returncode != 0:
+        raise RuntimeError(f"the as-of build failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}")
+    return subprocess.run([cli, "db", "url"], cwd=workdir, env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def _words(code: str) -> str:
+    return code.replace("_plus", "+").replace("_", " ")
+
+
+def query_texts(company: pd.Series, round_row: pd.Series, participants: int, countries: dict[str, str]) -> dict:
+    """The round's company as its founder would describe it, in the profiles' vocabulary."""
+    sectors = json.loads(company["sectors"]) if company["sectors"] else []
+    sectors = sectors or ([company["primary_sector"]] if company["primary_sector"] else [])
+    texts = {}
+    if sectors:
+        texts["sector"] = f"Invests in {', '.join(_words(s) for s in sectors)}."
+    if round_row["round_type"]:
+        texts["stage"] = f"Invests at {_words(round_row['round_type'])}."
+    if round_row["amount_usd"]:
+        check = int(round_row["amount_usd"]) / max(participants, 1)
+        texts["check"] = f"Typical check ${check / 1e6:.1f}M."
+    if company["hq_country"]:
+        texts["geography"] = f"Backs companies in {countries.get(company['hq_country'], company['hq_country'])}."
+    return texts
+
+
+def test_rounds(source: Path, cut: date, until: date, known: set[str]) -> list[TestRound]:
+    import pycountry
+
+    countries = {c.alpha_2: c.name for c in pycountry.countries}
+    rounds = _read(source, "funding_rounds")
+    dates = pd.to_datetime(rounds["announced_at"], errors="coerce")
+    earlier = set(rounds.loc[dates < pd.Timestamp(cut), "company_source_id"])
+    window = rounds[(dates >= pd.Timestamp(cut)) & (dates < pd.Timestamp(until))]
+    investments = _read(source, "investments")
+    by_round = investments.groupby("funding_round_source_id")["investor_source_id"].apply(set)
+    companies = _read(source, "companies").set_index("source_id")
+    selected = []
+    for _, row in window.iterrows():
+        investors = by_round.get(row["source_id"], set())
+        answer = investors & known
+        if not answer or row["company_source_id"] not in companies.index:
+            continue
+        company = companies.loc[row["company_source_id"]]
+        texts = query_texts(company, row, len(investors), countries)
+        if not texts:
+            continue
+        sectors = json.loads(company["sectors"]) if company["sectors"] else []
+        selected.append(TestRound(row["source_id"], row["company_source_id"], answer,
+                                  row["company_source_id"] in earlier, texts,
+                                  sectors or [company["primary_sector"]] * bool(company["primary_sector"])))
+    return selected
+
+
+def score(ranked: list[str], answer: set[str]) -> dict[str, float]:
+    top = ranked[:K]
+    hits = [i for i, investor in enumerate(top) if investor in answer]
+    dcg = sum(1 / math.log2(i + 2) for i in hits)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(len(answer), K)))
+    return {"recall@25": len(hits) / len(answer), "hit@25": float(bool(hits)), "ndcg@25": dcg / ideal,
+            "mrr": 1 / (hits[0] + 1) if hits else 0.0}
+
+
+def summarize(values: list[float], rng: np.random.Generator) -> dict:
+    if not values:
+        return {"mean": 0.0, "low": 0.0, "high": 0.0, "n": 0}
+    data = np.asarray(values)
+    means = data[rng.integers(0, len(data), size=(BOOTSTRAP_SAMPLES, len(data)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"mean": float(data.mean()), "low": float(low), "high": float(high), "n": len(data)}
+
+
+Ranker = Callable[[TestRound], list[str]]
+
+
+def baselines(conn: psycopg.Connection, companies: list[str], seed: int = 0) -> dict[str, Ranker]:
+    """Simple rankings over the pre-cut database, for find_investors to beat."""
+    activity = conn.execute(
+        "SELECT source_id, total_investments FROM investors WHERE deleted_at IS NULL AND total_investments > 0"
+        " ORDER BY total_investments DESC, id").fetchall()
+    popular = [source_id for source_id, _ in activity]
+    by_sector: dict[str, list[str]] = {}
+    for sector, source_id in conn.execute(
+            "SELECT s.sector, v.source_id FROM investments i JOIN funding_rounds r ON r.id = i.funding_round_id"
+            " JOIN companies c ON c.id = r.company_id JOIN investors v ON v.id = i.investor_id,"
+            " unnest(c.sectors) AS s(sector) WHERE i.deleted_at IS NULL AND r.deleted_at IS NULL"
+            " GROUP BY s.sector, v.source_id ORDER BY s.sector, count(*) DESC, v.source_id"):
+        by_sector.setdefault(sector, []).append(source_id)
+    syndicates = _syndicates(conn, companies)
+    rng = np.random.default_rng(seed)
+
+    def random_ranking(_: TestRound) -> list[str]:
+        return [popular[i] for i in rng.choice(len(popular), size=min(K, len(popular)), replace=False)]
+
+    def sector_popularity(round_: TestRound) -> list[str]:
+        ranked = _merge(*(by_sector.get(s, []) for s in round_.sectors))
+        return _merge(ranked, popular)
+
+    def existing_syndicate(round_: TestRound) -> list[str]:
+        return _merge(syndicates.get(round_.company_source_id, []), popular)
+
+    return {"random": random_ranking, "global popularity": lambda _: popular[:K],
+            "sector popularity": sector_popularity, "company's syndicate, then popularity": existing_syndicate}
+
+
+def _merge(*rankings: Iterable[str]) -> list[str]:
+    """The rankings' items in turn, first occurrence wins, cut at K."""
+    seen: dict[str, None] = {}
+    for ranking in rankings:
+        for item in ranking:
+            seen.setdefault(item)
+            if len(seen) >= K:
+                return list(seen)
+    return list(seen)
+
+
+def _syndicates(conn: psycopg.Connection, companies: list[str]) -> dict[str, list[str]]:
+    """Per company: its pre-cut investors (most rounds first), then their co-investors by shared rounds."""
+    rows = conn.execute("""
+        WITH backers AS (
+          SELECT c.source_id AS company, i.investor_id, count(*) AS rounds
+          FROM investments i JOIN funding_rounds r ON r.id = i.funding_round_id
+          JOIN companies c ON c.id = r.company_id
+          WHERE i.deleted_at IS NULL AND r.deleted_at IS NULL AND c.source_id = ANY(%s)
+          GROUP BY c.source_id, i.investor_id
+        ), co AS (
+          SELECT company, other AS investor_id, sum(shared) AS strength FROM (
+            SELECT b.company, p.investor_b_id AS other, p.shared_rounds AS shared
+            FROM backers b JOIN co_investor_pairs p ON p.investor_a_id = b.investor_id
+            UNION ALL
+            SELECT b.company, p.investor_a_id, p.shared_rounds
+            FROM backers b JOIN co_investor_pairs p ON p.investor_b_id = b.investor_id) pairs
+          GROUP BY company, other
+        ), ranked AS (
+          SELECT company, investor_id, 0 AS tier, rounds AS strength FROM backers
+          UNION ALL SELECT company, investor_id, 1, strength FROM co
+        )
+        SELECT r.company, v.source_id FROM ranked r JOIN investors v ON v.id = r.investor_id
+        ORDER BY r.company, r.tier, r.strength DESC, v.source_id""", (companies,)).fetchall()
+    syndicates: dict[str, list[str]] = {}
+    for company, source_id in rows:
+        syndicates.setdefault(company, []).append(source_id)
+    return {company: list(dict.fromkeys(ranked))[:K] for company, ranked in syndicates.items()}
+
+
+def find_investors_ranker(conn: psycopg.Connection, cut: date) -> Ranker:
+    from invest_assets.resources.factories import embedder_resource, resolved
+
+    embedder = resolved(embedder_resource())
+
+    def rank(round_: TestRound) -> list[str]:
+        result = find_investors(conn, embedder, round_.texts, Filters(recency_months=24, as_of=cut),
+                                user="evaluate", limit=K)
+        return [investor["source_id"] for investor in result.investors]
+
+    return rank
+
+
+def evaluate(source: Path, cut: date, until: date, workdir: Path, max_rounds: int | None = None,
+             seed: int = 0) -> Evaluation:
+    url = build_as_of(source, workdir, cut)
+    with AlloyDBResource(url=url).connection() as conn:  # pgvector's types registered, as the CLI's
+        known = {row[0] for row in conn.execute(
+            "SELECT source_id FROM investors WHERE deleted_at IS NULL AND total_investments > 0")}
+        rounds = test_rounds(source, cut, until, known)
+        if max_rounds is not None and len(rounds) > max_rounds:
+            picked = np.random.default_rng(seed).choice(len(rounds), size=max_rounds, replace=False)
+            rounds = [rounds[i] for i in sorted(picked)]
+        companies = sorted({round_.company_source_id for round_ in rounds})
+        rankers = {**baselines(conn, companies, seed),
+                   "find_investors (seed weights)": find_investors_ranker(conn, cut)}
+        evaluation = Evaluation(cut, until, len(rounds))
+        rng = np.random.default_rng(seed)
+        for name, ranker in rankers.items():
+            scores = [(round_.follow_on, score(ranker(round_), round_.answer)) for round_ in rounds]
+            evaluation.rankings[name] = {
+                split: {metric: summarize([s[metric] for follow_on, s in scores if keep(follow_on)], rng)
+                        for metric in METRICS}
+                for split, keep in (("all", lambda _: True), ("first", lambda f: not f), ("follow_on", bool))}
+    return evaluation
