@@ -18,7 +18,7 @@ SUMMARY_KEYS = ("dagster/row_count", "inserted", "updated", "soft_deleted", "qua
 
 
 @click.group()
-def main() -> None:
+def cli() -> None:
     """Build and query the investor-matching assets in AlloyDB."""
 
 
@@ -37,7 +37,7 @@ class BuildProgress:
         click.echo(f"[{self.done}/{self.steps}] {event.step_key} {outcome}  ({time.monotonic() - self.started:.1f} s)")
 
 
-@main.command()
+@cli.command()
 @click.option("--job", "job_name", default="build_everything", show_default=True, help="Job to run.")
 @click.option("--verbose", is_flag=True, help="Print Dagster's full event log (it is always kept in the instance).")
 def build(job_name: str, verbose: bool) -> None:
@@ -83,7 +83,7 @@ def build(job_name: str, verbose: bool) -> None:
     sys.exit(0 if result.success else 1)
 
 
-@main.command()
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True)
 def dev(host: str, port: int) -> None:
@@ -98,7 +98,7 @@ def dev(host: str, port: int) -> None:
     os.execv(dagster, [str(dagster), "dev", "-w", str(workspace), "-h", host, "-p", str(port)])
 
 
-@main.command()
+@cli.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Directory to write.")
 @click.option("--investors", default=2000, show_default=True)
 @click.option("--companies", default=5000, show_default=True)
@@ -113,7 +113,7 @@ def sample(out: Path, investors: int, companies: int, rounds: int, seed: int) ->
     click.echo(", ".join(f"{table}={n}" for table, n in counts.items()))
 
 
-@main.command()
+@cli.command()
 def migrate() -> None:
     """Apply pending migrations to the configured database (embedded by default)."""
     from invest_assets.resources.database import apply_migrations, resolve_url
@@ -122,7 +122,7 @@ def migrate() -> None:
     click.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
 
 
-@main.group()
+@cli.group()
 def db() -> None:
     """The embedded database server."""
 
@@ -143,31 +143,33 @@ def db_stop() -> None:
     click.echo("stopped" if stop_embedded_server() else "not running")
 
 
-@main.command("warm-paths")
+@cli.command("warm-paths")
 @click.argument("investor")
-@click.option("--limit", default=10, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def warm_paths_command(investor: str, limit: int, as_json: bool) -> None:
     """INVESTOR's strongest co-investors (source_id or id), with shared companies and last date."""
     import json
 
-    from invest_assets.graph.warm_paths import warm_paths
+    from invest_assets.graph.warm_paths import investor_exists, warm_paths
     from invest_assets.resources.factories import database_resource, resolved
 
     with resolved(database_resource()).connection() as conn:
+        if not investor_exists(conn, investor):
+            raise click.UsageError(f"no investor {investor!r} (give a source_id or a numeric id)")
         paths = warm_paths(conn, investor, limit)
     if as_json:
         click.echo(json.dumps(paths, default=str, indent=2))
         return
     if not paths:
-        click.echo(f"no co-investors found for {investor!r}")
+        click.echo(f"{investor!r} has no co-investors: it shared no live round with another investor")
     for p in paths:
         companies = ", ".join(p["companies"] or [])
         click.echo(f"{p['name']} ({p['source_id']}): {p['shared_rounds']} shared rounds, last {p['last_shared_at']}"
                    f" — {companies}")
 
 
-@main.command()
+@cli.command()
 @click.option("--source", "source_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True,
               help="A source directory in the local contract (e.g. a converted Crunchbase export).")
 @click.option("--cut", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Build as of this date.")
@@ -186,10 +188,22 @@ def evaluate(source_dir: Path, cut, until, workdir: Path, max_rounds: int | None
         json_out.write_text(result.as_json())
 
 
-main.add_command(crunchbase)
-main.add_command(find_investors_command)
-main.add_command(feedback_command)
-main.add_command(index_command)
+cli.add_command(crunchbase)
+cli.add_command(find_investors_command)
+cli.add_command(feedback_command)
+cli.add_command(index_command)
+
+
+def main() -> None:
+    """The console script: a configuration the user can fix is one line on stderr and exit code 2, no traceback."""
+    from invest_assets.resources.database import InvalidDatabaseURL
+    from invest_assets.resources.factories import ConfigurationError
+
+    try:
+        cli()
+    except (InvalidDatabaseURL, ConfigurationError) as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

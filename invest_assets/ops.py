@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 from psycopg.conninfo import conninfo_to_dict
 
 from invest_assets import settings
-from invest_assets.resources.database import embedded_server_url, ensure_database
+from invest_assets.resources.database import embedded_server_url, ensure_database, validated_url
 
 STORAGE_URL_ENV = "DAGSTER_POSTGRES_URL"
 STORAGE_DATABASE = "dagster"
@@ -38,7 +38,7 @@ def storage_url() -> str:
         return os.environ[STORAGE_URL_ENV]
     data_url = os.environ.get(settings.ALLOYDB_URL_ENV)
     if data_url:
-        ensure_database(data_url, STORAGE_DATABASE)
+        ensure_database(validated_url(data_url), STORAGE_DATABASE)
     else:
         data_url = embedded_server_url(database=STORAGE_DATABASE)
     params = conninfo_to_dict(data_url)

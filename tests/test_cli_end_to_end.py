@@ -47,4 +47,8 @@ def test_invest_assets_build_prints_a_summary(cli_env, database_url):
     done = subprocess.run([BIN / "invest-assets", "build"], env=cli_env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "investments" in done.stdout and ": success" in done.stdout
+    steps = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    assert steps and steps[-1].startswith(f"[{len(steps)}/{len(steps)}] ") and all(" done  (" in s for s in steps)
+    assert "DEBUG" not in done.stdout + done.stderr  # Dagster's event log stays in the instance (--verbose)
+    assert "UserWarning" not in done.stderr and "resolve_job_def" not in done.stderr
     assert live_counts(database_url)["investments"] == 3

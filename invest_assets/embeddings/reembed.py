@@ -157,8 +157,10 @@ def reembed_asset(dimension: str) -> AssetsDefinition:
         owners=["team:data-platform"],
         pool=EMBEDDING_POOL,
         retry_policy=DATABASE_RETRY,
-        description=f"Re-embeds every {dimension} text with the configured model into a shadow table, one of "
-        f"{SHARD_COUNT} shards per run, and switches investors.{dimension}_embedding to it when all are done.",
+        description=f"Only when the embedding model changes: `dagster job backfill -j reembed_{dimension} --all`. "
+        f"Re-embeds every {dimension} text with the configured model into a shadow table, one of {SHARD_COUNT} "
+        f"shards per run, and switches investors.{dimension}_embedding to it when all are done. Never built by "
+        "the main job, so its shards stay unmaterialized until a model change: that is not a missing build.",
     )
     def _reembed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
         started = time.perf_counter()

@@ -40,3 +40,11 @@ def warm_paths(conn: psycopg.Connection, investor: str, limit: int = 10) -> list
         dict(zip(COLUMNS, (s, n, r, c, d, they, me, companies), strict=True))
         for s, n, r, c, d, me, they, companies in rows
     ]
+
+
+def investor_exists(conn: psycopg.Connection, investor: str) -> bool:
+    """Whether ``investor`` (a source_id or id) names a live investor; two index lookups."""
+    if conn.execute("SELECT 1 FROM investors WHERE source_id = %s AND deleted_at IS NULL", (investor,)).fetchone():
+        return True
+    return investor.isdigit() and int(investor) < 2**63 and conn.execute(
+        "SELECT 1 FROM investors WHERE id = %s AND deleted_at IS NULL", (int(investor),)).fetchone() is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ import psycopg
 from dagster import ConfigurableResource
 from pgvector.psycopg import register_vector
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 from pydantic import Field
 from yoyo import read_migrations
@@ -146,9 +148,43 @@ def _configure_connection(conn: psycopg.Connection) -> None:
     register_vector(conn)
 
 
+class InvalidDatabaseURL(ValueError):
+    """ALLOYDB_URL cannot be a PostgreSQL URL; the message shows it with the password masked."""
+
+
+URL_SCHEMES = ("postgresql", "postgres")
+
+
+def masked_url(url: str) -> str:
+    """``url`` with any password (``user:password@``, or a ``password=`` parameter) replaced by ***,
+    however malformed the rest is."""
+    url = re.sub(r"(?<=:)[^:@]*(?=@)", "***", url)
+    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", url)
+
+
+def validated_url(url: str) -> str:
+    """``url`` if it can be a PostgreSQL URL, checked before any connection attempt (whose errors
+    would repeat the URL, password included)."""
+    parts = urlsplit(url)
+    expected = "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+    if parts.scheme not in URL_SCHEMES or not parts.netloc and "host=" not in parts.query:
+        raise InvalidDatabaseURL(f"ALLOYDB_URL {masked_url(url)!r} is not a PostgreSQL URL: {expected}")
+    try:
+        parts.port  # noqa: B018 (parses the port; a non-number raises)
+        conninfo_to_dict(url)
+    except (ValueError, psycopg.ProgrammingError) as err:
+        reason = str(err).replace(url, masked_url(url))
+        password = parts.password
+        if password:
+            reason = reason.replace(password, "***")
+        raise InvalidDatabaseURL(f"ALLOYDB_URL {masked_url(url)!r} is not a valid PostgreSQL URL ({reason}): "
+                                 f"{expected}") from None
+    return url
+
+
 def resolve_url(url: str | None, home: str | None = None) -> str:
-    """The data database URL: the configured one, else the embedded server's."""
-    return url or embedded_server_url(home)
+    """The data database URL: the configured one (validated), else the embedded server's."""
+    return validated_url(url) if url else embedded_server_url(home)
 
 
 def pool_for(url: str, max_size: int = 4) -> ConnectionPool:
@@ -195,6 +231,11 @@ class AlloyDBResource(ConfigurableResource):
 
     def database_url(self) -> str:
         return resolve_url(self.url, self.home)
+
+    def setup_for_execution(self, context) -> None:
+        # A URL that cannot work fails the run at resource setup, once, before any step.
+        if self.url:
+            validated_url(self.url)
 
     @property
     def pool(self) -> ConnectionPool:

@@ -19,6 +19,11 @@ from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.sources import LocalFileSource
 
 Resource = TypeVar("Resource", bound=ConfigurableResource)
+
+
+class ConfigurationError(ValueError):
+    """A setting names something that does not exist; reported before any step runs."""
+
 EMBEDDERS = ("local", "openai")
 SOURCES = ("local", "bigquery")
 
@@ -40,7 +45,7 @@ def source_resource():
         from invest_assets.resources.bigquery_source import bigquery_source_from_env
 
         return bigquery_source_from_env()
-    raise ValueError(f"INVEST_SOURCE={kind!r}: expected one of {', '.join(SOURCES)}")
+    raise ConfigurationError(f"INVEST_SOURCE={kind!r}: expected one of {', '.join(SOURCES)}")
 
 
 def embedder_resource() -> EmbedderResource:
@@ -53,7 +58,7 @@ def embedder_resource() -> EmbedderResource:
             api_key=EnvVar("OPENAI_API_KEY"),
         )
     if provider != "local":
-        raise ValueError(f"INVEST_EMBEDDER={provider!r}: expected one of {', '.join(EMBEDDERS)}")
+        raise ConfigurationError(f"INVEST_EMBEDDER={provider!r}: expected one of {', '.join(EMBEDDERS)}")
     return EmbedderResource(provider=provider)
 
 

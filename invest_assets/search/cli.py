@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import click
 
@@ -10,11 +11,48 @@ from invest_assets.resources.factories import database_resource, embedder_resour
 from invest_assets.search.find_investors import (
     FEEDBACK_SIGNALS,
     Filters,
+    InvalidRequest,
     empty_result_hints,
     find_investors,
     record_feedback,
 )
 from invest_assets.sources.schema import DIMENSIONS
+
+MAX_BIGINT = 2**63 - 1
+MAX_USER_CHARS = 500  # users.workos_user_id is indexed
+
+
+class WeightsParam(click.ParamType):
+    """--weights: a JSON object of dimension -> finite, non-negative number."""
+
+    name = "JSON"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, dict):
+            return value
+        try:
+            weights = json.loads(value)
+        except json.JSONDecodeError as err:
+            self.fail(f"not JSON ({err.msg}): {value[:80]!r}", param, ctx)
+        if not isinstance(weights, dict):
+            self.fail(f'expected an object like {{"sector": 0.5}}, got {type(weights).__name__}', param, ctx)
+        unknown = set(weights) - set(DIMENSIONS)
+        if unknown:
+            self.fail(f"unknown dimensions {sorted(unknown)}; choose from {', '.join(DIMENSIONS)}", param, ctx)
+        for dimension, weight in weights.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
+                    or weight < 0:
+                self.fail(f"{dimension}: {weight!r} is not a finite number >= 0", param, ctx)
+        return {d: float(w) for d, w in weights.items()}
+
+
+class UserParam(click.ParamType):
+    name = "TEXT"
+
+    def convert(self, value, param, ctx):
+        if not value.strip() or len(value) > MAX_USER_CHARS or "\x00" in value:
+            self.fail(f"expected 1 to {MAX_USER_CHARS} characters without NUL bytes", param, ctx)
+        return value
 
 
 def _connection():
@@ -34,27 +72,32 @@ def _dimension_options(command):
 
 @click.command("find-investors")
 @_dimension_options
-@click.option("--check-size", type=int, help="Target check size in USD.")
+@click.option("--check-size", type=click.IntRange(0, MAX_BIGINT), help="Target check size in USD.")
 @click.option("--sector", help="Required focus sector, e.g. fintech.")
 @click.option("--stage", help="Required stage, e.g. seed.")
 @click.option("--geo", "geographies", multiple=True, help="Allowed geography (ISO-3166 alpha-2); repeatable.")
-@click.option("--recency-months", type=int, default=24, show_default=True, help="0 disables the recency filter.")
+@click.option("--recency-months", type=click.IntRange(0, 1200), default=24, show_default=True,
+              help="0 disables the recency filter.")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="The date the recency filter counts back from "
               "(default: today), to query historical data honestly.")
 @click.option("--variant", type=click.Choice(["rerank", "single"]), default="rerank", show_default=True)
-@click.option("--weights", help='JSON weights per dimension, e.g. {"sector": 0.5, "signal": 0.5}.')
-@click.option("--limit", type=int, help="Results (default 25 for rerank, 50 for single).")
-@click.option("--user", default="cli", show_default=True, help="workos_user_id recorded in runs.")
+@click.option("--weights", type=WeightsParam(), help='JSON weights per dimension, e.g. {"sector": 0.5, "signal": 0.5}.')
+@click.option("--limit", type=click.IntRange(1, 1000), help="Results (default 25 for rerank, 50 for single).")
+@click.option("--user", type=UserParam(), default="cli", show_default=True, help="workos_user_id recorded in runs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def find_investors_command(check_size, sector, stage, geographies, recency_months, as_of, variant, weights, limit,
                            user, as_json, **texts):
     """Rank investors for a founder: hard filters plus per-dimension thesis texts."""
     filters = Filters(check_size, sector, stage, list(geographies) or None, recency_months or None,
                       as_of.date() if as_of else None)
-    texts = {d: texts[f"{d}_text"] for d in DIMENSIONS if texts[f"{d}_text"]}
+    texts = {d: texts[f"{d}_text"] for d in DIMENSIONS if texts[f"{d}_text"] and texts[f"{d}_text"].strip()}
+    if not texts:
+        raise click.UsageError(f"give at least one query text: {', '.join(f'--{d}-text' for d in DIMENSIONS)}")
+    if weights and variant == "rerank" and not set(texts) <= set(weights):
+        raise click.BadParameter(f"no weight for {sorted(set(texts) - set(weights))}", param_hint="--weights")
     with _connection() as conn:
-        result = find_investors(conn, _embedder(), texts, filters, user=user, variant=variant,
-                                weights=json.loads(weights) if weights else None, limit=limit)
+        result = find_investors(conn, _embedder(), texts, filters, user=user, variant=variant, weights=weights,
+                                limit=limit)
         hints = [] if result.investors else empty_result_hints(conn, filters, result.candidate_dimension)
     if as_json:
         click.echo(json.dumps({"run_id": result.run_id, "variant": result.variant, "scan": result.scan,
@@ -76,15 +119,18 @@ def find_investors_command(check_size, sector, stage, geographies, recency_month
 
 
 @click.command("feedback")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=click.IntRange(1, MAX_BIGINT))
 @click.argument("investor")
 @click.argument("signal", type=click.Choice(FEEDBACK_SIGNALS))
 @click.option("--note")
-@click.option("--user", default="cli", show_default=True)
+@click.option("--user", type=UserParam(), default="cli", show_default=True)
 def feedback_command(run_id, investor, signal, note, user):
-    """Record SIGNAL for INVESTOR (source_id or id) in the results of run RUN_ID."""
+    """Record SIGNAL for INVESTOR (source_id or id), one of the results of run RUN_ID."""
     with _connection() as conn:
-        feedback_id = record_feedback(conn, run_id, investor, signal, user=user, note=note)
+        try:
+            feedback_id = record_feedback(conn, run_id, investor, signal, user=user, note=note)
+        except InvalidRequest as err:
+            raise click.UsageError(str(err)) from None
     click.echo(f"feedback {feedback_id} recorded")
 
 

@@ -51,6 +51,10 @@ RESULT_FIELDS = ("id", "source_id", "name", "kind", "firm_id", "linkedin_url", "
                  "last_invested_at", "authority_score")
 
 
+class InvalidRequest(ValueError):
+    """A request the caller can correct (unknown run or investor, feedback outside a run's results)."""
+
+
 class StoredModelMismatch(RuntimeError):
     """The stored vectors were made by another model than the query embedder's."""
 
@@ -287,13 +291,19 @@ def record_feedback(conn: psycopg.Connection, run_id: int, investor: str, signal
                     note: str | None = None) -> int:
     """The seed's per-result feedback; ``investor`` is a source_id or id."""
     if signal not in FEEDBACK_SIGNALS:
-        raise ValueError(f"signal must be one of {FEEDBACK_SIGNALS}")
+        raise InvalidRequest(f"signal must be one of {FEEDBACK_SIGNALS}")
     # Two index lookups: `source_id = x OR id::text = x` can use neither index and reads the table.
     row = conn.execute("SELECT id FROM investors WHERE source_id = %s", (investor,)).fetchone()
-    if row is None and investor.isdigit():
+    if row is None and investor.isdigit() and int(investor) < 2**63:
         row = conn.execute("SELECT id FROM investors WHERE id = %s", (int(investor),)).fetchone()
     if row is None:
-        raise ValueError(f"no investor {investor!r}")
+        raise InvalidRequest(f"no investor {investor!r}")
+    run = conn.execute("SELECT result_ids FROM runs WHERE id = %s", (run_id,)).fetchone() if run_id < 2**63 else None
+    if run is None:
+        raise InvalidRequest(f"no run {run_id}")
+    # Feedback is about a result the user saw: an investor outside the run's results is refused.
+    if row[0] not in (run[0] or []):
+        raise InvalidRequest(f"investor {investor!r} is not among the results of run {run_id}")
     feedback_id = conn.execute(
         "INSERT INTO feedback (run_id, investor_id, signal, note, user_id) VALUES (%s, %s, %s, %s, %s) RETURNING id",
         (run_id, row[0], signal, note, _user_id(conn, user))).fetchone()[0]

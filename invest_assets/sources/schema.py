@@ -20,6 +20,10 @@ PG_TYPES = {
     "list": "text[]",
 }
 
+# A btree or GIN index entry must fit a third of a page (about 2,700 bytes); 500 characters of
+# up to 4 UTF-8 bytes each always do. Longer values are quarantined as out_of_range.
+INDEXED_MAX_CHARS = 500
+
 DIMENSIONS = ("sector", "stage", "check", "geography", "signal", "founder")
 
 COMPANY_STATUSES = frozenset({"active", "acquired", "shutdown", "ipo"})
@@ -34,6 +38,7 @@ class Column:
     required: bool = False
     choices: frozenset[str] | None = None
     iso_countries: bool = False  # list of ISO-3166 alpha-2 codes
+    indexed: bool = False  # stored in a btree or GIN index: each value (list item) at most INDEXED_MAX_CHARS
     default: bool | None = None  # stored when the cell is empty (the table column is NOT NULL)
 
     @property
@@ -86,15 +91,15 @@ UPDATED_AT = _c("updated_at", "timestamp", "When the source last changed the row
 COMPANIES = SourceTable(
     name="companies",
     columns=(
-        _c("source_id", "text", "Stable external key.", required=True),
+        _c("source_id", "text", "Stable external key.", required=True, indexed=True),
         _c("name", "text", "Company name.", required=True),
         _c("domain", "text", "Website domain."),
-        _c("hq_country", "text", "Headquarters country."),
+        _c("hq_country", "text", "Headquarters country.", indexed=True),
         _c("hq_region", "text", "Headquarters region or state."),
         _c("hq_city", "text", "Headquarters city."),
         _c("founded_year", "int", "Year founded."),
         _c("primary_sector", "text", "Main sector."),
-        _c("sectors", "list", "All sectors, JSON array."),
+        _c("sectors", "list", "All sectors, JSON array.", indexed=True),
         _c("status", "text", "active, acquired, shutdown or ipo.", choices=COMPANY_STATUSES),
         _c("description", "text", "Free-text description."),
         UPDATED_AT,
@@ -104,12 +109,12 @@ COMPANIES = SourceTable(
 FUNDING_ROUNDS = SourceTable(
     name="funding_rounds",
     columns=(
-        _c("source_id", "text", "Stable external key.", required=True),
-        _c("company_source_id", "text", "The company's source_id.", required=True),
+        _c("source_id", "text", "Stable external key.", required=True, indexed=True),
+        _c("company_source_id", "text", "The company's source_id.", required=True, indexed=True),
         _c("round_type", "text", "pre_seed, seed, series_a, ..."),
         _c("announced_at", "date", "Announcement date (partitions by its month)."),
         _c("amount_usd", "usd", "Round size in USD."),
-        _c("lead_investor_source_id", "text", "The lead investor's source_id."),
+        _c("lead_investor_source_id", "text", "The lead investor's source_id.", indexed=True),
         UPDATED_AT,
     ),
     references=(
@@ -121,8 +126,8 @@ FUNDING_ROUNDS = SourceTable(
 INVESTMENTS = SourceTable(
     name="investments",
     columns=(
-        _c("funding_round_source_id", "text", "The round's source_id.", required=True),
-        _c("investor_source_id", "text", "The investor's source_id.", required=True),
+        _c("funding_round_source_id", "text", "The round's source_id.", required=True, indexed=True),
+        _c("investor_source_id", "text", "The investor's source_id.", required=True, indexed=True),
         _c("is_lead", "bool", "Whether this investor led the round (empty means false).", default=False),
         _c("amount_usd", "usd", "This investor's part of the round in USD."),
         UPDATED_AT,
@@ -137,19 +142,19 @@ INVESTMENTS = SourceTable(
 INVESTORS = SourceTable(
     name="investors",
     columns=(
-        _c("source_id", "text", "Stable external key.", required=True),
+        _c("source_id", "text", "Stable external key.", required=True, indexed=True),
         _c("name", "text", "Person or firm name.", required=True),
         _c("kind", "text", "person or firm.", required=True, choices=INVESTOR_KINDS),
-        _c("firm_source_id", "text", "For a person, their firm's source_id."),
+        _c("firm_source_id", "text", "For a person, their firm's source_id.", indexed=True),
         _c("linkedin_url", "text", "LinkedIn URL."),
         _c("twitter_handle", "text", "Twitter handle."),
         _c("domain", "text", "Firm website domain."),
         _c("active", "bool", "Still investing (empty means true).", default=True),
         _c("check_size_min_usd", "usd", "Smallest check in USD."),
         _c("check_size_max_usd", "usd", "Largest check in USD."),
-        _c("preferred_stages", "list", "Stages, JSON array."),
-        _c("focus_sectors", "list", "Sectors, JSON array."),
-        _c("geographies", "list", "ISO-3166 alpha-2 codes, JSON array.", iso_countries=True),
+        _c("preferred_stages", "list", "Stages, JSON array.", indexed=True),
+        _c("focus_sectors", "list", "Sectors, JSON array.", indexed=True),
+        _c("geographies", "list", "ISO-3166 alpha-2 codes, JSON array.", iso_countries=True, indexed=True),
         _c("is_lead_capable", "bool", "Stated lead capability (empty: derived from leads)."),
         _c("thesis_summary", "text", "Human-readable thesis shown in the UI."),
         _c("thesis_summary_long", "text", "Raw text the thesis was extracted from."),

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pycountry
 
-from invest_assets.sources.schema import Column, SourceTable
+from invest_assets.sources.schema import INDEXED_MAX_CHARS, Column, SourceTable
 
 KEY_SEPARATOR = "|"
 INT4_MAX = 2**31 - 1
@@ -184,6 +184,12 @@ def parse_cell(column: Column, value: Any) -> Any:
     except CellError as err:
         code, _, detail = str(err).partition(": ")
         raise CellError(f"{code}: {column.name}: {detail}") from None
+    if column.indexed:
+        values = parsed if isinstance(parsed, list) else [parsed]
+        too_long = [item for item in values if len(item) > INDEXED_MAX_CHARS]
+        if too_long:
+            raise CellError(f"out_of_range: {column.name}: a value of {len(too_long[0])} characters is longer than the "
+                            f"{INDEXED_MAX_CHARS} an indexed column takes")
     if column.choices is not None and parsed not in column.choices:
         raise CellError(f"invalid_choice: {column.name}: {parsed[:80]!r} is not one of {sorted(column.choices)}")
     if column.iso_countries:
@@ -222,6 +228,8 @@ def _parse_column(column: Column, series: pd.Series, problems: dict[int, list[st
         suspects = series.str.contains("\x00|[\ud800-\udfff]", regex=True, na=False)
         if column.choices is not None:
             suspects |= ~series.isin(column.choices)
+        if column.indexed:
+            suspects |= series.str.len() > INDEXED_MAX_CHARS
         check = (suspects.to_numpy() & ~empty).nonzero()[0].tolist()
     else:
         check = (~empty).nonzero()[0].tolist()

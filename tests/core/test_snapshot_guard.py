@@ -88,3 +88,14 @@ def test_two_files_for_one_table_is_an_error_naming_both(db, loaded):
     message = failure.step_failure_data.error.message
     assert "investors.csv" in message and "investors.parquet" in message
     assert live(db, "investors") == 40
+
+
+def test_an_oversized_value_for_an_indexed_column_is_quarantined_and_the_rest_loads(db, tmp_path):
+    companies = [*COMPANIES, {"source_id": "c2", "name": "Huge", "hq_country": "X" * 10_000_000}]
+    directory = write_source(tmp_path / "big", companies=companies, investors=INVESTORS, funding_rounds=ROUNDS,
+                             investments=INVESTMENTS)
+    assert build(db, directory, selection=["companies"]).success
+    assert live(db, "companies") == 1
+    with db.connection() as conn:
+        [(source_id, reason)] = conn.execute("SELECT source_id, reason FROM quarantine").fetchall()
+    assert source_id == "c2" and reason.startswith("out_of_range: hq_country: a value of 10000000 characters")

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from dagster import materialize
 
-from invest_assets.cli import main
+from invest_assets.cli import cli
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.resources.sources import LocalFileSource
@@ -165,14 +165,14 @@ def test_bulk_export_conversion_and_load(db, tmp_path):
 
 def test_cli_converts_an_export(tmp_path):
     result = CliRunner().invoke(
-        main,
+        cli,
         ["crunchbase", "convert", "--layout", "bulk", "--export", str(FIXTURES / "bulk-2017"), "--out", str(tmp_path)],
     )
     assert result.exit_code == 0, result.output
     assert "funding_rounds=8" in result.output
     assert len(read(tmp_path, "investments")) == 55
 
-    techcrunch = CliRunner().invoke(main, [
+    techcrunch = CliRunner().invoke(cli, [
         "crunchbase", "convert", "--layout", "2013", "--out", str(tmp_path / "tc"),
         "--companies", str(OCTOBER / "crunchbase-companies.csv"), "--rounds", str(OCTOBER / "crunchbase-rounds.csv"),
         "--techcrunch-investments", str(TECHCRUNCH / "investments.csv"),
@@ -181,7 +181,7 @@ def test_cli_converts_an_export(tmp_path):
     assert techcrunch.exit_code == 0, techcrunch.output
     assert "links_joined_to_rounds=16" in techcrunch.output
 
-    missing = CliRunner().invoke(main, ["crunchbase", "convert", "--layout", "2013", "--out", str(tmp_path)])
+    missing = CliRunner().invoke(cli, ["crunchbase", "convert", "--layout", "2013", "--out", str(tmp_path)])
     assert missing.exit_code != 0 and "--companies" in missing.output
 
 
