@@ -87,8 +87,9 @@ def load(db, rows, via="frame", directory=None):
         conn.execute("TRUNCATE investors, quarantine CASCADE")
         load_table(conn, INVESTORS, chunks, "property-run")
         live = conn.execute(
-            "SELECT source_id, name, signal_text, thesis_summary, check_size_min_usd, preferred_stages"
-            " FROM investors").fetchall()
+            # What the source stated, as stored (the served columns may fall back to derived values).
+            "SELECT source_id, name, signal_text_stated, thesis_summary, check_size_min_usd_stated,"
+            " preferred_stages_stated FROM investors").fetchall()
         quarantined = conn.execute("SELECT source_id, reason, raw::text FROM quarantine").fetchall()
     return {r[0]: r for r in live}, quarantined
 
