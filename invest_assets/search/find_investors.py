@@ -44,6 +44,10 @@ HNSW_EF_SEARCH = int(os.environ.get("INVEST_HNSW_EF_SEARCH", "400"))
 # arbitrary part of it (measured in the README).
 HNSW_ITERATIVE_SCAN = os.environ.get("INVEST_HNSW_ITERATIVE_SCAN", "strict_order")
 HNSW_MAX_SCAN_TUPLES = 50_000
+# Every statement of one find_investors call is cancelled past this (INVEST_QUERY_TIMEOUT_MS): a
+# query stuck behind a lock or a runaway plan fails fast, with its runs row, instead of piling up.
+QUERY_TIMEOUT_ENV = "INVEST_QUERY_TIMEOUT_MS"
+DEFAULT_QUERY_TIMEOUT_MS = 5000
 INDEX_THEN_EXACT = "hnsw-iterative+exact"
 FEEDBACK_SIGNALS = ("thumbs_up", "thumbs_down", "meeting_booked", "check_received", "pass")
 RESULT_FIELDS = ("id", "source_id", "name", "kind", "firm_id", "linkedin_url", "domain", "thesis_summary",
@@ -220,6 +224,8 @@ def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str
         raise ValueError("variant is 'single' or 'rerank'")
     dimensions = [d for d in DIMENSIONS if d in texts]
     candidate = dimensions[0]  # sector when it has text, as in the seed
+    timeout = os.environ.get(QUERY_TIMEOUT_ENV) or str(DEFAULT_QUERY_TIMEOUT_MS)
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (timeout,))  # until the call's commit
     served = serving_embedders(conn, embedder, dimensions)
     model_ids = {d: model_id for d, (model_id, _) in served.items()}
     ensure_same_model(conn, model_ids)
