@@ -1,12 +1,14 @@
-"""A real ``dagster-daemon`` for end-to-end tests, in its own process group."""
+"""Real Dagster processes for end-to-end tests (a daemon, a webserver), each in its own process group."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,3 +43,31 @@ def wait_until(condition, what: str, log: Path, timeout: float = 300) -> None:
             return
         time.sleep(2)
     pytest.fail(f"timed out waiting for {what}; daemon log tail:\n{log.read_text()[-3000:]}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_webserver(command: list, port: int, env: dict, log: Path, cwd: Path | None = None) -> Iterator[str]:
+    """Start ``command`` (a webserver on ``port``), wait until it serves, yield its base URL, stop it."""
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def serving():
+        try:
+            return urllib.request.urlopen(f"{base}/server_info", timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(serving, f"the webserver of {command[0]}", log, timeout=180)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)

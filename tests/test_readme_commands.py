@@ -12,10 +12,8 @@ the same daemon and its run succeeds.
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +23,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.execution.backfill import BulkActionStatus
 from dotenv import dotenv_values
 
-from tests.daemon import wait_until
-from tests.test_web_ui import free_port
+from tests.daemon import free_port, running_webserver, wait_until
 
 ROOT = Path(__file__).parent.parent
 REPO_FILES = ("README.md", "pyproject.toml", "workspace.yaml", "dagster.yaml", "Makefile")
@@ -73,22 +70,8 @@ def shell(command: str, root: Path, env: dict, timeout: float = 900) -> str:
 @contextmanager
 def invest_assets_dev(root: Path, env: dict) -> Iterator[Path]:
     port, log = free_port(), root / "dev.log"
-    with log.open("w") as out:
-        process = subprocess.Popen([".venv/bin/invest-assets", "dev", "--port", str(port)], cwd=root, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def serving():
-        try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until(serving, "invest-assets dev's webserver", log, timeout=180)
+    with running_webserver([".venv/bin/invest-assets", "dev", "--port", str(port)], port, env, log, cwd=root):
         yield log
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
 
 
 @contextmanager

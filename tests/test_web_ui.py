@@ -6,10 +6,6 @@ page lists every sensor and schedule. Screenshots go to test-artifacts/ui/."""
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -21,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from invest_assets.ops import INSTANCE_CONFIG, sqlalchemy_url
 from tests.core.test_core_assets import COMPANIES, INVESTMENTS, INVESTORS, ROUNDS
-from tests.daemon import BIN, wait_until
+from tests.daemon import BIN, free_port, running_webserver, wait_until
 from tests.source_files import write_source
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -51,12 +47,6 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def platform(tmp_path, database_url, maintenance_url):
     """`dagster dev` (webserver and daemon) on a fresh PostgreSQL-backed instance of the repo's dagster.yaml."""
@@ -73,24 +63,11 @@ def platform(tmp_path, database_url, maintenance_url):
                DAGSTER_POSTGRES_URL=storage_url)
     port = free_port()
     log = tmp_path / "dagster_dev.log"
-    with log.open("w") as out:
-        process = subprocess.Popen([BIN / "dagster", "dev", "-m", "invest_assets.definitions", "-h", "127.0.0.1",
-                                    "-p", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-
-    def serving():
-        try:
-            return urllib.request.urlopen(f"{base}/server_info", timeout=2).status == 200
-        except OSError:
-            return False
-
+    command = [BIN / "dagster", "dev", "-m", "invest_assets.definitions", "-h", "127.0.0.1", "-p", str(port)]
     try:
-        wait_until(serving, "the webserver", log, timeout=180)
-        yield {"base": base, "home": home, "storage_url": storage_url, "log": log}
+        with running_webserver(command, port, env, log) as base:
+            yield {"base": base, "home": home, "storage_url": storage_url, "log": log}
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
         with psycopg.connect(maintenance_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(storage)))
 
