@@ -34,7 +34,8 @@ import pandas as pd
 import psycopg
 
 from invest_assets.resources.database import AlloyDBResource
-from invest_assets.search.find_investors import Filters, find_investors
+from invest_assets.search.find_investors import Filters, country_name, find_investors, graph_candidates
+from invest_assets.search.graph_rank import GraphQuery, RankingModel
 from invest_assets.sources.local_files import read_local_table
 from invest_assets.sources.schema import TABLES
 
@@ -59,6 +60,7 @@ class Evaluation:
     until: date
     rounds: int
     rankings: dict[str, dict[str, dict]] = field(default_factory=dict)  # ranking -> split -> metric -> values
+    model: RankingModel | None = None
 
     def markdown(self) -> str:
         lines = [f"Backtest: built as of {self.cut}, {self.rounds} test rounds in [{self.cut}, {self.until}); "
@@ -72,8 +74,9 @@ class Evaluation:
         return "\n".join(lines)
 
     def as_json(self) -> str:
+        model = json.loads(self.model.to_json()) if self.model else None
         return json.dumps({"cut": str(self.cut), "until": str(self.until), "rounds": self.rounds,
-                           "rankings": self.rankings}, indent=2)
+                           "rankings": self.rankings, "model": model}, indent=2)
 
 
 def _interval(value: dict) -> str:
@@ -117,7 +120,7 @@ def _words(code: str) -> str:
     return code.replace("_plus", "+").replace("_", " ")
 
 
-def query_texts(company: pd.Series, round_row: pd.Series, participants: int, countries: dict[str, str]) -> dict:
+def query_texts(company: pd.Series, round_row: pd.Series, participants: int) -> dict:
     """The round's company as its founder would describe it, in the profiles' vocabulary."""
     sectors = json.loads(company["sectors"]) if company["sectors"] else []
     sectors = sectors or ([company["primary_sector"]] if company["primary_sector"] else [])
@@ -130,14 +133,11 @@ def query_texts(company: pd.Series, round_row: pd.Series, participants: int, cou
         check = int(round_row["amount_usd"]) / max(participants, 1)
         texts["check"] = f"Typical check ${check / 1e6:.1f}M."
     if company["hq_country"]:
-        texts["geography"] = f"Backs companies in {countries.get(company['hq_country'], company['hq_country'])}."
+        texts["geography"] = f"Backs companies in {country_name(company['hq_country'])}."
     return texts
 
 
 def test_rounds(source: Path, cut: date, until: date, known: set[str]) -> list[TestRound]:
-    import pycountry
-
-    countries = {c.alpha_2: c.name for c in pycountry.countries}
     rounds = _read(source, "funding_rounds")
     dates = pd.to_datetime(rounds["announced_at"], errors="coerce")
     earlier = set(rounds.loc[dates < pd.Timestamp(cut), "company_source_id"])
@@ -152,7 +152,7 @@ def test_rounds(source: Path, cut: date, until: date, known: set[str]) -> list[T
         if not answer or row["company_source_id"] not in companies.index:
             continue
         company = companies.loc[row["company_source_id"]]
-        texts = query_texts(company, row, len(investors), countries)
+        texts = query_texts(company, row, len(investors))
         if not texts:
             continue
         sectors = json.loads(company["sectors"]) if company["sectors"] else []
@@ -253,33 +253,100 @@ def _syndicates(conn: psycopg.Connection, companies: list[str]) -> dict[str, lis
     return {company: list(dict.fromkeys(ranked))[:K] for company, ranked in syndicates.items()}
 
 
-def find_investors_ranker(conn: psycopg.Connection, cut: date) -> Ranker:
+def _ids(conn: psycopg.Connection, table: str, source_ids: Iterable[str]) -> dict[str, int]:
+    rows = conn.execute(f"SELECT source_id, id FROM {table} WHERE source_id = ANY(%s)", (list(set(source_ids)),))
+    return dict(rows.fetchall())
+
+
+def _graph_query(company_ids: dict[str, int], round_: TestRound, as_of: date) -> GraphQuery:
+    return GraphQuery(company_ids.get(round_.company_source_id), round_.sectors, as_of)
+
+
+def ranking_filters(as_of: date) -> Filters:
+    """The rankings' hard filters: the default recency window, counted back from the cut."""
+    return Filters(recency_months=24, as_of=as_of)
+
+
+def fit_model(conn: psycopg.Connection, rounds: list[TestRound], as_of: date, labels_until: date) -> RankingModel:
+    """Logistic regression over the graph variant's candidates of ``rounds`` (each labelled by whether it
+    invested in the round), with features from a database built as of ``as_of``, before every round."""
+    from sklearn.linear_model import LogisticRegression
+
+    if not rounds:
+        raise ValueError(f"no rounds to learn from after {as_of} with an investor known by then; "
+                         "choose an earlier cut or more training months")
+    embedder = _embedder()
+    company_ids = _ids(conn, "companies", (r.company_source_id for r in rounds))
+    investor_ids = _ids(conn, "investors", (s for r in rounds for s in r.answer))
+    blocks, labels = [], []
+    for round_ in rounds:
+        ids, features = graph_candidates(conn, embedder, round_.texts, ranking_filters(as_of),
+                                         _graph_query(company_ids, round_, as_of))
+        positives = {investor_ids[s] for s in round_.answer if s in investor_ids}
+        blocks.append(features)
+        labels.extend(i in positives for i in ids)
+    features, labels = np.vstack(blocks), np.asarray(labels)
+    means, scales = features.mean(axis=0), features.std(axis=0)
+    scales = np.where(scales > 0, scales, 1.0)
+    fitted = LogisticRegression(max_iter=2000).fit((features - means) / scales, labels)
+    trained = {"rounds": len(rounds), "candidates": len(labels), "positives": int(labels.sum()),
+               "features_as_of": str(as_of), "labels_from": str(as_of), "labels_until": str(labels_until)}
+    return RankingModel(tuple(float(w) for w in fitted.coef_[0]), tuple(float(m) for m in means),
+                        tuple(float(v) for v in scales), f"graph-lr-{as_of}", trained)
+
+
+def _embedder():
     from invest_assets.resources.factories import embedder_resource, resolved
 
-    embedder = resolved(embedder_resource())
+    return resolved(embedder_resource())
+
+
+def find_investors_ranker(conn: psycopg.Connection, cut: date, rounds: list[TestRound], variant: str,
+                          model: RankingModel | None = None) -> Ranker:
+    embedder = _embedder()
+    company_ids = _ids(conn, "companies", (r.company_source_id for r in rounds))
 
     def rank(round_: TestRound) -> list[str]:
-        result = find_investors(conn, embedder, round_.texts, Filters(recency_months=24, as_of=cut),
-                                user="evaluate", limit=K)
+        result = find_investors(conn, embedder, round_.texts, ranking_filters(cut), user="evaluate", limit=K,
+                                variant=variant, graph=_graph_query(company_ids, round_, cut), model=model)
         return [investor["source_id"] for investor in result.investors]
 
     return rank
 
 
+def _sample(rounds: list[TestRound], size: int | None, seed: int) -> list[TestRound]:
+    if size is None or len(rounds) <= size:
+        return rounds
+    picked = np.random.default_rng(seed).choice(len(rounds), size=size, replace=False)
+    return [rounds[i] for i in sorted(picked)]
+
+
+def _history(conn: psycopg.Connection) -> set[str]:
+    return {row[0] for row in conn.execute(
+        "SELECT source_id FROM investors WHERE deleted_at IS NULL AND total_investments > 0")}
+
+
+def learn(source: Path, cut: date, workdir: Path, train_months: int, max_rounds: int | None,
+          seed: int) -> RankingModel:
+    """Fit the graph model on the rounds of the ``train_months`` before ``cut``, with features from a
+    build as of their start: neither features nor labels see the cut or anything after it."""
+    start = (pd.Timestamp(cut) - pd.DateOffset(months=train_months)).date()
+    with AlloyDBResource(url=build_as_of(source, workdir / "train", start)).connection() as conn:
+        rounds = _sample(test_rounds(source, start, cut, _history(conn)), max_rounds, seed)
+        return fit_model(conn, rounds, start, cut)
+
+
 def evaluate(source: Path, cut: date, until: date, workdir: Path, max_rounds: int | None = None,
-             seed: int = 0) -> Evaluation:
-    url = build_as_of(source, workdir, cut)
+             seed: int = 0, train_months: int = 12) -> Evaluation:
+    model = learn(source, cut, workdir, train_months, max_rounds, seed)
+    url = build_as_of(source, workdir / "test", cut)
     with AlloyDBResource(url=url).connection() as conn:  # pgvector's types registered, as the CLI's
-        known = {row[0] for row in conn.execute(
-            "SELECT source_id FROM investors WHERE deleted_at IS NULL AND total_investments > 0")}
-        rounds = test_rounds(source, cut, until, known)
-        if max_rounds is not None and len(rounds) > max_rounds:
-            picked = np.random.default_rng(seed).choice(len(rounds), size=max_rounds, replace=False)
-            rounds = [rounds[i] for i in sorted(picked)]
+        rounds = _sample(test_rounds(source, cut, until, _history(conn)), max_rounds, seed)
         companies = sorted({round_.company_source_id for round_ in rounds})
         rankers = {**baselines(conn, companies, seed),
-                   "find_investors (seed weights)": find_investors_ranker(conn, cut)}
-        evaluation = Evaluation(cut, until, len(rounds))
+                   "find_investors rerank (seed weights)": find_investors_ranker(conn, cut, rounds, "rerank"),
+                   "find_investors graph (learned)": find_investors_ranker(conn, cut, rounds, "graph", model)}
+        evaluation = Evaluation(cut, until, len(rounds), model=model)
         rng = np.random.default_rng(seed)
         for name, ranker in rankers.items():
             scores = [(round_.follow_on, score(ranker(round_), round_.answer)) for round_ in rounds]

@@ -10,8 +10,10 @@ import click
 from invest_assets.resources.factories import database_resource, embedder_resource, resolved
 from invest_assets.search.find_investors import (
     FEEDBACK_SIGNALS,
+    VARIANTS,
     Filters,
     InvalidRequest,
+    company_query,
     empty_result_hints,
     find_investors,
     record_feedback,
@@ -80,24 +82,35 @@ def _dimension_options(command):
               help="0 disables the recency filter.")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="The date the recency filter counts back from "
               "(default: today), to query historical data honestly.")
-@click.option("--variant", type=click.Choice(["rerank", "single"]), default="rerank", show_default=True)
+@click.option("--variant", type=click.Choice(VARIANTS), default="rerank", show_default=True,
+              help="rerank: weighted text distance; single: one dimension; graph: the learned graph-aware model.")
+@click.option("--company", help="The founder's company (source_id): its sectors and country become the query "
+              "texts unless given, and its investors so far feed the graph variant.")
 @click.option("--weights", type=WeightsParam(), help='JSON weights per dimension, e.g. {"sector": 0.5, "signal": 0.5}.')
 @click.option("--limit", type=click.IntRange(1, 1000), help="Results (default 25 for rerank, 50 for single).")
 @click.option("--user", type=UserParam(), default="cli", show_default=True, help="workos_user_id recorded in runs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def find_investors_command(check_size, sector, stage, geographies, recency_months, as_of, variant, weights, limit,
-                           user, as_json, **texts):
+def find_investors_command(check_size, sector, stage, geographies, recency_months, as_of, variant, company, weights,
+                           limit, user, as_json, **texts):
     """Rank investors for a founder: hard filters plus per-dimension thesis texts."""
     filters = Filters(check_size, sector, stage, list(geographies) or None, recency_months or None,
                       as_of.date() if as_of else None)
     texts = {d: texts[f"{d}_text"] for d in DIMENSIONS if texts[f"{d}_text"] and texts[f"{d}_text"].strip()}
+    graph = None
+    if company:
+        with _connection() as conn:
+            try:
+                company_texts, graph = company_query(conn, company, filters.as_of)
+            except InvalidRequest as err:
+                raise click.UsageError(str(err)) from None
+        texts = {**company_texts, **texts}  # explicit flags override
     if not texts:
         raise click.UsageError(f"give at least one query text: {', '.join(f'--{d}-text' for d in DIMENSIONS)}")
     if weights and variant == "rerank" and not set(texts) <= set(weights):
         raise click.BadParameter(f"no weight for {sorted(set(texts) - set(weights))}", param_hint="--weights")
     with _connection() as conn:
         result = find_investors(conn, _embedder(), texts, filters, user=user, variant=variant, weights=weights,
-                                limit=limit)
+                                limit=limit, graph=graph)
         hints = [] if result.investors else empty_result_hints(conn, filters, result.candidate_dimension)
     if as_json:
         click.echo(json.dumps({"run_id": result.run_id, "variant": result.variant, "scan": result.scan,
@@ -108,14 +121,19 @@ def find_investors_command(check_size, sector, stage, geographies, recency_month
                f"{result.filtered_rows} filtered rows, {result.latency_ms} ms)")
     for hint in hints:
         click.echo(f"hint: {hint}")
-    if result.investors:
+    graph_scores = result.variant == "graph"
+    if result.investors and graph_scores:
+        click.echo(f"score = the learned graph model's score ({result.weights['model']}); higher is better")
+    elif result.investors:
         weights_used = ", ".join(f"{d} {w:.2f}" for d, w in result.weights.items())
         click.echo(f"distance = weighted cosine distance ({weights_used}); lower is better, 0 = same direction")
     for rank, investor in enumerate(result.investors, 1):
         per_dimension = "  ".join(f"{d} {v:.3f}" if v is not None else f"{d} -"
                                   for d, v in investor["distances"].items())
-        click.echo(f"{rank:3d}. distance {investor['final_score']:.4f}  {investor['name']} ({investor['source_id']})"
-                   f"  [{per_dimension}]  {', '.join(investor['focus_sectors'] or [])}")
+        why = f"  ({'; '.join(investor['explanation'])})" if investor.get("explanation") else ""
+        click.echo(f"{rank:3d}. {'score' if graph_scores else 'distance'} {investor['final_score']:.4f}  "
+                   f"{investor['name']} ({investor['source_id']})  [{per_dimension}]  "
+                   f"{', '.join(investor['focus_sectors'] or [])}{why}")
 
 
 @click.command("feedback")

@@ -30,11 +30,20 @@ from psycopg import sql
 from invest_assets.embeddings.models import serving_embedders
 from invest_assets.resources.database import get_or_create_id
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.search.graph_rank import (
+    FEATURES,
+    GraphQuery,
+    RankingModel,
+    candidate_features,
+    explain,
+    shipped_model,
+)
 from invest_assets.search.indexes import indexed_dimensions
 from invest_assets.sources.schema import DIMENSIONS
 
 DEFAULT_WEIGHTS = {"sector": 0.30, "stage": 0.15, "check": 0.15, "geography": 0.10, "signal": 0.20, "founder": 0.10}
 CANDIDATES = 50
+VARIANTS = ("rerank", "single", "graph")
 EXACT_SCAN_MAX_ROWS = 5_000
 # The HNSW candidate list per query (pgvector's default is 40); see the README for the
 # recall and latency measured at each setting.
@@ -85,11 +94,14 @@ class SearchResult:
     weights: dict[str, float] = field(default_factory=dict)
 
 
-def filter_sql(filters: Filters, dimension: str, model_id: int) -> tuple[sql.Composable, dict]:
-    """The WHERE clause for the hard filters, with its bound parameters."""
-    clauses = [sql.SQL("deleted_at IS NULL AND active"),
-               sql.SQL("{} = %(model_id)s").format(sql.Identifier(f"{dimension}_model_id"))]
-    params: dict = {"model_id": model_id}
+def filter_sql(filters: Filters, dimension: str, model_id: int | None) -> tuple[sql.Composable, dict]:
+    """The WHERE clause for the hard filters, with its bound parameters; with ``model_id``, only
+    investors with a ``dimension`` vector of that model."""
+    clauses = [sql.SQL("deleted_at IS NULL AND active")]
+    params: dict = {}
+    if model_id is not None:
+        clauses.append(sql.SQL("{} = %(model_id)s").format(sql.Identifier(f"{dimension}_model_id")))
+        params["model_id"] = model_id
     if filters.check_size_usd is not None:
         clauses.append(sql.SQL("check_size_min_usd <= %(check)s"
                                " AND (check_size_max_usd IS NULL OR check_size_max_usd >= %(check)s)"))
@@ -214,14 +226,15 @@ def normalized_weights(dimensions: list[str], weights: dict[str, float] | None) 
 
 def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str], filters: Filters,
            variant: str = "rerank", weights: dict[str, float] | None = None, limit: int | None = None,
-           scan: str | None = None, hnsw: tuple[int, str] = (HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN)) -> SearchResult:
+           scan: str | None = None, hnsw: tuple[int, str] = (HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN),
+           graph: GraphQuery | None = None, model: RankingModel | None = None) -> SearchResult:
     """Rank investors for the query texts (any subset of the six dimensions) under ``filters``."""
     texts = {d: t for d, t in texts.items() if t and t.strip()}
     unknown = set(texts) - set(DIMENSIONS)
     if unknown or not texts:
         raise ValueError(f"query texts must be for some of {DIMENSIONS}; got {sorted(texts) or 'none'}")
-    if variant not in ("single", "rerank"):
-        raise ValueError("variant is 'single' or 'rerank'")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant is one of {', '.join(VARIANTS)}")
     dimensions = [d for d in DIMENSIONS if d in texts]
     candidate = dimensions[0]  # sector when it has text, as in the seed
     timeout = os.environ.get(QUERY_TIMEOUT_ENV) or str(DEFAULT_QUERY_TIMEOUT_MS)
@@ -230,12 +243,14 @@ def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str
     model_ids = {d: model_id for d, (model_id, _) in served.items()}
     ensure_same_model(conn, model_ids)
     vectors = query_vectors(texts, served)
+    page = limit or (CANDIDATES if variant == "single" else 25)
+    if variant == "graph":
+        return _graph_search(conn, vectors, model_ids, candidate, filters, page, graph, model)
     where, params = filter_sql(filters, candidate, model_ids[candidate])
     filtered = conn.execute(sql.SQL("SELECT count(*) FROM investors WHERE {}").format(where), params).fetchone()[0]
     if scan is None:
         indexed = candidate in indexed_dimensions(conn)
         scan = "exact" if filtered <= EXACT_SCAN_MAX_ROWS or not indexed else "hnsw-iterative"
-    page = limit or (CANDIDATES if variant == "single" else 25)
     wanted = page if variant == "single" else CANDIDATES
     query = Vector(vectors[candidate])
     found = _candidates(conn, where, params, candidate, query, wanted, scan, hnsw)
@@ -254,20 +269,51 @@ def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str
     return SearchResult(investors, variant, scan, candidate, filtered, weights=chosen_weights)
 
 
+def graph_candidates(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str],
+                     filters: Filters, graph: GraphQuery) -> tuple[list[int], np.ndarray]:
+    """The graph variant's candidates and their features, as ``search`` computes them (for fitting)."""
+    dimensions = [d for d in DIMENSIONS if texts.get(d, "").strip()]
+    served = serving_embedders(conn, embedder, dimensions)
+    model_ids = {d: model_id for d, (model_id, _) in served.items()}
+    vectors = query_vectors({d: texts[d] for d in dimensions}, served)
+    where, params = filter_sql(filters, dimensions[0], None)
+    return candidate_features(conn, graph, vectors, model_ids, dimensions[0], where, params)
+
+
+def _graph_search(conn, vectors, model_ids, candidate, filters, page, graph: GraphQuery | None,
+                  model: RankingModel | None) -> SearchResult:
+    """The graph-aware variant: graph and text candidates scored by the learned model (higher is better)."""
+    graph = graph or GraphQuery(as_of=filters.as_of)
+    model = model or shipped_model()
+    where, params = filter_sql(filters, candidate, None)  # an existing investor may have no text vector
+    ids, features = candidate_features(conn, graph, vectors, model_ids, candidate, where, params)
+    scores = model.score(features) if ids else np.zeros(0)
+    order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))[:page]
+    details = _investor_rows(conn, [ids[i] for i in order])
+    investors = [{**details[ids[i]], "final_score": float(scores[i]),
+                  "distances": {d: float(features[i, DIMENSIONS.index(d)]) for d in vectors},
+                  "features": {name: float(value) for name, value in zip(FEATURES, features[i], strict=True)},
+                  "explanation": explain(model, features[i])} for i in order]
+    return SearchResult(investors, "graph", "graph", candidate, len(ids), weights={"model": model.version})
+
+
 def _user_id(conn: psycopg.Connection, user: str) -> int:
     return get_or_create_id(conn, "users", {"workos_user_id": user})
 
 
 def find_investors(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str], filters: Filters,
                    *, user: str = "cli", variant: str = "rerank", weights: dict[str, float] | None = None,
-                   limit: int | None = None) -> SearchResult:
+                   limit: int | None = None, graph: GraphQuery | None = None,
+                   model: RankingModel | None = None) -> SearchResult:
     """``search`` plus its audit row in ``runs`` (success, no_results or error)."""
     started = time.perf_counter()
-    tool_input = {"thesis": texts, "filters": asdict(filters), "variant": variant, "weights": weights}
+    tool_input = {"thesis": texts, "filters": asdict(filters), "variant": variant, "weights": weights,
+                  "company_id": graph.company_id if graph else None}
     user_id = _user_id(conn, user)
     conn.commit()
     try:
-        result = search(conn, embedder, texts, filters, variant=variant, weights=weights, limit=limit)
+        result = search(conn, embedder, texts, filters, variant=variant, weights=weights, limit=limit, graph=graph,
+                        model=model)
     except Exception as err:
         conn.rollback()
         _record_run(conn, user_id, texts, tool_input, [], started, "error", f"{type(err).__name__}: {err}")
@@ -338,3 +384,27 @@ def empty_result_hints(conn: psycopg.Connection, filters: Filters, candidate: st
                 " v LIMIT 20").format(listed)).fetchall()
             hints.append(f"no investor lists {name} {value!r}; known: {', '.join(v for (v,) in known) or 'none'}")
     return hints
+
+
+def company_query(conn: psycopg.Connection, source_id: str, as_of: date | None) -> tuple[dict[str, str], GraphQuery]:
+    """The founder's company as a query: its sectors and country as texts in the profiles' words, and
+    what the graph knows of it (its id and sectors; its investors before ``as_of`` come from the rounds)."""
+    row = conn.execute(
+        "SELECT id, coalesce(nullif(sectors, '{}'), array_remove(ARRAY[primary_sector], NULL)), hq_country"
+        " FROM companies WHERE source_id = %s AND deleted_at IS NULL", (source_id,)).fetchone()
+    if row is None:
+        raise InvalidRequest(f"no company {source_id!r}")
+    company_id, sectors, country = row
+    texts = {}
+    if sectors:
+        texts["sector"] = "Invests in " + ", ".join(s.replace("_", " ") for s in sectors) + "."
+    if country:
+        texts["geography"] = f"Backs companies in {country_name(country)}."
+    return texts, GraphQuery(company_id, list(sectors or []), as_of)
+
+
+def country_name(code: str) -> str:
+    import pycountry
+
+    country = pycountry.countries.get(alpha_2=code)
+    return country.name if country else code

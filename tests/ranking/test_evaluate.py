@@ -59,8 +59,8 @@ def test_a_backtest_through_the_build_and_find_investors(tmp_path):
                           investments=INVESTMENTS)
     workdir = tmp_path / "work"
     try:
-        result = evaluate(source, CUT, UNTIL, workdir)
-        url = (workdir / "home").exists() and _url(workdir)
+        result = evaluate(source, CUT, UNTIL, workdir, train_months=9)  # learns from r4-r6, built as of r3
+        url = _url(workdir)
         with psycopg.connect(url) as conn:  # the planted post-cut rounds did not leak into the build
             assert conn.execute("SELECT max(announced_at) FROM funding_rounds").fetchone()[0] < CUT
             late = conn.execute("SELECT total_investments, signal_text FROM investors WHERE source_id = 'late'")
@@ -68,16 +68,18 @@ def test_a_backtest_through_the_build_and_find_investors(tmp_path):
             fin1 = conn.execute("SELECT signal_text FROM investors WHERE source_id = 'fin1'").fetchone()[0]
             assert "series a" not in fin1 and "2021" not in fin1
     finally:
-        stop_embedded_server(str(workdir / "home"))
+        for build in ("train", "test"):
+            stop_embedded_server(str(workdir / build / "home"))
     assert result.rounds == 3  # every test round has a known investor; late is not in any answer
-    ranking = result.rankings["find_investors (seed weights)"]
+    ranking = result.rankings["find_investors graph (learned)"]
     # a fintech query finds the fintech investors, a biotech one bio1: every answer within the top 25
     assert ranking["all"]["recall@25"]["mean"] == 1.0
     assert result.rankings["company's syndicate, then popularity"]["follow_on"]["mrr"]["mean"] == 1.0
-    assert "| find_investors (seed weights) | 1.000" in result.markdown()
+    assert "| find_investors graph (learned) | 1.000" in result.markdown()
+    assert result.model.trained["rounds"] == 3 and result.model.trained["features_as_of"] == "2020-04-01"
 
 
 def _url(workdir):
     from invest_assets.resources.database import embedded_server_url
 
-    return embedded_server_url(str(workdir / "home"))
+    return embedded_server_url(str(workdir / "test" / "home"))

@@ -1,0 +1,165 @@
+"""The graph-aware ranking: candidates from the investment graph as well as from text, scored by a
+learned linear model over per-candidate features.
+
+Candidates (a few hundred): the company's existing investors, their strongest co-investors
+(``co_investor_pairs``), the most active investors in the company's sectors, the nearest by
+sector text, and the most active overall. Features (``FEATURES``): the cosine distance on each
+dimension with query text (1 where the investor has no vector, or the query no text),
+activity, authority, years since its last investment as of the query date, co-investment
+strength with the company's investors, whether it already backed the company, and its
+investments in the company's sectors.
+
+The weights are not hand-set: ``RankingModel`` is fitted (scikit-learn's logistic regression)
+on rounds the database did not see, by ``invest-assets evaluate`` (see ``ranking.evaluate``),
+and the fitted model ships as ``ranking_model.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from pgvector import Vector
+from psycopg import sql
+
+from invest_assets.sources.schema import DIMENSIONS
+
+TEXT_FEATURES = tuple(f"{d}_distance" for d in DIMENSIONS)
+GRAPH_FEATURES = ("log_investments", "authority", "years_since_last", "log_syndicate", "existing_investor",
+                  "log_sector_investments")
+FEATURES = TEXT_FEATURES + GRAPH_FEATURES
+PER_SOURCE = 150
+MODEL_FILE = Path(__file__).with_name("ranking_model.json")
+
+
+@dataclass(frozen=True)
+class RankingModel:
+    """A linear score over ``FEATURES`` (higher is better), standardized as when it was fitted."""
+
+    weights: tuple[float, ...]
+    means: tuple[float, ...]
+    scales: tuple[float, ...]
+    version: str
+    trained: dict = field(default_factory=dict, compare=False)
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        return ((features - np.asarray(self.means)) / np.asarray(self.scales)) @ np.asarray(self.weights)
+
+    def contributions(self, row: np.ndarray) -> dict[str, float]:
+        z = (row - np.asarray(self.means)) / np.asarray(self.scales)
+        return {name: float(w * v) for name, w, v in zip(FEATURES, self.weights, z, strict=True)}
+
+    def to_json(self) -> str:
+        return json.dumps({"version": self.version, "features": list(FEATURES), "weights": list(self.weights),
+                           "means": list(self.means), "scales": list(self.scales), "trained": self.trained},
+                          indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> RankingModel:
+        data = json.loads(text)
+        if data["features"] != list(FEATURES):
+            raise ValueError(f"ranking model {data['version']} has features {data['features']}, not {FEATURES}")
+        return cls(tuple(data["weights"]), tuple(data["means"]), tuple(data["scales"]), data["version"],
+                   data.get("trained", {}))
+
+
+@cache
+def shipped_model() -> RankingModel:
+    """The model fitted by the documented backtest, loaded once per process."""
+    return RankingModel.from_json(MODEL_FILE.read_text())
+
+
+@dataclass
+class GraphQuery:
+    """What the graph knows about the founder's company (empty for a query without one)."""
+
+    company_id: int | None = None
+    sectors: list[str] = field(default_factory=list)
+    as_of: date | None = None
+
+
+CANDIDATES = """
+WITH existing AS (
+  SELECT DISTINCT i.investor_id
+  FROM funding_rounds r JOIN investments i ON i.funding_round_id = r.id AND i.deleted_at IS NULL
+  WHERE r.company_id = %(company)s AND r.deleted_at IS NULL
+    AND (%(as_of)s::date IS NULL OR r.announced_at < %(as_of)s::date)
+), syndicate AS (
+  SELECT other AS investor_id, sum(shared) AS strength FROM (
+    SELECT p.investor_b_id AS other, p.shared_rounds AS shared
+    FROM co_investor_pairs p JOIN existing e ON p.investor_a_id = e.investor_id
+    UNION ALL
+    SELECT p.investor_a_id, p.shared_rounds FROM co_investor_pairs p JOIN existing e ON p.investor_b_id = e.investor_id
+  ) pairs GROUP BY other ORDER BY strength DESC, other LIMIT %(per_source)s
+), in_sector AS (
+  SELECT i.investor_id, count(*) AS n
+  FROM companies c JOIN funding_rounds r ON r.company_id = c.id AND r.deleted_at IS NULL
+  JOIN investments i ON i.funding_round_id = r.id AND i.deleted_at IS NULL
+  WHERE c.sectors && %(sectors)s::text[] AND c.deleted_at IS NULL
+    AND (%(as_of)s::date IS NULL OR r.announced_at < %(as_of)s::date)
+  GROUP BY i.investor_id ORDER BY n DESC, i.investor_id LIMIT %(per_source)s
+), nearest AS (
+  SELECT id AS investor_id FROM investors
+  WHERE deleted_at IS NULL AND {candidate_model} = %(candidate_model)s
+  ORDER BY {candidate_embedding} <=> %(candidate_query)s LIMIT %(per_source)s
+), popular AS (
+  SELECT id AS investor_id FROM investors WHERE deleted_at IS NULL AND total_investments > 0
+  ORDER BY total_investments DESC, id LIMIT %(per_source)s
+), candidates AS (
+  SELECT investor_id FROM existing UNION SELECT investor_id FROM syndicate UNION SELECT investor_id FROM in_sector
+  UNION SELECT investor_id FROM nearest UNION SELECT investor_id FROM popular
+)
+SELECT v.id, {distances}, v.total_investments, coalesce(v.authority_score, 0),
+       (COALESCE(%(as_of)s::date, current_date) - v.last_invested_at) / 365.25,
+       coalesce(s.strength, 0), e.investor_id IS NOT NULL, coalesce(n.n, 0)
+FROM candidates c
+JOIN investors v ON v.id = c.investor_id AND v.deleted_at IS NULL AND v.active AND {filters}
+LEFT JOIN syndicate s ON s.investor_id = c.investor_id
+LEFT JOIN existing e ON e.investor_id = c.investor_id
+LEFT JOIN in_sector n ON n.investor_id = c.investor_id
+"""
+
+
+def candidate_features(conn: psycopg.Connection, query: GraphQuery, vectors: dict[str, np.ndarray],
+                       model_ids: dict[str, int], candidate: str, where: sql.Composable,
+                       where_params: dict) -> tuple[list[int], np.ndarray]:
+    """Candidate ids and their FEATURES rows for one query (filters as ``where`` on investors ``v``)."""
+    distances = sql.SQL(", ").join(
+        sql.SQL("CASE WHEN v.{m} = {model} THEN v.{e} <=> {query} END").format(
+            m=sql.Identifier(f"{d}_model_id"), e=sql.Identifier(f"{d}_embedding"),
+            model=sql.Placeholder(f"model_{d}"), query=sql.Placeholder(f"q_{d}"))
+        for d in vectors)
+    statement = sql.SQL(CANDIDATES).format(
+        distances=distances, filters=where, candidate_model=sql.Identifier(f"{candidate}_model_id"),
+        candidate_embedding=sql.Identifier(f"{candidate}_embedding"))
+    params = {**where_params, "company": query.company_id, "as_of": query.as_of, "sectors": query.sectors,
+              "per_source": PER_SOURCE, "candidate_model": model_ids[candidate],
+              "candidate_query": Vector(vectors[candidate]),
+              **{f"q_{d}": Vector(v) for d, v in vectors.items()}, **{f"model_{d}": model_ids[d] for d in vectors}}
+    rows = conn.execute(statement, params).fetchall()
+    ids = [row[0] for row in rows]
+    features = np.ones((len(rows), len(FEATURES)))
+    dims = [DIMENSIONS.index(d) for d in vectors]
+    for i, row in enumerate(rows):
+        for j, value in zip(dims, row[1:1 + len(vectors)], strict=True):
+            features[i, j] = 1.0 if value is None else value
+        investments, authority, years, strength, existing, in_sector = row[1 + len(vectors):]
+        recency = 10.0 if years is None else min(max(float(years), 0.0), 10.0)
+        features[i, len(TEXT_FEATURES):] = (math.log1p(investments), authority, recency, math.log1p(strength),
+                                            float(existing), math.log1p(in_sector))
+    return ids, features
+
+
+def explain(model: RankingModel, row: np.ndarray) -> list[str]:
+    """The features that did most to put a result where it is, in words."""
+    words = {"log_syndicate": "co-invested with the company's investors", "existing_investor": "already backs it",
+             "log_sector_investments": "active in its sectors", "log_investments": "very active",
+             "authority": "leads others follow", "years_since_last": "invested recently"}
+    top = sorted(model.contributions(row).items(), key=lambda item: -item[1])[:3]
+    return [words.get(name, f"close on {name.removesuffix('_distance')}") for name, value in top if value > 0]
