@@ -45,7 +45,7 @@ METRICS = ("recall@25", "hit@25", "ndcg@25", "mrr")
 
 
 @dataclass
-class TestRound:
+class HeldOutRound:
     source_id: str
     company_source_id: str
     answer: set[str]  # investor source_ids with pre-cut history
@@ -137,7 +137,7 @@ def query_texts(company: pd.Series, round_row: pd.Series, participants: int) -> 
     return texts
 
 
-def test_rounds(source: Path, cut: date, until: date, known: set[str]) -> list[TestRound]:
+def held_out_rounds(source: Path, cut: date, until: date, known: set[str]) -> list[HeldOutRound]:
     rounds = _read(source, "funding_rounds")
     dates = pd.to_datetime(rounds["announced_at"], errors="coerce")
     earlier = set(rounds.loc[dates < pd.Timestamp(cut), "company_source_id"])
@@ -156,7 +156,7 @@ def test_rounds(source: Path, cut: date, until: date, known: set[str]) -> list[T
         if not texts:
             continue
         sectors = json.loads(company["sectors"]) if company["sectors"] else []
-        selected.append(TestRound(row["source_id"], row["company_source_id"], answer,
+        selected.append(HeldOutRound(row["source_id"], row["company_source_id"], answer,
                                   row["company_source_id"] in earlier, texts,
                                   sectors or [company["primary_sector"]] * bool(company["primary_sector"])))
     return selected
@@ -180,7 +180,7 @@ def summarize(values: list[float], rng: np.random.Generator) -> dict:
     return {"mean": float(data.mean()), "low": float(low), "high": float(high), "n": len(data)}
 
 
-Ranker = Callable[[TestRound], list[str]]
+Ranker = Callable[[HeldOutRound], list[str]]
 
 
 def baselines(conn: psycopg.Connection, companies: list[str], seed: int = 0) -> dict[str, Ranker]:
@@ -199,14 +199,14 @@ def baselines(conn: psycopg.Connection, companies: list[str], seed: int = 0) -> 
     syndicates = _syndicates(conn, companies)
     rng = np.random.default_rng(seed)
 
-    def random_ranking(_: TestRound) -> list[str]:
+    def random_ranking(_: HeldOutRound) -> list[str]:
         return [popular[i] for i in rng.choice(len(popular), size=min(K, len(popular)), replace=False)]
 
-    def sector_popularity(round_: TestRound) -> list[str]:
+    def sector_popularity(round_: HeldOutRound) -> list[str]:
         ranked = _merge(*(by_sector.get(s, []) for s in round_.sectors))
         return _merge(ranked, popular)
 
-    def existing_syndicate(round_: TestRound) -> list[str]:
+    def existing_syndicate(round_: HeldOutRound) -> list[str]:
         return _merge(syndicates.get(round_.company_source_id, []), popular)
 
     return {"random": random_ranking, "global popularity": lambda _: popular[:K],
@@ -258,7 +258,7 @@ def _ids(conn: psycopg.Connection, table: str, source_ids: Iterable[str]) -> dic
     return dict(rows.fetchall())
 
 
-def _graph_query(company_ids: dict[str, int], round_: TestRound, as_of: date) -> GraphQuery:
+def _graph_query(company_ids: dict[str, int], round_: HeldOutRound, as_of: date) -> GraphQuery:
     return GraphQuery(company_ids.get(round_.company_source_id), round_.sectors, as_of)
 
 
@@ -267,7 +267,7 @@ def ranking_filters(as_of: date) -> Filters:
     return Filters(recency_months=24, as_of=as_of)
 
 
-def fit_model(conn: psycopg.Connection, rounds: list[TestRound], as_of: date, labels_until: date) -> RankingModel:
+def fit_model(conn: psycopg.Connection, rounds: list[HeldOutRound], as_of: date, labels_until: date) -> RankingModel:
     """Logistic regression over the graph variant's candidates of ``rounds`` (each labelled by whether it
     invested in the round), with features from a database built as of ``as_of``, before every round."""
     from sklearn.linear_model import LogisticRegression
@@ -301,12 +301,12 @@ def _embedder():
     return resolved(embedder_resource())
 
 
-def find_investors_ranker(conn: psycopg.Connection, cut: date, rounds: list[TestRound], variant: str,
+def find_investors_ranker(conn: psycopg.Connection, cut: date, rounds: list[HeldOutRound], variant: str,
                           model: RankingModel | None = None) -> Ranker:
     embedder = _embedder()
     company_ids = _ids(conn, "companies", (r.company_source_id for r in rounds))
 
-    def rank(round_: TestRound) -> list[str]:
+    def rank(round_: HeldOutRound) -> list[str]:
         result = find_investors(conn, embedder, round_.texts, ranking_filters(cut), user="evaluate", limit=K,
                                 variant=variant, graph=_graph_query(company_ids, round_, cut), model=model)
         return [investor["source_id"] for investor in result.investors]
@@ -314,7 +314,7 @@ def find_investors_ranker(conn: psycopg.Connection, cut: date, rounds: list[Test
     return rank
 
 
-def _sample(rounds: list[TestRound], size: int | None, seed: int) -> list[TestRound]:
+def _sample(rounds: list[HeldOutRound], size: int | None, seed: int) -> list[HeldOutRound]:
     if size is None or len(rounds) <= size:
         return rounds
     picked = np.random.default_rng(seed).choice(len(rounds), size=size, replace=False)
@@ -332,7 +332,7 @@ def learn(source: Path, cut: date, workdir: Path, train_months: int, max_rounds:
     build as of their start: neither features nor labels see the cut or anything after it."""
     start = (pd.Timestamp(cut) - pd.DateOffset(months=train_months)).date()
     with AlloyDBResource(url=build_as_of(source, workdir / "train", start)).connection() as conn:
-        rounds = _sample(test_rounds(source, start, cut, _history(conn)), max_rounds, seed)
+        rounds = _sample(held_out_rounds(source, start, cut, _history(conn)), max_rounds, seed)
         return fit_model(conn, rounds, start, cut)
 
 
@@ -341,7 +341,7 @@ def evaluate(source: Path, cut: date, until: date, workdir: Path, max_rounds: in
     model = learn(source, cut, workdir, train_months, max_rounds, seed)
     url = build_as_of(source, workdir / "test", cut)
     with AlloyDBResource(url=url).connection() as conn:  # pgvector's types registered, as the CLI's
-        rounds = _sample(test_rounds(source, cut, until, _history(conn)), max_rounds, seed)
+        rounds = _sample(held_out_rounds(source, cut, until, _history(conn)), max_rounds, seed)
         companies = sorted({round_.company_source_id for round_ in rounds})
         rankers = {**baselines(conn, companies, seed),
                    "find_investors rerank (seed weights)": find_investors_ranker(conn, cut, rounds, "rerank"),

@@ -7,8 +7,8 @@ from datetime import date
 import psycopg
 import pytest
 
-from invest_assets.ranking.evaluate import evaluate, score, write_as_of_source
-from invest_assets.resources.database import stop_embedded_server
+from invest_assets.ranking.evaluate import evaluate, fit_model, held_out_rounds, score, write_as_of_source
+from invest_assets.resources.database import AlloyDBResource, embedded_server_url, stop_embedded_server
 from tests.source_files import write_source
 
 CUT, UNTIL = date(2021, 1, 1), date(2022, 1, 1)
@@ -67,6 +67,11 @@ def test_a_backtest_through_the_build_and_find_investors(tmp_path):
             assert late.fetchone() == (0, None)
             fin1 = conn.execute("SELECT signal_text FROM investors WHERE source_id = 'fin1'").fetchone()[0]
             assert "series a" not in fin1 and "2021" not in fin1
+        train_url = embedded_server_url(str(workdir / "train" / "home"))
+        with AlloyDBResource(url=train_url).connection() as conn:  # the same data fits the same model
+            rounds = held_out_rounds(source, date(2020, 4, 1), CUT, {"fin1", "fin2", "bio1"})
+            again = fit_model(conn, rounds, date(2020, 4, 1), CUT)
+        assert again == result.model
     finally:
         for build in ("train", "test"):
             stop_embedded_server(str(workdir / build / "home"))
@@ -80,6 +85,4 @@ def test_a_backtest_through_the_build_and_find_investors(tmp_path):
 
 
 def _url(workdir):
-    from invest_assets.resources.database import embedded_server_url
-
     return embedded_server_url(str(workdir / "test" / "home"))
