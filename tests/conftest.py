@@ -28,6 +28,18 @@ def _with_database(url: str, database: str) -> str:
     return f"{before.rsplit('/', 1)[0]}/{database}" + (f"?{after}" if after else "")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def clean_working_directory(tmp_path_factory) -> Iterator[Path]:
+    """Tests and their subprocesses run in an empty directory: Dagster's CLIs load `.env` from their
+    working directory over the environment, so a developer's `.env` at the repository root (written by
+    `invest-assets build`) would point every `dagster` subprocess at the developer's own instance."""
+    previous = Path.cwd()
+    cwd = tmp_path_factory.mktemp("cwd")
+    os.chdir(cwd)
+    yield cwd
+    os.chdir(previous)
+
+
 @pytest.fixture(scope="session")
 def pg_home(tmp_path_factory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("invest_home")

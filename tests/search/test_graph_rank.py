@@ -1,0 +1,65 @@
+"""The graph variant on a hand-built graph whose right answer is known: the company's existing
+investor and its frequent co-investor outrank a stranger whose text matches the query better."""
+
+import pytest
+from dagster import materialize
+
+from invest_assets.core.assets import core_assets
+from invest_assets.core.partitions import all_months_tags
+from invest_assets.embeddings.assets import embedding_assets
+from invest_assets.graph.assets import authority_score, co_investor_pairs, ranking_signals
+from invest_assets.profiles.assets import investor_profiles
+from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.resources.sources import LocalFileSource
+from invest_assets.search.find_investors import Filters, company_query, find_investors
+from invest_assets.search.graph_rank import FEATURES, RankingModel, shipped_model
+from tests.source_files import write_source
+
+LOCAL = EmbedderResource(provider="local")
+COMPANIES = [{"source_id": "target", "name": "Target Pay", "sectors": '["fintech"]', "hq_country": "US"},
+             *({"source_id": f"o{n}", "name": f"Other {n}", "sectors": '["consumer"]', "hq_country": "US"}
+               for n in range(6)),
+             {"source_id": "f0", "name": "Fin Zero", "sectors": '["fintech"]', "hq_country": "US"}]
+INVESTORS = [{"source_id": s, "name": s.title(), "kind": "firm"} for s in ("anchor", "partner", "stranger")]
+ROUNDS = [{"source_id": "t1", "company_source_id": "target", "round_type": "seed", "announced_at": "2020-01-01"},
+          *({"source_id": f"r{n}", "company_source_id": f"o{n}", "round_type": "seed",
+             "announced_at": f"2019-0{n + 1}-01"} for n in range(6)),
+          {"source_id": "s1", "company_source_id": "f0", "round_type": "seed", "announced_at": "2019-09-01"}]
+INVESTMENTS = [{"funding_round_source_id": "t1", "investor_source_id": "anchor"},
+               *({"funding_round_source_id": f"r{n}", "investor_source_id": i}
+                 for n in range(6) for i in ("anchor", "partner")),
+               {"funding_round_source_id": "s1", "investor_source_id": "stranger"}]
+
+
+@pytest.fixture
+def graph(db, tmp_path):
+    source = write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS,
+                          investments=INVESTMENTS)
+    assets = [*core_assets, investor_profiles, *embedding_assets, ranking_signals, co_investor_pairs,
+              authority_score]
+    assert materialize(assets, tags=all_months_tags(), resources={
+        "database": db, "source": LocalFileSource(directory=str(source)), "embedder": LOCAL}).success
+    return db
+
+
+def test_the_syndicate_outranks_a_closer_text_stranger(graph):
+    with graph.connection() as conn:
+        texts, query = company_query(conn, "target", None)
+        assert texts == {"sector": "Invests in fintech.", "geography": "Backs companies in United States."}
+        graph_result = find_investors(conn, LOCAL, texts, Filters(recency_months=None), variant="graph", graph=query)
+        text_result = find_investors(conn, LOCAL, texts, Filters(recency_months=None), variant="rerank")
+    ranked = [i["source_id"] for i in graph_result.investors]
+    assert ranked == ["anchor", "partner", "stranger"]
+    assert [i["source_id"] for i in text_result.investors][0] == "stranger"  # by text alone the stranger wins
+    partner = graph_result.investors[1]
+    assert partner["features"]["log_syndicate"] > 0 and "co-invested with the company's investors" in \
+        partner["explanation"]
+    assert graph_result.investors[0]["features"]["existing_investor"] == 1.0
+
+
+def test_the_shipped_model_is_the_documented_fit():
+    model = shipped_model()
+    assert model.version.startswith("graph-lr-") and model.trained["rounds"] > 0
+    weights = dict(zip(FEATURES, model.weights, strict=True))
+    assert weights["log_syndicate"] > 0 and weights["existing_investor"] > 0 and weights["sector_distance"] < 0
+    assert RankingModel.from_json(model.to_json()) == model
