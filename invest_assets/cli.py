@@ -177,15 +177,23 @@ def warm_paths_command(investor: str, limit: int, as_json: bool) -> None:
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where the as-of source and its own database live (INVEST_ASSETS_HOME=WORKDIR/home).")
 @click.option("--max-rounds", type=int, help="Evaluate a random sample of this many test rounds.")
+@click.option("--train-months", type=click.IntRange(1, 120), default=12, show_default=True,
+              help="The graph model learns from the rounds of these months before the cut.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
-def evaluate(source_dir: Path, cut, until, workdir: Path, max_rounds: int | None, json_out: Path | None) -> None:
+@click.option("--model-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the fitted graph model here (the shipped one is invest_assets/search/ranking_model.json).")
+def evaluate(source_dir: Path, cut, until, workdir: Path, max_rounds: int | None, train_months: int,
+             json_out: Path | None, model_out: Path | None) -> None:
     """Backtest find_investors on rounds it never saw, beside simple baselines."""
     from invest_assets.ranking.evaluate import evaluate as run_evaluation
 
-    result = run_evaluation(source_dir.resolve(), cut.date(), until.date(), workdir.resolve(), max_rounds)
+    result = run_evaluation(source_dir.resolve(), cut.date(), until.date(), workdir.resolve(), max_rounds,
+                            train_months=train_months)
     click.echo(result.markdown())
     if json_out:
         json_out.write_text(result.as_json())
+    if model_out:
+        model_out.write_text(result.model.to_json() + "\n")
 
 
 cli.add_command(crunchbase)

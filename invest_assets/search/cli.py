@@ -82,8 +82,8 @@ def _dimension_options(command):
               help="0 disables the recency filter.")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="The date the recency filter counts back from "
               "(default: today), to query historical data honestly.")
-@click.option("--variant", type=click.Choice(VARIANTS), default="rerank", show_default=True,
-              help="rerank: weighted text distance; single: one dimension; graph: the learned graph-aware model.")
+@click.option("--variant", type=click.Choice(VARIANTS), help="rerank (default without --company): weighted text "
+              "distance; single: one dimension; graph (default with --company): the learned graph-aware model.")
 @click.option("--company", help="The founder's company (source_id): its sectors and country become the query "
               "texts unless given, and its investors so far feed the graph variant.")
 @click.option("--weights", type=WeightsParam(), help='JSON weights per dimension, e.g. {"sector": 0.5, "signal": 0.5}.')
@@ -104,6 +104,7 @@ def find_investors_command(check_size, sector, stage, geographies, recency_month
             except InvalidRequest as err:
                 raise click.UsageError(str(err)) from None
         texts = {**company_texts, **texts}  # explicit flags override
+    variant = variant or ("graph" if company else "rerank")
     if not texts:
         raise click.UsageError(f"give at least one query text: {', '.join(f'--{d}-text' for d in DIMENSIONS)}")
     if weights and variant == "rerank" and not set(texts) <= set(weights):

@@ -32,7 +32,7 @@ from invest_assets.sources.schema import DIMENSIONS
 
 TEXT_FEATURES = tuple(f"{d}_distance" for d in DIMENSIONS)
 GRAPH_FEATURES = ("log_investments", "authority", "years_since_last", "log_syndicate", "existing_investor",
-                  "log_sector_investments")
+                  "log_sector_investments", "log_recent_investments", "log_recent_sector_investments")
 FEATURES = TEXT_FEATURES + GRAPH_FEATURES
 PER_SOURCE = 150
 MODEL_FILE = Path(__file__).with_name("ranking_model.json")
@@ -98,12 +98,19 @@ WITH existing AS (
     SELECT p.investor_a_id, p.shared_rounds FROM co_investor_pairs p JOIN existing e ON p.investor_b_id = e.investor_id
   ) pairs GROUP BY other ORDER BY strength DESC, other LIMIT %(per_source)s
 ), in_sector AS (
-  SELECT i.investor_id, count(*) AS n
+  SELECT i.investor_id, count(*) AS n,
+         count(*) FILTER (WHERE r.announced_at >= COALESCE(%(as_of)s::date, current_date) - 730) AS recent
   FROM companies c JOIN funding_rounds r ON r.company_id = c.id AND r.deleted_at IS NULL
   JOIN investments i ON i.funding_round_id = r.id AND i.deleted_at IS NULL
   WHERE c.sectors && %(sectors)s::text[] AND c.deleted_at IS NULL
     AND (%(as_of)s::date IS NULL OR r.announced_at < %(as_of)s::date)
   GROUP BY i.investor_id ORDER BY n DESC, i.investor_id LIMIT %(per_source)s
+), recently_active AS (
+  SELECT i.investor_id, count(*) AS n
+  FROM funding_rounds r JOIN investments i ON i.funding_round_id = r.id AND i.deleted_at IS NULL
+  WHERE r.deleted_at IS NULL AND r.announced_at >= COALESCE(%(as_of)s::date, current_date) - 365
+    AND r.announced_at < COALESCE(%(as_of)s::date, current_date + 1)
+  GROUP BY i.investor_id
 ), nearest AS (
   SELECT id AS investor_id FROM investors
   WHERE deleted_at IS NULL AND {candidate_model} = %(candidate_model)s
@@ -114,15 +121,18 @@ WITH existing AS (
 ), candidates AS (
   SELECT investor_id FROM existing UNION SELECT investor_id FROM syndicate UNION SELECT investor_id FROM in_sector
   UNION SELECT investor_id FROM nearest UNION SELECT investor_id FROM popular
+  UNION (SELECT investor_id FROM recently_active ORDER BY n DESC, investor_id LIMIT %(per_source)s)
 )
 SELECT v.id, {distances}, v.total_investments, coalesce(v.authority_score, 0),
        (COALESCE(%(as_of)s::date, current_date) - v.last_invested_at) / 365.25,
-       coalesce(s.strength, 0), e.investor_id IS NOT NULL, coalesce(n.n, 0)
+       coalesce(s.strength, 0), e.investor_id IS NOT NULL, coalesce(n.n, 0), coalesce(a.n, 0),
+       coalesce(n.recent, 0)
 FROM candidates c
 JOIN investors v ON v.id = c.investor_id AND v.deleted_at IS NULL AND v.active AND {filters}
 LEFT JOIN syndicate s ON s.investor_id = c.investor_id
 LEFT JOIN existing e ON e.investor_id = c.investor_id
 LEFT JOIN in_sector n ON n.investor_id = c.investor_id
+LEFT JOIN recently_active a ON a.investor_id = c.investor_id
 """
 
 
@@ -149,10 +159,12 @@ def candidate_features(conn: psycopg.Connection, query: GraphQuery, vectors: dic
     for i, row in enumerate(rows):
         for j, value in zip(dims, row[1:1 + len(vectors)], strict=True):
             features[i, j] = 1.0 if value is None else value
-        investments, authority, years, strength, existing, in_sector = row[1 + len(vectors):]
+        investments, authority, years, strength, existing, in_sector, recent, recent_in_sector = \
+            row[1 + len(vectors):]
         recency = 10.0 if years is None else min(max(float(years), 0.0), 10.0)
         features[i, len(TEXT_FEATURES):] = (math.log1p(investments), authority, recency, math.log1p(strength),
-                                            float(existing), math.log1p(in_sector))
+                                            float(existing), math.log1p(in_sector), math.log1p(recent),
+                                            math.log1p(recent_in_sector))
     return ids, features
 
 
@@ -160,6 +172,8 @@ def explain(model: RankingModel, row: np.ndarray) -> list[str]:
     """The features that did most to put a result where it is, in words."""
     words = {"log_syndicate": "co-invested with the company's investors", "existing_investor": "already backs it",
              "log_sector_investments": "active in its sectors", "log_investments": "very active",
-             "authority": "leads others follow", "years_since_last": "invested recently"}
+             "authority": "leads others follow", "years_since_last": "invested recently",
+             "log_recent_investments": "active this year",
+             "log_recent_sector_investments": "active in its sectors lately"}
     top = sorted(model.contributions(row).items(), key=lambda item: -item[1])[:3]
     return [words.get(name, f"close on {name.removesuffix('_distance')}") for name, value in top if value > 0]
