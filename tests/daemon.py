@@ -27,8 +27,9 @@ def dagster_home(path: Path) -> Path:
 @contextmanager
 def running_daemon(env: dict, log: Path) -> Iterator[subprocess.Popen]:
     with log.open("w") as out:
+        # In the test's own directory: Dagster's CLIs load .env from their working directory.
         process = subprocess.Popen([BIN / "dagster-daemon", "run", "-m", "invest_assets.definitions"], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=log.parent)
     try:
         yield process
     finally:
@@ -55,7 +56,7 @@ def free_port() -> int:
 def running_webserver(command: list, port: int, env: dict, log: Path, cwd: Path | None = None) -> Iterator[str]:
     """Start ``command`` (a webserver on ``port``), wait until it serves, yield its base URL, stop it."""
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=cwd or log.parent, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     base = f"http://127.0.0.1:{port}"
 

@@ -21,6 +21,7 @@ def dagster(*args):
 
 
 def test_runs_schedule_state_and_sensor_cursors_survive_a_restart_in_postgres(tmp_path, database_url, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # prepare_instance writes .env here, where Dagster's CLIs would pick it up
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("DAGSTER_POSTGRES_URL", raising=False)
     monkeypatch.setenv("INVEST_ASSETS_HOME", str(tmp_path / "home"))
