@@ -23,6 +23,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.execution.backfill import BulkActionStatus
 from dotenv import dotenv_values
 
+from invest_assets.resources.database import stop_embedded_server
 from tests.daemon import free_port, running_webserver, wait_until
 
 ROOT = Path(__file__).parent.parent
@@ -44,13 +45,14 @@ def test_the_readme_documents_the_backfills_and_a_schedule():
 
 
 @pytest.fixture
-def fresh_root(tmp_path) -> Path:
+def fresh_root(tmp_path) -> Iterator[Path]:
     root = tmp_path / "invest_assets"
     root.mkdir()
     for name in REPO_FILES:
         shutil.copyfile(ROOT / name, root / name)
     (root / ".venv").symlink_to(ROOT / ".venv")  # the package is installed editable from this checkout
-    return root
+    yield root
+    stop_embedded_server(str(root / ".invest_assets"))  # the server `invest-assets build` started there
 
 
 def user_env(**settings) -> dict:
