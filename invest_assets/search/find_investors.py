@@ -276,8 +276,12 @@ def graph_candidates(conn: psycopg.Connection, embedder: EmbedderResource, texts
     served = serving_embedders(conn, embedder, dimensions)
     model_ids = {d: model_id for d, (model_id, _) in served.items()}
     vectors = query_vectors({d: texts[d] for d in dimensions}, served)
-    where, params = filter_sql(filters, dimensions[0], None)
-    return candidate_features(conn, graph, vectors, model_ids, dimensions[0], where, params)
+    return _graph_features(conn, vectors, model_ids, dimensions[0], filters, graph)
+
+
+def _graph_features(conn, vectors, model_ids, candidate, filters, graph: GraphQuery):
+    where, params = filter_sql(filters, candidate, None)  # an existing investor may have no text vector
+    return candidate_features(conn, graph, vectors, model_ids, candidate, where, params)
 
 
 def _graph_search(conn, vectors, model_ids, candidate, filters, page, graph: GraphQuery | None,
@@ -285,8 +289,7 @@ def _graph_search(conn, vectors, model_ids, candidate, filters, page, graph: Gra
     """The graph-aware variant: graph and text candidates scored by the learned model (higher is better)."""
     graph = graph or GraphQuery(as_of=filters.as_of)
     model = model or shipped_model()
-    where, params = filter_sql(filters, candidate, None)  # an existing investor may have no text vector
-    ids, features = candidate_features(conn, graph, vectors, model_ids, candidate, where, params)
+    ids, features = _graph_features(conn, vectors, model_ids, candidate, filters, graph)
     scores = model.score(features) if ids else np.zeros(0)
     order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))[:page]
     details = _investor_rows(conn, [ids[i] for i in order])
