@@ -10,7 +10,12 @@ from pathlib import Path
 import click
 
 from invest_assets import settings
-from invest_assets.search.cli import feedback_command, find_investors_command, index_command
+from invest_assets.search.cli import (
+    feedback_command,
+    find_investors_command,
+    index_command,
+    similar_companies_command,
+)
 from invest_assets.sources.crunchbase_cli import crunchbase
 
 SUMMARY_KEYS = ("dagster/row_count", "inserted", "updated", "soft_deleted", "quarantined", "rows_embedded",
@@ -200,6 +205,7 @@ cli.add_command(crunchbase)
 cli.add_command(find_investors_command)
 cli.add_command(feedback_command)
 cli.add_command(index_command)
+cli.add_command(similar_companies_command)
 
 
 def main() -> None:

@@ -25,7 +25,8 @@ ARTIFACTS = Path(__file__).parent.parent / "test-artifacts" / "ui"
 CHECKS = {
     **{table: ["no_quarantined_rows", "snapshot_keeps_live_rows"]
        for table in ("companies", "investors", "funding_rounds", "investments")},
-    **{f"{d}_embedding": ["vectors_current"] for d in ("stage", "check", "geography", "signal", "founder")},
+    **{f"{d}_embedding": ["vectors_current"]
+       for d in ("stage", "check", "geography", "signal", "founder", "company_description")},
     "sector_embedding": ["candidate_recall", "vectors_current"],
     "co_investor_pairs": ["pairs_consistent"],
     "authority_score": ["scores_valid"],
@@ -33,7 +34,8 @@ CHECKS = {
 GROUPS = {
     "core": ["companies", "investors", "funding_rounds", "investments"],
     "profiles": ["investor_profiles"],
-    "embeddings": [f"{d}_embedding" for d in ("sector", "stage", "check", "geography", "signal", "founder")],
+    "embeddings": [f"{d}_embedding"
+                   for d in ("sector", "stage", "check", "geography", "signal", "founder", "company_description")],
     "graph": ["ranking_signals", "co_investor_pairs", "authority_score"],
 }
 ASSETS = [asset for assets in GROUPS.values() for asset in assets]

@@ -1,13 +1,14 @@
-"""The six per-dimension embedding assets: sector, stage, check, geography, signal, founder.
+"""The embedding assets: the six investor dimensions (sector, stage, check, geography,
+signal, founder) and the company description (``targets``).
 
-Each writes only its own column of ``investors`` and embeds only what is stale (see
+Each writes only its own vector column and embeds only what is stale (see
 ``staleness``): changed, new, or other-model rows. Blank text clears the vector. Stale
 rows are read in id order in batches; each batch is embedded, COPYed (binary) into a
 staging table and written by one UPDATE that sets vector, hash, model and time
 together, and committed, so a failure keeps the batches already done and a rerun
 continues where it stopped. The UPDATE only lands where the text is still the one
-embedded. A per-dimension advisory lock keeps two runs from embedding the same
-dimension at once: the second waits, then finds nothing stale.
+embedded. A per-target advisory lock keeps two runs from embedding the same
+column at once: the second waits, then finds nothing stale.
 """
 
 import os
@@ -22,12 +23,12 @@ from psycopg import sql
 from invest_assets import settings
 from invest_assets.embeddings.models import serving_embedders
 from invest_assets.embeddings.staleness import stale_condition
+from invest_assets.embeddings.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, EmbeddingTarget, target
 from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.indexes import ensure_ann_index
-from invest_assets.sources.schema import DIMENSIONS
 
 # Rows per committed batch (INVEST_EMBED_BATCH_ROWS): what a failure can cost, and the
 # unit of resumption. 2,048 is also the OpenAI API's inputs-per-request limit.
@@ -64,40 +65,30 @@ def embedding_lock_key(dimension: str) -> str:
     return f"invest_assets.embed.{dimension}"
 
 
-def _columns(dimension: str) -> dict[str, sql.Identifier]:
-    return {
-        name: sql.Identifier(f"{dimension}_{name}")
-        for name in ("text", "text_hash", "embedding", "embedded_hash", "model_id", "embedded_at")
-    }
-
-
 def clear_blank_vectors(conn: psycopg.Connection, dimension: str) -> int:
     """NULL or blank text means no vector: clear vectors whose text went blank."""
-    cols = _columns(dimension)
     with conn.transaction():
         return conn.execute(
             sql.SQL(
-                "UPDATE investors SET {embedding} = NULL, {embedded_hash} = NULL, {model_id} = NULL,"
+                "UPDATE {table} SET {embedding} = NULL, {embedded_hash} = NULL, {model_id} = NULL,"
                 " {embedded_at} = NULL WHERE {text_hash} IS NULL AND {embedding} IS NOT NULL"
-            ).format(**cols)
+            ).format(table=target(dimension).table_id, **target(dimension).columns())
         ).rowcount
 
 
 def next_stale_batch(conn: psycopg.Connection, dimension: str, model_id: int, after_id: int, limit: int):
-    cols = _columns(dimension)
     return conn.execute(
         sql.SQL(
-            "SELECT id, {text}, {text_hash} FROM investors"
+            "SELECT id, {text}, {text_hash} FROM {table}"
             " WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL AND id > %(after)s AND {stale}"
             " ORDER BY id LIMIT %(limit)s"
-        ).format(stale=stale_condition(dimension), **cols),
+        ).format(stale=stale_condition(dimension), table=target(dimension).table_id, **target(dimension).columns()),
         {"model_id": model_id, "after": after_id, "limit": limit},
     ).fetchall()
 
 
 def write_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, hashes, vectors) -> int:
     """One batch: binary COPY into staging, one UPDATE; vector, hash and provenance together."""
-    cols = _columns(dimension)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("CREATE TEMP TABLE embedded (id bigint, text_hash bytea, embedding vector) ON COMMIT DROP")
         with cur.copy("COPY embedded (id, text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
@@ -106,10 +97,10 @@ def write_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, 
                 copy.write_row(row)
         return cur.execute(
             sql.SQL(
-                "UPDATE investors i SET {embedding} = e.embedding, {embedded_hash} = e.text_hash,"
+                "UPDATE {table} i SET {embedding} = e.embedding, {embedded_hash} = e.text_hash,"
                 " {model_id} = %(model_id)s, {embedded_at} = clock_timestamp()"
                 " FROM embedded e WHERE i.id = e.id AND i.{text_hash} = e.text_hash"
-            ).format(**cols),
+            ).format(table=target(dimension).table_id, **target(dimension).columns()),
             {"model_id": model_id},
         ).rowcount
 
@@ -140,13 +131,12 @@ def embed_dimension(
             report.requests += batch.requests
             report.cost_usd += batch.cost_usd
             after = ids[-1]
-        cols = _columns(dimension)
         report.considered, report.current = conn.execute(
             sql.SQL(
                 "SELECT count(*), count(*) FILTER (WHERE {embedding} IS NOT NULL AND {model_id} = %(model_id)s"
                 " AND {embedded_hash} = {text_hash})"
-                " FROM investors WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL"
-            ).format(**cols),
+                " FROM {table} WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL"
+            ).format(table=target(dimension).table_id, **target(dimension).columns()),
             {"model_id": model_id},
         ).fetchone()
     finally:
@@ -158,10 +148,11 @@ def embed_dimension(
 
 def embedded_rows(conn: psycopg.Connection, dimension: str, ids: list[int]):
     """A few of the rows this run embedded, with the text their vector now stands for."""
-    cols = _columns(dimension)
+    embedded = target(dimension)
     return preview(conn, sql.SQL(
-        "SELECT source_id AS investor, name, left({text}, 80) AS text, {embedded_at} AS embedded_at"
-        " FROM investors WHERE id = ANY(%s) ORDER BY id").format(**cols), (ids,))
+        "SELECT source_id AS {entity}, name, left({text}, 80) AS text, {embedded_at} AS embedded_at"
+        " FROM {table} WHERE id = ANY(%s) ORDER BY id").format(
+        entity=sql.Identifier(embedded.entity), table=embedded.table_id, **embedded.columns()), (ids,))
 
 
 def report_metadata(report: EmbedReport) -> dict:
@@ -182,29 +173,41 @@ def report_metadata(report: EmbedReport) -> dict:
     }
 
 
-def embedding_asset(dimension: str) -> AssetsDefinition:
+def _description(embedded: EmbeddingTarget) -> str:
+    if embedded is COMPANY_DESCRIPTION:
+        return ("companies.description_embedding: the company's description vector, embedded from "
+                "companies.description_text (the description, else name and sectors), only for rows whose "
+                "text or model changed. similar-companies searches it.")
+    d = embedded.key
+    return (f"investors.{d}_embedding: the {d} thesis vector ({DESCRIPTIONS[d]}), "
+            f"embedded from investors.{d}_text, only for rows whose text or model changed.")
+
+
+def embedding_asset(embedded: EmbeddingTarget, deps: list[str]) -> AssetsDefinition:
+    key = embedded.key
+
     @asset(
-        name=f"{dimension}_embedding",
-        deps=["investors", "investor_profiles"],
+        name=embedded.asset_name,
+        deps=deps,
         group_name="embeddings",
         kinds={"postgres", settings.embedder_kind()},
         owners=["team:data-platform"],
         pool=EMBEDDING_POOL,
         retry_policy=DATABASE_RETRY,
         backfill_policy=SINGLE_RUN,
-        description=f"investors.{dimension}_embedding: the {dimension} thesis vector ({DESCRIPTIONS[dimension]}), "
-        f"embedded from investors.{dimension}_text, only for rows whose text or model changed.",
+        description=_description(embedded),
     )
     def _embed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
         with database.connection() as conn:
-            report = embed_dimension(conn, embedder, dimension)
-            ann_index = ensure_ann_index(conn, dimension)
-            embedded = embedded_rows(conn, dimension, report.embedded_ids[:PREVIEW_ROWS])
-        context.log.info(f"{dimension}: embedded {report.embedded} of {report.considered} rows; ANN index {ann_index}")
+            report = embed_dimension(conn, embedder, key)
+            ann_index = ensure_ann_index(conn, key)
+            embedded_preview = embedded_rows(conn, key, report.embedded_ids[:PREVIEW_ROWS])
+        context.log.info(f"{key}: embedded {report.embedded} of {report.considered} rows; ANN index {ann_index}")
         return MaterializeResult(metadata={**report_metadata(report), "ann_index": MetadataValue.text(ann_index),
-                                           "embedded_rows": embedded})
+                                           "embedded_rows": embedded_preview})
 
     return _embed
 
 
-embedding_assets = [embedding_asset(d) for d in DIMENSIONS]
+embedding_assets = [embedding_asset(t, ["investors", "investor_profiles"]) for t in INVESTOR_TARGETS.values()]
+company_description_embedding = embedding_asset(COMPANY_DESCRIPTION, ["companies"])

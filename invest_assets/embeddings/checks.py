@@ -1,18 +1,18 @@
-"""Per-dimension checks of the stored vectors: present, right model and size, unit length, fresh."""
+"""Per-target checks of the stored vectors: present, right model and size, unit length, fresh."""
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetChecksDefinition, asset_check
 from psycopg import sql
 
 from invest_assets.embeddings.models import serving_embedders
+from invest_assets.embeddings.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, EmbeddingTarget, target
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.sources.schema import DIMENSIONS
 
 NORM_TOLERANCE = 1e-3
 
 
-def vector_problems(conn, dimension: str, model_id: int, dimensions: int) -> dict[str, int]:
-    cols = {n: sql.Identifier(f"{dimension}_{n}") for n in ("text_hash", "embedding", "embedded_hash", "model_id")}
+def vector_problems(conn, key: str, model_id: int, dimensions: int) -> dict[str, int]:
+    checked = target(key)
     row = conn.execute(
         sql.SQL(
             """
@@ -23,20 +23,22 @@ def vector_problems(conn, dimension: str, model_id: int, dimensions: int) -> dic
               count(*) FILTER (WHERE {embedding} IS NOT NULL
                                AND abs(vector_norm({embedding}) - 1) > %(tolerance)s),
               count(*) FILTER (WHERE {embedding} IS NOT NULL AND {embedded_hash} IS DISTINCT FROM {text_hash})
-            FROM investors WHERE deleted_at IS NULL AND active
+            FROM {table} WHERE {checked_rows}
             """
-        ).format(**cols),
+        ).format(table=checked.table_id, checked_rows=sql.SQL(checked.checked_rows), **checked.columns()),
         {"model_id": model_id, "dims": dimensions, "tolerance": NORM_TOLERANCE},
     ).fetchone()
     return dict(zip(("missing", "other_model_or_size", "not_unit_length", "older_than_text"), row, strict=True))
 
 
-def vectors_check(dimension: str) -> AssetChecksDefinition:
+def vectors_check(checked: EmbeddingTarget) -> AssetChecksDefinition:
+    dimension = checked.key
+
     @asset_check(
-        asset=f"{dimension}_embedding",
+        asset=checked.asset_name,
         name="vectors_current",
-        description="Every active investor with text has a unit-length vector of the right size from the "
-        "dimension's serving model, made from its current text.",
+        description=f"Every {'active ' if checked.entity == 'investor' else ''}{checked.entity} with text has a "
+        "unit-length vector of the right size from the serving model, made from its current text.",
     )
     def _check(context: AssetCheckExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
         with database.connection() as conn:
@@ -47,4 +49,5 @@ def vectors_check(dimension: str) -> AssetChecksDefinition:
     return _check
 
 
-embedding_checks = [vectors_check(d) for d in DIMENSIONS]
+embedding_checks = [vectors_check(t) for t in INVESTOR_TARGETS.values()]
+company_description_check = vectors_check(COMPANY_DESCRIPTION)

@@ -1,10 +1,11 @@
 """The sensor that re-embeds only the dimensions whose source text changed.
 
-Each tick runs one set-based query (``stale_counts``: stale live rows per dimension, in
-one scan of ``investors``) and asks for one run per stale dimension, selecting only that
-dimension's asset; the asset itself embeds only the stale rows. A dimension that an
-active run already targets is skipped, and a failed run leaves its rows stale, so the
-next tick asks again.
+A dimension here is one embedding target: an investor dimension or the company
+description. Each tick runs one set-based statement (``stale_counts``: stale live rows
+per target, in one scan of ``investors`` and one of ``companies``) and asks for one run
+per stale dimension, selecting only that dimension's asset; the asset itself embeds only
+the stale rows. A dimension that an active run already targets is skipped, and a failed
+run leaves its rows stale, so the next tick asks again.
 
 Why a sensor and not declarative automation: which dimension needs work is a fact of
 the data (text hashes against embedded hashes, and each dimension's serving model), not
@@ -27,13 +28,13 @@ from dagster import (
 
 from invest_assets.embeddings.models import serving_model_ids
 from invest_assets.embeddings.staleness import stale_counts
+from invest_assets.embeddings.targets import TARGETS
 from invest_assets.in_flight import SENSOR_DEFAULTS, assets_in_flight
 from invest_assets.resources.database import AlloyDBResource
-from invest_assets.sources.schema import DIMENSIONS
 
 DIMENSION_TAG = "invest/dimension"
 STALE_ROWS_TAG = "invest/stale_rows"
-EMBEDDING_KEYS = {d: AssetKey(f"{d}_embedding") for d in DIMENSIONS}
+EMBEDDING_KEYS = {key: AssetKey(t.asset_name) for key, t in TARGETS.items()}
 
 
 def embedding_requests(counts: dict[str, int], busy: set[AssetKey]) -> tuple[list[RunRequest], list[str]]:
@@ -59,8 +60,8 @@ def embedding_requests(counts: dict[str, int], busy: set[AssetKey]) -> tuple[lis
     name="stale_embeddings_sensor",
     target=AssetSelection.assets(*EMBEDDING_KEYS.values()),
     **SENSOR_DEFAULTS,
-    description="Re-embeds only the dimensions whose investor text changed (or whose model changed), "
-    "one run per stale dimension, never two for the same dimension at once.",
+    description="Re-embeds only the dimensions whose investor text (or company description) changed, or whose "
+    "model changed, one run per stale dimension, never two for the same dimension at once.",
 )
 def stale_embeddings_sensor(context: SensorEvaluationContext, database: AlloyDBResource) -> SensorResult | SkipReason:
     with database.connection() as conn:

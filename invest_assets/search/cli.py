@@ -1,4 +1,4 @@
-"""``invest-assets find-investors`` and ``invest-assets feedback``."""
+"""``invest-assets find-investors``, ``feedback``, ``similar-companies`` and ``index``."""
 
 from __future__ import annotations
 
@@ -151,6 +151,29 @@ def feedback_command(run_id, investor, signal, note, user):
         except InvalidRequest as err:
             raise click.UsageError(str(err)) from None
     click.echo(f"feedback {feedback_id} recorded")
+
+
+@click.command("similar-companies")
+@click.argument("source_id")
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def similar_companies_command(source_id, limit, as_json):
+    """The live companies whose descriptions are nearest SOURCE_ID's (cosine over description_embedding)."""
+    from invest_assets.search.similar_companies import similar_companies
+
+    with _connection() as conn:
+        try:
+            answer = similar_companies(conn, source_id, limit)
+        except InvalidRequest as err:
+            raise click.UsageError(str(err)) from None
+    if as_json:
+        click.echo(json.dumps(answer, default=str, indent=2))
+        return
+    click.echo(f"{answer['company']['name']} ({source_id}): {answer['company']['text']}")
+    click.echo("distance = cosine distance of the description vectors; lower is nearer")
+    for rank, company in enumerate(answer["similar"], 1):
+        click.echo(f"{rank:3d}. {company['distance']:.4f}  {company['name']} ({company['source_id']})  "
+                   f"{company['primary_sector'] or '-'}, {company['hq_country'] or '-'}: {company['description']}")
 
 
 @click.command("index")

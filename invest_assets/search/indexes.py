@@ -23,6 +23,7 @@ import os
 import psycopg
 from psycopg import sql
 
+from invest_assets.embeddings.targets import TARGETS, target
 from invest_assets.sources.schema import DIMENSIONS
 
 ANN_DIMENSIONS_ENV = "INVEST_ANN_DIMENSIONS"
@@ -32,11 +33,13 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
 
 
-def _ann_indexes(conn: psycopg.Connection) -> dict[str, str]:
-    """Each ANN (HNSW or ScaNN) index on investors, by name, with the dimension it indexes."""
-    rows = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'investors'"
-                        " AND (indexdef ILIKE '% USING hnsw%' OR indexdef ILIKE '% USING scann%')").fetchall()
-    return {name: d for name, definition in rows for d in DIMENSIONS if f"({d}_embedding" in definition}
+def _ann_indexes(conn: psycopg.Connection, table: str = "investors") -> dict[str, str]:
+    """Each ANN (HNSW or ScaNN) index on ``table``, by name, with the embedding target it indexes."""
+    rows = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s"
+                        " AND (indexdef ILIKE '%% USING hnsw%%' OR indexdef ILIKE '%% USING scann%%')",
+                        (table,)).fetchall()
+    on_table = [t for t in TARGETS.values() if t.table == table]
+    return {name: t.key for name, definition in rows for t in on_table if f"({t.prefix}_embedding" in definition}
 
 
 def indexed_dimensions(conn: psycopg.Connection) -> set[str]:
@@ -62,27 +65,30 @@ def _index_method(conn: psycopg.Connection) -> str:
     return "scann"
 
 
-def _create_statement(conn: psycopg.Connection, method: str, dimension: str) -> sql.Composed | None:
-    """The CREATE INDEX for ``dimension``; None while a ScaNN index has too few rows to train on."""
-    column = sql.Identifier(f"{dimension}_embedding")
-    name = sql.Identifier(f"investors_{dimension}_ann")
+def _create_statement(conn: psycopg.Connection, method: str, key: str) -> sql.Composed | None:
+    """The CREATE INDEX for target ``key``; None while a ScaNN index has too few rows to train on."""
+    indexed = target(key)
+    column = indexed.column("embedding")
+    name = sql.Identifier(f"{indexed.table}_{indexed.prefix}_ann")
     if method == "hnsw":
-        return sql.SQL("CREATE INDEX {} ON investors USING hnsw ({} vector_cosine_ops)"
+        return sql.SQL("CREATE INDEX {} ON {} USING hnsw ({} vector_cosine_ops)"
                        " WITH (m = {}, ef_construction = {})").format(
-            name, column, sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
-    rows = conn.execute(sql.SQL("SELECT count({}) FROM investors").format(column)).fetchone()[0]
+            name, indexed.table_id, column, sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
+    rows = conn.execute(sql.SQL("SELECT count({}) FROM {}").format(column, indexed.table_id)).fetchone()[0]
     if rows < SCANN_MIN_ROWS:
         return None
-    return sql.SQL("CREATE INDEX {} ON investors USING scann ({} cosine) WITH (num_leaves = {}, quantizer = 'SQ8')"
-                   ).format(name, column, sql.Literal(max(1, round(math.sqrt(rows)))))
+    return sql.SQL("CREATE INDEX {} ON {} USING scann ({} cosine) WITH (num_leaves = {}, quantizer = 'SQ8')"
+                   ).format(name, indexed.table_id, column, sql.Literal(max(1, round(math.sqrt(rows)))))
 
 
 def ensure_ann_index(conn: psycopg.Connection, dimension: str) -> str:
-    """Build ``dimension``'s ANN index if it is a candidate dimension without one; returns what
-    happened (for the embedding asset's metadata)."""
-    if dimension not in configured_dimensions():
+    """Build the ANN index of ``dimension`` (an embedding target) if it is searched by nearest
+    neighbour and has none; returns what happened (for the embedding asset's metadata). Of the
+    investor dimensions only the candidate dimensions are; the company description always is."""
+    table = target(dimension).table
+    if table == "investors" and dimension not in configured_dimensions():
         return "none: not a candidate dimension"
-    if dimension in indexed_dimensions(conn):
+    if dimension in _ann_indexes(conn, table).values():
         return "present"
     method = _index_method(conn)
     statement = _create_statement(conn, method, dimension)
