@@ -8,7 +8,7 @@ from dagster import DagsterInstance, build_sensor_context, materialize
 
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
-from invest_assets.embeddings.assets import embedding_assets
+from invest_assets.embeddings.assets import company_description_embedding, embedding_assets
 from invest_assets.embeddings.sensors import stale_embeddings_sensor
 from invest_assets.profiles.assets import investor_profiles
 from invest_assets.profiles.derive import derive_profiles
@@ -53,7 +53,7 @@ COLUMNS = ("sector_text", "stage_text", "check_text", "geography_text", "signal_
 
 
 def build(db, directory, *, embed=False):
-    assets = [*core_assets, investor_profiles, *(embedding_assets if embed else [])]
+    assets = [*core_assets, investor_profiles, *([*embedding_assets, company_description_embedding] if embed else [])]
     resources = {"database": db, "source": LocalFileSource(directory=str(directory)), "embedder": EmbedderResource()}
     result = materialize(assets, resources=resources, tags=all_months_tags())
     assert result.success
