@@ -90,34 +90,88 @@ def _dimension_options(command):
 @click.option("--limit", type=click.IntRange(1, 1000), help="Results (default 25 for rerank, 50 for single).")
 @click.option("--user", type=UserParam(), default="cli", show_default=True, help="workos_user_id recorded in runs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def find_investors_command(check_size, sector, stage, geographies, recency_months, as_of, variant, company, weights,
-                           limit, user, as_json, **texts):
+@click.option("--queries", type=click.File("r"), help="Batch: a JSON-lines file ('-': stdin), one query object per "
+              'line with the flags as keys (e.g. {"company": "c1", "as_of": "2013-01-01", "geo": ["US"]}); '
+              "prints one JSON result per line, in order, over one connection.")
+def find_investors_command(queries, as_json, **params):
     """Rank investors for a founder: hard filters plus per-dimension thesis texts."""
+    if queries:
+        _answer_batch(queries, params["user"])
+        return
+    with _connection() as conn:
+        try:
+            result, hints = _answer(conn, _embedder(), **params)
+        except InvalidRequest as err:
+            raise click.UsageError(str(err)) from None
+    if as_json:
+        click.echo(json.dumps(_as_json(result, hints), default=str, indent=2))
+    else:
+        _print(result, hints)
+
+
+def _answer(conn, embedder, *, check_size, sector, stage, geographies, recency_months, as_of, variant, company,
+            weights, limit, user, **texts):
+    """One query, as the flags give it: the result and, for an empty one, hints."""
     filters = Filters(check_size, sector, stage, list(geographies) or None, recency_months or None,
                       as_of.date() if as_of else None)
     texts = {d: texts[f"{d}_text"] for d in DIMENSIONS if texts[f"{d}_text"] and texts[f"{d}_text"].strip()}
     graph = None
     if company:
-        with _connection() as conn:
-            try:
-                company_texts, graph = company_query(conn, company, filters.as_of)
-            except InvalidRequest as err:
-                raise click.UsageError(str(err)) from None
+        company_texts, graph = company_query(conn, company, filters.as_of)
         texts = {**company_texts, **texts}  # explicit flags override
     variant = variant or ("graph" if company else "rerank")
     if not texts:
-        raise click.UsageError(f"give at least one query text: {', '.join(f'--{d}-text' for d in DIMENSIONS)}")
+        raise InvalidRequest(f"give at least one query text: {', '.join(f'--{d}-text' for d in DIMENSIONS)}")
     if weights and variant == "rerank" and not set(texts) <= set(weights):
-        raise click.BadParameter(f"no weight for {sorted(set(texts) - set(weights))}", param_hint="--weights")
+        raise InvalidRequest(f"--weights: no weight for {sorted(set(texts) - set(weights))}")
+    result = find_investors(conn, embedder, texts, filters, user=user, variant=variant, weights=weights,
+                            limit=limit, graph=graph)
+    hints = [] if result.investors else empty_result_hints(conn, filters, result.candidate_dimension)
+    return result, hints
+
+
+def _query_params(line: str, user: str) -> dict:
+    """A JSON-lines query as the command's parameters, parsed and validated by the command's own options."""
+    query = json.loads(line)
+    if not isinstance(query, dict):
+        raise InvalidRequest(f"expected a JSON object, got {type(query).__name__}")
+    args = ["--user", user]
+    for key, value in query.items():
+        flag = "--" + key.replace("_", "-")
+        if key in ("queries", "json") or flag not in _FLAGS:
+            raise InvalidRequest(f"unknown key {key!r}; use the flags' names, e.g. sector_text, check_size, geo")
+        values = value if isinstance(value, list) else [value]
+        args += [a for v in values for a in (flag, json.dumps(v) if isinstance(v, dict) else str(v))]
+    try:
+        return find_investors_command.make_context("find-investors", args).params
+    except click.ClickException as err:
+        raise InvalidRequest(err.format_message()) from None
+
+
+def _answer_batch(queries, user: str) -> None:
+    """One JSON result per input line, in order; a bad line gets an error object and the rest go on."""
+    embedder = _embedder()
     with _connection() as conn:
-        result = find_investors(conn, _embedder(), texts, filters, user=user, variant=variant, weights=weights,
-                                limit=limit, graph=graph)
-        hints = [] if result.investors else empty_result_hints(conn, filters, result.candidate_dimension)
-    if as_json:
-        click.echo(json.dumps({"run_id": result.run_id, "variant": result.variant, "scan": result.scan,
-                               "filtered_rows": result.filtered_rows, "weights": result.weights,
-                               "investors": result.investors, "hints": hints}, default=str, indent=2))
-        return
+        for number, line in enumerate(queries, 1):
+            if not line.strip():
+                continue
+            try:
+                params = _query_params(line, user)
+                params.pop("queries"), params.pop("as_json")
+                answer = {"line": number, **_as_json(*_answer(conn, embedder, **params))}
+            except (InvalidRequest, json.JSONDecodeError) as err:
+                conn.rollback()
+                answer = {"line": number, "error": str(err)}
+            click.echo(json.dumps(answer, default=str))
+
+
+def _as_json(result, hints) -> dict:
+    return {"run_id": result.run_id, "variant": result.variant, "scan": result.scan,
+            "filtered_rows": result.filtered_rows, "weights": result.weights, "investors": result.investors,
+            "hints": hints}
+
+
+def _print(result, hints) -> None:
     click.echo(f"run {result.run_id}: {len(result.investors)} investors ({result.variant}, {result.scan} scan over "
                f"{result.filtered_rows} filtered rows, {result.latency_ms} ms)")
     for hint in hints:
@@ -135,6 +189,9 @@ def find_investors_command(check_size, sector, stage, geographies, recency_month
         click.echo(f"{rank:3d}. {'score' if graph_scores else 'distance'} {investor['final_score']:.4f}  "
                    f"{investor['name']} ({investor['source_id']})  [{per_dimension}]  "
                    f"{', '.join(investor['focus_sectors'] or [])}{why}")
+
+
+_FLAGS = {opt for param in find_investors_command.params for opt in getattr(param, "opts", [])}
 
 
 @click.command("feedback")
