@@ -25,6 +25,20 @@ def dagster_home(path: Path) -> Path:
 
 
 @contextmanager
+def daemon_on_source(tmp_path: Path, database_url: str, source: Path, monkeypatch) -> Iterator[dict]:
+    """A daemon of the code location over ``source`` (sensors every 3 s) and its instance, in this process too."""
+    from dagster import DagsterInstance
+
+    home = dagster_home(tmp_path / "dagster_home")
+    env = dict(os.environ, ALLOYDB_URL=database_url, INVEST_SOURCE_DIR=str(source), DAGSTER_HOME=str(home),
+               INVEST_ASSETS_HOME=str(tmp_path / "home"), INVEST_SENSOR_INTERVAL_SECONDS="3")
+    log = tmp_path / "daemon.log"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with running_daemon(env, log), DagsterInstance.get() as instance:
+        yield {"instance": instance, "source": source, "log": log, "url": database_url}
+
+
+@contextmanager
 def running_daemon(env: dict, log: Path) -> Iterator[subprocess.Popen]:
     with log.open("w") as out:
         # In the test's own directory: Dagster's CLIs load .env from their working directory.

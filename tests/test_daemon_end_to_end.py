@@ -2,15 +2,14 @@
 changed signal texts in the source become one investors sync and one signal_embedding
 run that embeds exactly 37 texts, with nobody clicking anything."""
 
-import os
 
 import psycopg
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterRunStatus, RunsFilter
 
 from invest_assets.embeddings.sensors import DIMENSION_TAG, STALE_ROWS_TAG
 from invest_assets.in_flight import ACTIVE_STATUSES
-from tests.daemon import dagster_home, running_daemon, wait_until
+from tests.daemon import daemon_on_source, wait_until
 from tests.source_files import write_source, write_table
 from tests.test_sensors import investor
 
@@ -28,13 +27,8 @@ def stale_and_active(url, instance):
 @pytest.fixture
 def daemon(tmp_path, database_url, monkeypatch):
     source = write_source(tmp_path / "src", investors=[investor(i) for i in range(N)])
-    home = dagster_home(tmp_path / "dagster_home")
-    env = dict(os.environ, ALLOYDB_URL=database_url, INVEST_SOURCE_DIR=str(source), DAGSTER_HOME=str(home),
-               INVEST_ASSETS_HOME=str(tmp_path / "home"), INVEST_SENSOR_INTERVAL_SECONDS="3")
-    log = tmp_path / "daemon.log"
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with running_daemon(env, log), DagsterInstance.get() as instance:
-        yield {"instance": instance, "source": source, "log": log, "url": database_url}
+    with daemon_on_source(tmp_path, database_url, source, monkeypatch) as running:
+        yield running
 
 
 @pytest.mark.slow

@@ -3,11 +3,12 @@ learned linear model over per-candidate features.
 
 Candidates (a few hundred): the company's existing investors, their strongest co-investors
 (``co_investor_pairs``), the most active investors in the company's sectors, the nearest by
-sector text, and the most active overall. Features (``FEATURES``): the cosine distance on each
-dimension with query text (1 where the investor has no vector, or the query no text),
-activity, authority, years since its last investment as of the query date, co-investment
-strength with the company's investors, whether it already backed the company, and its
-investments in the company's sectors.
+sector text, the most active overall and lately, and the most active in the company's city and
+region (local angels and funds lead many first rounds). Features (``FEATURES``): the cosine
+distance on each dimension with query text (1 where the investor has no vector, or the query no
+text), activity, authority, years since its last investment as of the query date, co-investment
+strength with the company's investors, whether it already backed the company (in how many of
+its rounds, and in its latest), and its investments in the company's sectors, city and region.
 
 The weights are not hand-set: ``RankingModel`` is fitted (scikit-learn's logistic regression)
 on rounds the database did not see, by ``invest-assets evaluate`` (see ``ranking.evaluate``),
@@ -32,7 +33,8 @@ from invest_assets.sources.schema import DIMENSIONS
 
 TEXT_FEATURES = tuple(f"{d}_distance" for d in DIMENSIONS)
 GRAPH_FEATURES = ("log_investments", "authority", "years_since_last", "log_syndicate", "existing_investor",
-                  "log_sector_investments", "log_recent_investments", "log_recent_sector_investments")
+                  "log_sector_investments", "log_recent_investments", "log_recent_sector_investments",
+                  "log_city_investments", "log_region_investments", "log_company_rounds", "in_latest_round")
 FEATURES = TEXT_FEATURES + GRAPH_FEATURES
 PER_SOURCE = 150
 MODEL_FILE = Path(__file__).with_name("ranking_model.json")
@@ -85,11 +87,15 @@ class GraphQuery:
 
 
 CANDIDATES = """
-WITH existing AS (
-  SELECT DISTINCT i.investor_id
-  FROM funding_rounds r JOIN investments i ON i.funding_round_id = r.id AND i.deleted_at IS NULL
+WITH company_rounds AS (
+  SELECT r.id, r.announced_at, max(r.announced_at) OVER () AS latest
+  FROM funding_rounds r
   WHERE r.company_id = %(company)s AND r.deleted_at IS NULL
     AND (%(as_of)s::date IS NULL OR r.announced_at < %(as_of)s::date)
+), existing AS (
+  SELECT i.investor_id, count(DISTINCT r.id) AS rounds, bool_or(r.announced_at = r.latest) AS in_latest
+  FROM company_rounds r JOIN investments i ON i.funding_round_id = r.id AND i.deleted_at IS NULL
+  GROUP BY i.investor_id
 ), syndicate AS (
   SELECT other AS investor_id, sum(shared) AS strength FROM (
     SELECT p.investor_b_id AS other, p.shared_rounds AS shared
@@ -111,6 +117,14 @@ WITH existing AS (
   WHERE r.deleted_at IS NULL AND r.announced_at >= COALESCE(%(as_of)s::date, current_date) - 365
     AND r.announced_at < COALESCE(%(as_of)s::date, current_date + 1)
   GROUP BY i.investor_id
+), local_backing AS (
+  SELECT i.investor_id, count(*) FILTER (WHERE c.hq_city = q.hq_city) AS in_city, count(*) AS in_region
+  FROM companies q JOIN companies c ON c.hq_country = q.hq_country AND c.hq_region = q.hq_region
+    AND c.deleted_at IS NULL
+  JOIN funding_rounds r ON r.company_id = c.id AND r.deleted_at IS NULL
+  JOIN investments i ON i.funding_round_id = r.id AND i.deleted_at IS NULL
+  WHERE q.id = %(company)s AND (%(as_of)s::date IS NULL OR r.announced_at < %(as_of)s::date)
+  GROUP BY i.investor_id
 ), nearest AS (
   SELECT id AS investor_id FROM investors
   WHERE deleted_at IS NULL AND {candidate_model} = %(candidate_model)s
@@ -122,17 +136,22 @@ WITH existing AS (
   SELECT investor_id FROM existing UNION SELECT investor_id FROM syndicate UNION SELECT investor_id FROM in_sector
   UNION SELECT investor_id FROM nearest UNION SELECT investor_id FROM popular
   UNION (SELECT investor_id FROM recently_active ORDER BY n DESC, investor_id LIMIT %(per_source)s)
+  UNION (SELECT investor_id FROM local_backing WHERE in_city > 0 ORDER BY in_city DESC, investor_id
+         LIMIT %(per_source)s)
+  UNION (SELECT investor_id FROM local_backing ORDER BY in_region DESC, investor_id LIMIT %(per_source)s)
 )
 SELECT v.id, {distances}, v.total_investments, coalesce(v.authority_score, 0),
        (COALESCE(%(as_of)s::date, current_date) - v.last_invested_at) / 365.25,
        coalesce(s.strength, 0), e.investor_id IS NOT NULL, coalesce(n.n, 0), coalesce(a.n, 0),
-       coalesce(n.recent, 0)
+       coalesce(n.recent, 0), coalesce(l.in_city, 0), coalesce(l.in_region, 0), coalesce(e.rounds, 0),
+       coalesce(e.in_latest, false)
 FROM candidates c
 JOIN investors v ON v.id = c.investor_id AND v.deleted_at IS NULL AND v.active AND {filters}
 LEFT JOIN syndicate s ON s.investor_id = c.investor_id
 LEFT JOIN existing e ON e.investor_id = c.investor_id
 LEFT JOIN in_sector n ON n.investor_id = c.investor_id
 LEFT JOIN recently_active a ON a.investor_id = c.investor_id
+LEFT JOIN local_backing l ON l.investor_id = c.investor_id
 """
 
 
@@ -159,12 +178,13 @@ def candidate_features(conn: psycopg.Connection, query: GraphQuery, vectors: dic
     for i, row in enumerate(rows):
         for j, value in zip(dims, row[1:1 + len(vectors)], strict=True):
             features[i, j] = 1.0 if value is None else value
-        investments, authority, years, strength, existing, in_sector, recent, recent_in_sector = \
-            row[1 + len(vectors):]
+        investments, authority, years, strength, existing, in_sector, recent, recent_in_sector, in_city, \
+            in_region, company_rounds, in_latest = row[1 + len(vectors):]
         recency = 10.0 if years is None else min(max(float(years), 0.0), 10.0)
         features[i, len(TEXT_FEATURES):] = (math.log1p(investments), authority, recency, math.log1p(strength),
                                             float(existing), math.log1p(in_sector), math.log1p(recent),
-                                            math.log1p(recent_in_sector))
+                                            math.log1p(recent_in_sector), math.log1p(in_city),
+                                            math.log1p(in_region), math.log1p(company_rounds), float(in_latest))
     return ids, features
 
 
@@ -174,6 +194,9 @@ def explain(model: RankingModel, row: np.ndarray) -> list[str]:
              "log_sector_investments": "active in its sectors", "log_investments": "very active",
              "authority": "leads others follow", "years_since_last": "invested recently",
              "log_recent_investments": "active this year",
-             "log_recent_sector_investments": "active in its sectors lately"}
+             "log_recent_sector_investments": "active in its sectors lately",
+             "log_city_investments": "backs companies in its city",
+             "log_region_investments": "backs companies in its region",
+             "log_company_rounds": "joined several of its rounds", "in_latest_round": "joined its latest round"}
     top = sorted(model.contributions(row).items(), key=lambda item: -item[1])[:3]
     return [words.get(name, f"close on {name.removesuffix('_distance')}") for name, value in top if value > 0]

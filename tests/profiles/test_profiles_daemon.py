@@ -2,17 +2,16 @@
 becomes a sync, a profile refresh, and exactly two embedding runs (f2's stage and signal),
 each embedding one vector, with nobody clicking anything."""
 
-import os
 
 import psycopg
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterRunStatus, RunsFilter
 
 from invest_assets.embeddings.sensors import DIMENSION_TAG, STALE_ROWS_TAG
 from invest_assets.embeddings.targets import INVESTOR_TARGETS
 from invest_assets.in_flight import ACTIVE_STATUSES
 from invest_assets.sources.schema import DIMENSIONS
-from tests.daemon import dagster_home, running_daemon, wait_until
+from tests.daemon import daemon_on_source, wait_until
 from tests.profiles.test_investor_profiles import COMPANIES, INVESTMENTS, INVESTORS, ROUNDS
 from tests.source_files import write_source
 
@@ -38,13 +37,8 @@ def vectors(url) -> dict:
 def daemon(tmp_path, database_url, monkeypatch):
     source = write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS,
                           investments=INVESTMENTS)
-    home = dagster_home(tmp_path / "dagster_home")
-    env = dict(os.environ, ALLOYDB_URL=database_url, INVEST_SOURCE_DIR=str(source), DAGSTER_HOME=str(home),
-               INVEST_ASSETS_HOME=str(tmp_path / "home"), INVEST_SENSOR_INTERVAL_SECONDS="3")
-    log = tmp_path / "daemon.log"
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with running_daemon(env, log), DagsterInstance.get() as instance:
-        yield {"instance": instance, "source": source, "log": log, "url": database_url}
+    with daemon_on_source(tmp_path, database_url, source, monkeypatch) as running:
+        yield running
 
 
 @pytest.mark.slow
