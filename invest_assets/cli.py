@@ -187,13 +187,21 @@ def warm_paths_command(investor: str, limit: int, as_json: bool) -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
 @click.option("--model-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the fitted graph model here (the shipped one is invest_assets/search/ranking_model.json).")
+@click.option("--with-feedback", is_flag=True, help="Also learn from the feedback in the configured database "
+              "(ALLOYDB_URL or the embedded default): its judged find_investors results.")
 def evaluate(source_dir: Path, cut, until, workdir: Path, max_rounds: int | None, train_months: int,
-             json_out: Path | None, model_out: Path | None) -> None:
+             json_out: Path | None, model_out: Path | None, with_feedback: bool) -> None:
     """Backtest find_investors on rounds it never saw, beside simple baselines."""
     from invest_assets.ranking.evaluate import evaluate as run_evaluation
+    from invest_assets.ranking.evaluate import feedback_examples
+    from invest_assets.resources.factories import database_resource, resolved
 
+    feedback = None
+    if with_feedback:
+        with resolved(database_resource()).connection() as conn:
+            feedback = feedback_examples(conn)
     result = run_evaluation(source_dir.resolve(), cut.date(), until.date(), workdir.resolve(), max_rounds,
-                            train_months=train_months)
+                            train_months=train_months, feedback=feedback)
     click.echo(result.markdown())
     if json_out:
         json_out.write_text(result.as_json())

@@ -9,14 +9,14 @@ import warnings
 
 from dagster import AssetSelection, BetaWarning, Definitions, define_asset_job, with_source_code_references
 
-from invest_assets import core, embeddings, graph, profiles, search
+from invest_assets import core, embeddings, graph, profiles, ranking, search
 from invest_assets.resources.factories import database_resource, embedder_resource, source_resource
 
 build_everything = define_asset_job(
     "build_everything",
-    selection=AssetSelection.all() - AssetSelection.groups("reembedding"),
+    selection=AssetSelection.all() - AssetSelection.groups("reembedding", "ranking"),
     description="Materialize every asset: core tables, embeddings and graph-derived assets "
-    "(not the re-embed backfill, which runs by shard).",
+    "(not the re-embed backfill, which runs by shard, nor the ranking backtest, which is on demand).",
 )
 
 def _with_code_references(families: Definitions) -> Definitions:
@@ -34,4 +34,5 @@ def _with_code_references(families: Definitions) -> Definitions:
     )
 
 
-defs = _with_code_references(Definitions.merge(core.defs, profiles.defs, embeddings.defs, graph.defs, search.defs))
+defs = _with_code_references(
+    Definitions.merge(core.defs, profiles.defs, embeddings.defs, graph.defs, search.defs, ranking.defs))

@@ -35,7 +35,7 @@ import psycopg
 
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.search.find_investors import Filters, country_name, find_investors, graph_candidates
-from invest_assets.search.graph_rank import GraphQuery, RankingModel
+from invest_assets.search.graph_rank import FEATURES, GraphQuery, RankingModel
 from invest_assets.sources.local_files import read_local_table
 from invest_assets.sources.schema import TABLES
 
@@ -85,6 +85,13 @@ def _interval(value: dict) -> str:
 
 def _read(directory: Path, table: str) -> pd.DataFrame:
     return pd.concat(list(read_local_table(directory, table)), ignore_index=True)
+
+
+def newest_round_date(source: Path) -> date:
+    dates = pd.to_datetime(_read(source, "funding_rounds")["announced_at"], errors="coerce").dropna()
+    if dates.empty:
+        raise ValueError(f"{source}: no dated funding rounds to backtest on")
+    return dates.max().date()
 
 
 def write_as_of_source(source: Path, out: Path, cut: date) -> dict[str, int]:
@@ -267,9 +274,57 @@ def ranking_filters(as_of: date) -> Filters:
     return Filters(recency_months=24, as_of=as_of)
 
 
-def fit_model(conn: psycopg.Connection, rounds: list[HeldOutRound], as_of: date, labels_until: date) -> RankingModel:
+POSITIVE_FEEDBACK = ("thumbs_up", "meeting_booked", "check_received")  # pass and thumbs_down are negatives
+
+
+@dataclass
+class FeedbackExamples:
+    """Feature rows of investors users judged in find_investors runs, and whether the judgement was positive."""
+
+    features: np.ndarray
+    labels: np.ndarray
+
+    @classmethod
+    def none(cls) -> FeedbackExamples:
+        return cls(np.zeros((0, len(FEATURES))), np.zeros(0, dtype=bool))
+
+
+def feedback_examples(conn: psycopg.Connection) -> FeedbackExamples:
+    """Every judged (run, investor) of ``conn``'s ``feedback``, featurized as the graph variant featurizes
+    that run's query (its texts, filters, company and date), the latest judgement of a pair winning. One
+    candidate query per judged run: feedback is made by people, so it stays small."""
+    judged = conn.execute(
+        "SELECT DISTINCT ON (f.run_id, f.investor_id) f.run_id, f.investor_id, f.signal, r.tool_input"
+        " FROM feedback f JOIN runs r ON r.id = f.run_id ORDER BY f.run_id, f.investor_id, f.id DESC").fetchall()
+    if not judged:
+        return FeedbackExamples.none()
+    embedder = _embedder()
+    rows, labels = [], []
+    for run_id in dict.fromkeys(run_id for run_id, *_ in judged):
+        of_run = [row for row in judged if row[0] == run_id]
+        tool_input = of_run[0][3]
+        filters = Filters(**{**tool_input["filters"], "as_of": _date(tool_input["filters"].get("as_of"))})
+        graph = GraphQuery(tool_input.get("company_id"), tool_input.get("company_sectors") or [], filters.as_of)
+        ids, features = graph_candidates(conn, embedder, tool_input["thesis"], filters, graph)
+        position = {investor_id: i for i, investor_id in enumerate(ids)}
+        for _, investor_id, signal, _ in of_run:
+            if investor_id in position:  # an investor the query no longer finds has no features to learn from
+                rows.append(features[position[investor_id]])
+                labels.append(signal in POSITIVE_FEEDBACK)
+    if not rows:
+        return FeedbackExamples.none()
+    return FeedbackExamples(np.vstack(rows), np.asarray(labels))
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def fit_model(conn: psycopg.Connection, rounds: list[HeldOutRound], as_of: date, labels_until: date,
+              feedback: FeedbackExamples | None = None) -> RankingModel:
     """Logistic regression over the graph variant's candidates of ``rounds`` (each labelled by whether it
-    invested in the round), with features from a database built as of ``as_of``, before every round."""
+    invested in the round), with features from a database built as of ``as_of``, before every round; plus
+    ``feedback``'s judged investors as further positives and negatives."""
     from sklearn.linear_model import LogisticRegression
 
     if not rounds:
@@ -285,12 +340,14 @@ def fit_model(conn: psycopg.Connection, rounds: list[HeldOutRound], as_of: date,
         positives = {investor_ids[s] for s in round_.answer if s in investor_ids}
         blocks.append(features)
         labels.extend(i in positives for i in ids)
-    features, labels = np.vstack(blocks), np.asarray(labels)
+    feedback = feedback or FeedbackExamples.none()
+    features, labels = np.vstack([*blocks, feedback.features]), np.concatenate([labels, feedback.labels]).astype(bool)
     means, scales = features.mean(axis=0), features.std(axis=0)
     scales = np.where(scales > 0, scales, 1.0)
     fitted = LogisticRegression(max_iter=2000).fit((features - means) / scales, labels)
     trained = {"rounds": len(rounds), "candidates": len(labels), "positives": int(labels.sum()),
-               "features_as_of": str(as_of), "labels_from": str(as_of), "labels_until": str(labels_until)}
+               "features_as_of": str(as_of), "labels_from": str(as_of), "labels_until": str(labels_until),
+               "feedback": len(feedback.labels), "feedback_positives": int(feedback.labels.sum())}
     return RankingModel(tuple(float(w) for w in fitted.coef_[0]), tuple(float(m) for m in means),
                         tuple(float(v) for v in scales), f"graph-lr-{as_of}", trained)
 
@@ -327,18 +384,19 @@ def _history(conn: psycopg.Connection) -> set[str]:
 
 
 def learn(source: Path, cut: date, workdir: Path, train_months: int, max_rounds: int | None,
-          seed: int) -> RankingModel:
+          seed: int, feedback: FeedbackExamples | None = None) -> RankingModel:
     """Fit the graph model on the rounds of the ``train_months`` before ``cut``, with features from a
     build as of their start: neither features nor labels see the cut or anything after it."""
     start = (pd.Timestamp(cut) - pd.DateOffset(months=train_months)).date()
     with AlloyDBResource(url=build_as_of(source, workdir / "train", start)).connection() as conn:
         rounds = _sample(held_out_rounds(source, start, cut, _history(conn)), max_rounds, seed)
-        return fit_model(conn, rounds, start, cut)
+        return fit_model(conn, rounds, start, cut, feedback)
 
 
 def evaluate(source: Path, cut: date, until: date, workdir: Path, max_rounds: int | None = None,
-             seed: int = 0, train_months: int = 12) -> Evaluation:
-    model = learn(source, cut, workdir, train_months, max_rounds, seed)
+             seed: int = 0, train_months: int = 12, feedback: FeedbackExamples | None = None) -> Evaluation:
+    """The backtest; ``feedback`` (users' judgements, from the serving database) joins the fit's labels."""
+    model = learn(source, cut, workdir, train_months, max_rounds, seed, feedback)
     url = build_as_of(source, workdir / "test", cut)
     with AlloyDBResource(url=url).connection() as conn:  # pgvector's types registered, as the CLI's
         rounds = _sample(held_out_rounds(source, cut, until, _history(conn)), max_rounds, seed)

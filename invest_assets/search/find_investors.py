@@ -36,7 +36,7 @@ from invest_assets.search.graph_rank import (
     RankingModel,
     candidate_features,
     explain,
-    shipped_model,
+    served_model,
 )
 from invest_assets.search.indexes import indexed_dimensions
 from invest_assets.sources.schema import DIMENSIONS
@@ -288,7 +288,7 @@ def _graph_search(conn, vectors, model_ids, candidate, filters, page, graph: Gra
                   model: RankingModel | None) -> SearchResult:
     """The graph-aware variant: graph and text candidates scored by the learned model (higher is better)."""
     graph = graph or GraphQuery(as_of=filters.as_of)
-    model = model or shipped_model()
+    model = model or served_model(conn)
     ids, features = _graph_features(conn, vectors, model_ids, candidate, filters, graph)
     scores = model.score(features) if ids else np.zeros(0)
     order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))[:page]
@@ -311,7 +311,8 @@ def find_investors(conn: psycopg.Connection, embedder: EmbedderResource, texts: 
     """``search`` plus its audit row in ``runs`` (success, no_results or error)."""
     started = time.perf_counter()
     tool_input = {"thesis": texts, "filters": asdict(filters), "variant": variant, "weights": weights,
-                  "company_id": graph.company_id if graph else None}
+                  "company_id": graph.company_id if graph else None,
+                  "company_sectors": graph.sectors if graph else None}
     user_id = _user_id(conn, user)
     conn.commit()
     try:

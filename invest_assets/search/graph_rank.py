@@ -77,6 +77,31 @@ def shipped_model() -> RankingModel:
     return RankingModel.from_json(MODEL_FILE.read_text())
 
 
+_served: dict[str, RankingModel] = {}
+
+
+def served_model(conn: psycopg.Connection) -> RankingModel:
+    """The database's serving model (the last ``ranking_model`` materialization that promoted one), else
+    the shipped one; read once per process and database."""
+    key = conn.info.dsn
+    if key not in _served:
+        row = conn.execute("SELECT model FROM ranking_models WHERE serving").fetchone()
+        _served[key] = RankingModel.from_json(json.dumps(row[0])) if row else shipped_model()
+    return _served[key]
+
+
+def store_model(conn: psycopg.Connection, model: RankingModel, metrics: dict, serve: bool) -> int:
+    """Record a fitted model and its backtest metrics; with ``serve``, make it the one find_investors uses."""
+    with conn.transaction():
+        if serve:
+            conn.execute("UPDATE ranking_models SET serving = false WHERE serving")
+        model_id = conn.execute(
+            "INSERT INTO ranking_models (version, model, metrics, serving) VALUES (%s, %s, %s, %s) RETURNING id",
+            (model.version, model.to_json(), json.dumps(metrics), serve)).fetchone()[0]
+    _served.pop(conn.info.dsn, None)
+    return model_id
+
+
 @dataclass
 class GraphQuery:
     """What the graph knows about the founder's company (empty for a query without one)."""

@@ -4,11 +4,23 @@ the whole evaluation runs through the normal build and find_investors on a small
 import math
 from datetime import date
 
+import numpy as np
 import psycopg
 import pytest
 
-from invest_assets.ranking.evaluate import evaluate, fit_model, held_out_rounds, score, write_as_of_source
+from invest_assets.ranking.evaluate import (
+    evaluate,
+    feedback_examples,
+    fit_model,
+    held_out_rounds,
+    ranking_filters,
+    score,
+    write_as_of_source,
+)
 from invest_assets.resources.database import AlloyDBResource, embedded_server_url, stop_embedded_server
+from invest_assets.search.find_investors import find_investors, record_feedback
+from invest_assets.search.graph_rank import FEATURES, GraphQuery
+from tests.search.test_find_investors import LOCAL
 from tests.source_files import write_source
 
 CUT, UNTIL = date(2021, 1, 1), date(2022, 1, 1)
@@ -71,7 +83,15 @@ def test_a_backtest_through_the_build_and_find_investors(tmp_path):
         with AlloyDBResource(url=train_url).connection() as conn:  # the same data fits the same model
             rounds = held_out_rounds(source, date(2020, 4, 1), CUT, {"fin1", "fin2", "bio1"})
             again = fit_model(conn, rounds, date(2020, 4, 1), CUT)
+            judged = users_prefer_bio1_for_fintech(conn)
+            with_feedback = fit_model(conn, rounds, date(2020, 4, 1), CUT, feedback_examples(conn))
         assert again == result.model
+        # bio1's score gains on fin1's once users kept preferring bio1 for fintech queries
+        bio1, fin1 = judged["bio1"], judged["fin1"]
+        gap = again.score(np.vstack([bio1, fin1]))
+        gap_with_feedback = with_feedback.score(np.vstack([bio1, fin1]))
+        assert gap_with_feedback[0] - gap_with_feedback[1] > gap[0] - gap[1]
+        assert with_feedback.trained["feedback"] == 10 and with_feedback.trained["feedback_positives"] == 5
     finally:
         for build in ("train", "test"):
             stop_embedded_server(str(workdir / build / "home"))
@@ -82,6 +102,19 @@ def test_a_backtest_through_the_build_and_find_investors(tmp_path):
     assert result.rankings["company's syndicate, then popularity"]["follow_on"]["mrr"]["mean"] == 1.0
     assert "| find_investors graph (learned) | 1.000" in result.markdown()
     assert result.model.trained["rounds"] == 3 and result.model.trained["features_as_of"] == "2020-04-01"
+
+
+def users_prefer_bio1_for_fintech(conn) -> dict:
+    """Five fintech queries as of the training start, each with a thumbs up for bio1 and a pass on fin1;
+    returns both investors' feature rows in those queries."""
+    query = GraphQuery(None, ["fintech"], date(2020, 4, 1))
+    for _ in range(5):
+        run = find_investors(conn, LOCAL, {"sector": "Invests in fintech."}, ranking_filters(date(2020, 4, 1)),
+                             variant="graph", graph=query, user="tester")
+        rows = {i["source_id"]: np.asarray([i["features"][f] for f in FEATURES]) for i in run.investors}
+        record_feedback(conn, run.run_id, "bio1", "thumbs_up", user="tester")
+        record_feedback(conn, run.run_id, "fin1", "pass", user="tester")
+    return rows
 
 
 def _url(workdir):
