@@ -7,6 +7,8 @@ from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.definitions import defs
 from invest_assets.embeddings import embedding_assets, embedding_checks
+from invest_assets.embeddings.assets import company_description_embedding
+from invest_assets.embeddings.checks import company_description_check
 from invest_assets.graph import defs as graph_defs
 from invest_assets.profiles import investor_profiles
 from invest_assets.resources.embedders import EmbedderResource
@@ -17,17 +19,19 @@ from invest_assets.sources.schema import DIMENSIONS
 
 EXPECTED_ASSETS = {"companies", "funding_rounds", "investments", "investors", "investor_profiles",
                    "sector_embedding", "stage_embedding", "check_embedding", "geography_embedding", "signal_embedding",
-                   "founder_embedding",
+                   "founder_embedding", "company_description_embedding",
                    "ranking_signals", "co_investor_pairs", "authority_score"}
 REEMBED_ASSETS = {f"{d}_reembedding" for d in DIMENSIONS}  # the shard backfill, run on its own (test_reembed)
+BACKTEST_ASSETS = {"ranking_model", "ranking_quality"}  # on demand, run on their own (tests/ranking)
 
 
 @pytest.mark.slow
 def test_every_asset_and_check_on_the_sample(db, tmp_path):
     generate_sample(tmp_path / "src", investors=300, companies=400, rounds=900, seed=2)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == EXPECTED_ASSETS | REEMBED_ASSETS
-    families = [*core_assets, investor_profiles, *embedding_assets, *embedding_checks, *graph_defs.assets,
+    assert keys == EXPECTED_ASSETS | REEMBED_ASSETS | BACKTEST_ASSETS
+    families = [*core_assets, investor_profiles, *embedding_assets, company_description_embedding,
+                *embedding_checks, company_description_check, *graph_defs.assets,
                 *graph_defs.asset_checks, *search_defs.asset_checks]
     result = materialize(
         families, selection=AssetSelection.all(),

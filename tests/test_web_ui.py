@@ -37,6 +37,7 @@ GROUPS = {
     "embeddings": [f"{d}_embedding"
                    for d in ("sector", "stage", "check", "geography", "signal", "founder", "company_description")],
     "graph": ["ranking_signals", "co_investor_pairs", "authority_score"],
+    "ranking": ["ranking_model", "ranking_quality"],
 }
 ASSETS = [asset for assets in GROUPS.values() for asset in assets]
 AUTOMATIONS = ["source_changes_sensor", "stale_embeddings_sensor", "graph_refresh_sensor", "delta_sync_schedule",
@@ -83,7 +84,8 @@ def page():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        tab = browser.new_page(viewport={"width": 1600, "height": 1000})
+        # Tall enough for the whole asset catalog: the UI renders only the rows in view.
+        tab = browser.new_page(viewport={"width": 1600, "height": 2400})
         tab.set_default_timeout(60_000)
         yield tab
         browser.close()
