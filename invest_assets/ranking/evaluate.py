@@ -52,6 +52,9 @@ class HeldOutRound:
     follow_on: bool
     texts: dict[str, str]
     sectors: list[str]
+    round_type: str | None = None
+    check_usd: float | None = None  # the round's amount per investor
+    country: str | None = None
 
 
 @dataclass
@@ -163,9 +166,11 @@ def held_out_rounds(source: Path, cut: date, until: date, known: set[str]) -> li
         if not texts:
             continue
         sectors = json.loads(company["sectors"]) if company["sectors"] else []
+        check = int(row["amount_usd"]) / max(len(investors), 1) if row["amount_usd"] else None
         selected.append(HeldOutRound(row["source_id"], row["company_source_id"], answer,
                                   row["company_source_id"] in earlier, texts,
-                                  sectors or [company["primary_sector"]] * bool(company["primary_sector"])))
+                                  sectors or [company["primary_sector"]] * bool(company["primary_sector"]),
+                                  row["round_type"] or None, check, company["hq_country"] or None))
     return selected
 
 
@@ -216,8 +221,61 @@ def baselines(conn: psycopg.Connection, companies: list[str], seed: int = 0) -> 
     def existing_syndicate(round_: HeldOutRound) -> list[str]:
         return _merge(syndicates.get(round_.company_source_id, []), popular)
 
+    portfolio = PortfolioCounts.of(conn)
+
+    def syndicate_then_portfolio(round_: HeldOutRound) -> list[str]:
+        return _merge(syndicates.get(round_.company_source_id, []), portfolio.ranking(round_))
+
     return {"random": random_ranking, "global popularity": lambda _: popular[:K],
-            "sector popularity": sector_popularity, "company's syndicate, then popularity": existing_syndicate}
+            "sector popularity": sector_popularity, "company's syndicate, then popularity": existing_syndicate,
+            "seed weights over portfolio counts": portfolio.ranking,
+            "company's syndicate, then seed weights over portfolio counts": syndicate_then_portfolio}
+
+
+SEED_COUNT_WEIGHTS = {"sector": 0.30, "stage": 0.15, "check": 0.15, "geography": 0.10}
+
+
+@dataclass
+class PortfolioCounts:
+    """Per investor, its pre-cut investments counted by the company's sector and country, the round type
+    and the check size (log2 bins); a round's ranking weighs the counts that match it by the seed's
+    weights (sector .30, stage .15, check .15, geography .10): the seed's weights over what investors did."""
+
+    investors: np.ndarray
+    by: dict[str, pd.DataFrame]  # dimension -> investors x values, counts
+
+    @classmethod
+    def of(cls, conn: psycopg.Connection) -> PortfolioCounts:
+        rows = pd.DataFrame(conn.execute(
+            "SELECT v.source_id, c.sectors, r.round_type, c.hq_country,"
+            " coalesce(i.amount_usd, r.amount_usd / count(*) OVER (PARTITION BY r.id)) AS check_usd"
+            " FROM investments i JOIN funding_rounds r ON r.id = i.funding_round_id AND r.deleted_at IS NULL"
+            " JOIN companies c ON c.id = r.company_id JOIN investors v ON v.id = i.investor_id"
+            " WHERE i.deleted_at IS NULL").fetchall(), columns=["investor", "sectors", "stage", "geography", "check"])
+        rows["check"] = _check_bin(rows["check"])
+        investors = np.asarray(sorted(rows["investor"].unique()))
+        by = {"sector": rows.explode("sectors").rename(columns={"sectors": "sector"})}
+        by = {d: pd.crosstab((by.get(d, rows))["investor"], (by.get(d, rows))[d]).reindex(investors, fill_value=0)
+              for d in SEED_COUNT_WEIGHTS}
+        return cls(investors, by)
+
+    def ranking(self, round_: HeldOutRound) -> list[str]:
+        wanted = {"sector": round_.sectors, "stage": [round_.round_type], "geography": [round_.country],
+                  "check": list(_check_bin(pd.Series([round_.check_usd])).dropna())}
+        score = np.zeros(len(self.investors))
+        for dimension, weight in SEED_COUNT_WEIGHTS.items():
+            counts = self.by[dimension]
+            columns = [v for v in wanted[dimension] if v in counts.columns]
+            if columns:
+                score += weight * counts[columns].to_numpy().sum(axis=1)
+        order = np.lexsort((self.investors, -score))[:K]
+        return list(self.investors[order])
+
+
+def _check_bin(checks: pd.Series) -> pd.Series:
+    """Checks in factor-of-two bins, so "the same size" means within a factor of about two."""
+    checks = pd.to_numeric(checks, errors="coerce").astype(float)
+    return np.floor(np.log2(checks.where(checks > 0)))
 
 
 def _merge(*rankings: Iterable[str]) -> list[str]:
