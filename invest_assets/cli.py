@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,18 +29,33 @@ def cli() -> None:
 
 
 class BuildProgress:
-    """One line per finished step while the build runs: which asset, how many done, elapsed."""
+    """One line per finished step while the build runs: which asset, how many done, elapsed. The instance's
+    watcher polls the event log, so the last steps may finish after its last poll: ``report_rest`` prints
+    those from the run's own events, each step once."""
 
     def __init__(self, steps: int):
         self.steps, self.done, self.started = steps, 0, time.monotonic()
+        self.reported: set[str] = set()
+        self.lock = threading.Lock()
 
     def __call__(self, entry, _cursor) -> None:
-        event = entry.dagster_event
+        self.report(entry.dagster_event)
+
+    def report(self, event) -> None:
         if event is None or event.event_type_value not in ("STEP_SUCCESS", "STEP_FAILURE"):
             return
-        self.done += 1
-        outcome = "done" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
-        click.echo(f"[{self.done}/{self.steps}] {event.step_key} {outcome}  ({time.monotonic() - self.started:.1f} s)")
+        with self.lock:
+            if event.step_key in self.reported:
+                return
+            self.reported.add(event.step_key)
+            self.done += 1
+            outcome = "done" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
+            click.echo(f"[{self.done}/{self.steps}] {event.step_key} {outcome}  "
+                       f"({time.monotonic() - self.started:.1f} s)")
+
+    def report_rest(self, events) -> None:
+        for event in events:
+            self.report(event)
 
 
 @cli.command()
@@ -70,6 +86,7 @@ def build(job_name: str, verbose: bool) -> None:
                                             run_config=quiet)
         finally:
             instance.end_watch_event_logs(run_id, progress)
+    progress.report_rest(result.all_events)
     # A run over many months records one materialization per month with the same metadata: one line each asset.
     latest = {event.materialization.asset_key: event.materialization for event in
               result.get_asset_materialization_events()}
