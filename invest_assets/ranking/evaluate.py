@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -358,8 +359,8 @@ def feedback_examples(conn: psycopg.Connection) -> FeedbackExamples:
         return FeedbackExamples.none()
     embedder = _embedder()
     rows, labels = [], []
-    for run_id in dict.fromkeys(run_id for run_id, *_ in judged):
-        of_run = [row for row in judged if row[0] == run_id]
+    for _, of_run in itertools.groupby(judged, key=lambda row: row[0]):  # ordered by run
+        of_run = list(of_run)
         tool_input = of_run[0][3]
         filters = Filters(**{**tool_input["filters"], "as_of": _date(tool_input["filters"].get("as_of"))})
         graph = GraphQuery(tool_input.get("company_id"), tool_input.get("company_sectors") or [], filters.as_of)
