@@ -136,11 +136,37 @@ def sample(out: Path, investors: int, companies: int, rounds: int, seed: int) ->
 
 
 @cli.command()
+@click.option("--write", is_flag=True, help="Rewrite the generated graphs in docs/lineage.md and README.md.")
+@click.option("--groups", is_flag=True, help="One node per asset group (the README's picture).")
+def lineage(write: bool, groups: bool) -> None:
+    """Print the asset lineage as Mermaid, generated from the code location."""
+    from invest_assets import lineage as pictures
+    from invest_assets.definitions import defs
+
+    if write:
+        for path in pictures.write_docs(defs):
+            click.echo(f"rewrote {path.relative_to(settings.PROJECT_ROOT)}")
+        return
+    click.echo(pictures.group_mermaid(defs) if groups else pictures.asset_mermaid(defs))
+
+
+@cli.command()
+@click.option("--markdown", is_flag=True, help="The settings table of docs/settings.md instead.")
+def config(markdown: bool) -> None:
+    """Print every setting in effect and where it came from (default or environment), secrets masked."""
+    if markdown:
+        click.echo(settings.markdown_table(), nl=False)
+        return
+    for setting, shown, source in settings.effective():
+        click.echo(f"{setting.name:<32} {shown:<40} ({source})")
+
+
+@cli.command()
 def migrate() -> None:
     """Apply pending migrations to the configured database (embedded by default)."""
     from invest_assets.resources.database import apply_migrations, resolve_url
 
-    applied = apply_migrations(resolve_url(os.environ.get(settings.ALLOYDB_URL_ENV)))
+    applied = apply_migrations(resolve_url(settings.ALLOYDB_URL.value()))
     click.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
 
 
@@ -154,7 +180,7 @@ def db_url() -> None:
     """Print the data database URL (starting the embedded server if needed)."""
     from invest_assets.resources.database import resolve_url
 
-    click.echo(resolve_url(os.environ.get(settings.ALLOYDB_URL_ENV)))
+    click.echo(resolve_url(settings.ALLOYDB_URL.value()))
 
 
 @db.command("stop")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, DefaultSensorStatus, RunsFilter
 
+from invest_assets import settings
+
 # How often the sensors tick (each tick is one cheap query, see their modules); on by default.
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("INVEST_SENSOR_INTERVAL_SECONDS", "30"))
+SENSOR_INTERVAL_SECONDS = settings.SENSOR_INTERVAL_SECONDS.value()
 SENSOR_DEFAULTS = {"minimum_interval_seconds": SENSOR_INTERVAL_SECONDS, "default_status": DefaultSensorStatus.RUNNING}
 
 ACTIVE_STATUSES = [

@@ -27,16 +27,15 @@ from psycopg.conninfo import conninfo_to_dict
 from invest_assets import settings
 from invest_assets.resources.database import embedded_server_url, ensure_database, validated_url
 
-STORAGE_URL_ENV = "DAGSTER_POSTGRES_URL"
 STORAGE_DATABASE = "dagster"
 INSTANCE_CONFIG = settings.PROJECT_ROOT / "dagster.yaml"
 
 
 def storage_url() -> str:
     """DAGSTER_POSTGRES_URL, else a `dagster` database beside the data (created if missing)."""
-    if os.environ.get(STORAGE_URL_ENV):
-        return os.environ[STORAGE_URL_ENV]
-    data_url = os.environ.get(settings.ALLOYDB_URL_ENV)
+    if settings.DAGSTER_POSTGRES_URL.is_set():
+        return settings.DAGSTER_POSTGRES_URL.value()
+    data_url = settings.ALLOYDB_URL.value()
     if data_url:
         ensure_database(validated_url(data_url), STORAGE_DATABASE)
     else:
@@ -59,16 +58,17 @@ def prepare_instance(env_file_dir: Path | None = None) -> Path:
     Defaults chosen here are written to ``.env`` in ``env_file_dir`` (default: the working
     directory) for Dagster's CLIs; values the caller set are theirs and are not written."""
     chosen = {}
-    if not os.environ.get(STORAGE_URL_ENV):
-        chosen[STORAGE_URL_ENV] = os.environ[STORAGE_URL_ENV] = storage_url()
-    if not os.environ.get("DAGSTER_HOME"):
+    # Dagster reads both from the process environment: the instance, its run workers and `dagster dev`.
+    if not settings.DAGSTER_POSTGRES_URL.is_set():
+        chosen[settings.DAGSTER_POSTGRES_URL.name] = os.environ[settings.DAGSTER_POSTGRES_URL.name] = storage_url()
+    if not settings.DAGSTER_HOME.is_set():
         home = settings.home_dir() / "dagster"
         home.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(INSTANCE_CONFIG, home / "dagster.yaml")
-        chosen["DAGSTER_HOME"] = os.environ["DAGSTER_HOME"] = str(home)
-    if "DAGSTER_HOME" in chosen:  # a caller's own instance is not the platform's to advertise
+        chosen[settings.DAGSTER_HOME.name] = os.environ[settings.DAGSTER_HOME.name] = str(home)
+    if settings.DAGSTER_HOME.name in chosen:  # a caller's own instance is not the platform's to advertise
         write_env_file((env_file_dir or Path.cwd()) / ".env", chosen)
-    return Path(os.environ["DAGSTER_HOME"]).resolve()
+    return Path(settings.DAGSTER_HOME.value()).resolve()
 
 
 def write_env_file(path: Path, values: dict[str, str]) -> None:

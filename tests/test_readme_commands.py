@@ -1,8 +1,9 @@
-"""The README's `dagster` commands, taken from its text and run as written, as a new user runs them.
+"""The `dagster` commands of the README and docs, taken from their text and run as written, as a new user runs them.
 
 A fresh repository root (this checkout's files, its `.venv`), nothing exported: the main job
 (`invest-assets build`, what `make run` runs) on the embedded default, then `invest-assets dev` in
-the background, then every `.venv/bin/dagster` command of the README's code blocks in a shell.
+the background, then every `.venv/bin/dagster` command of the README's and the docs' code blocks in a
+shell, and the README's `find-investors` queries.
 Every run they started, the backfills' runs through dev's daemon included, must succeed on the
 instance that `invest-assets dev` and `invest-assets build` use. Then a schedule, turned on with
 the README's command and given a one-minute cron through its documented setting, fires through
@@ -32,13 +33,18 @@ FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus
 pytestmark = pytest.mark.slow
 
 
-def readme_commands() -> list[str]:
-    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
-    return [line for block in blocks for line in block.splitlines() if line.startswith(".venv/bin/dagster ")]
+PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
+
+
+def documented_commands(prefix: str, pages=PAGES) -> list[str]:
+    """Every line of the pages' bash blocks that starts with ``prefix``, once each, in the order they appear."""
+    blocks = [block for page in pages for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S)]
+    lines = [line for block in blocks for line in block.splitlines() if line.startswith(prefix)]
+    return list(dict.fromkeys(lines))
 
 
 def test_the_readme_documents_the_backfills_and_a_schedule():
-    commands = readme_commands()
+    commands = documented_commands(".venv/bin/dagster ", pages=(ROOT / "README.md",))
     assert any("--partition-range" in c for c in commands)
     assert any(c.startswith(".venv/bin/dagster job backfill -j load_history") for c in commands)
     assert any(c.startswith(".venv/bin/dagster schedule start") for c in commands)
@@ -111,7 +117,10 @@ def test_the_readme_dagster_commands_run_as_written_beside_invest_assets_dev(fre
     env = user_env(INVEST_DELTA_SYNC_CRON="* * * * *")  # the schedule's documented setting, so it fires soon
     shell(".venv/bin/invest-assets build", fresh_root, env)
     assert (fresh_root / ".env").exists()
-    commands = readme_commands()
+    for query in documented_commands(".venv/bin/invest-assets find-investors ", pages=(ROOT / "README.md",)):
+        answer = shell(query, fresh_root, env)
+        assert "  1. " in answer or '"source_id"' in answer, query  # at least one investor, as text or JSON
+    commands = documented_commands(".venv/bin/dagster ")
     [start_schedule] = [c for c in commands if c.startswith(".venv/bin/dagster schedule start")]
     with invest_assets_dev(fresh_root, env) as log, platform_instance(fresh_root) as instance:
         built = len(instance.get_runs())

@@ -112,7 +112,7 @@ def quarantine_check(spec: SourceTable, report: LoadReport, run_id: str) -> Asse
 
 def refusal_metadata(refused: loader.SnapshotRefused) -> dict:
     return {"source_rows": refused.source_rows, "live_rows": refused.live, "would_soft_delete": refused.missing,
-            "max_share": refused.max_share, "setting": loader.MAX_SOFT_DELETE_SHARE_ENV}
+            "max_share": refused.max_share, "setting": settings.MAX_SOFT_DELETE_SHARE.name}
 
 
 def snapshot_check(refused: loader.SnapshotRefused) -> AssetCheckResult:
@@ -142,7 +142,7 @@ def core_table_asset(spec: SourceTable) -> AssetsDefinition:
                 asset=spec.name,
                 blocking=True,
                 description="Fails, and stops everything downstream, when a full snapshot would soft-delete more "
-                f"than {loader.MAX_SOFT_DELETE_SHARE_ENV} of the live rows (a truncated or stale source); "
+                f"than {settings.MAX_SOFT_DELETE_SHARE.name} of the live rows (a truncated or stale source); "
                 "the load is refused and nothing is written.",
             ),
         ],

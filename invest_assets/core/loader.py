@@ -16,7 +16,6 @@ A per-table advisory lock serializes concurrent loads of the same table.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,14 +24,13 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from invest_assets import settings
 from invest_assets.sources.schema import Reference, SourceTable, target_column
 from invest_assets.sources.validation import stage_columns, validate_chunk
 
 # A full snapshot may soft-delete at most this share of the live rows it reconciles
 # (INVEST_MAX_SOFT_DELETE_SHARE), beyond a small allowance that keeps tiny tables editable;
 # an empty snapshot of a whole table with live rows is always refused.
-MAX_SOFT_DELETE_SHARE_ENV = "INVEST_MAX_SOFT_DELETE_SHARE"
-DEFAULT_MAX_SOFT_DELETE_SHARE = 0.10
 SOFT_DELETE_ALLOWANCE = 10
 
 
@@ -46,13 +44,12 @@ class SnapshotRefused(RuntimeError):
         super().__init__(
             f"refused the {table} snapshot: it {what} and would soft-delete {missing} of {live} live {table} rows "
             f"({missing / live:.0%}; at most {max_share:.0%} allowed). Nothing was written. Check the source "
-            f"(a truncated or stale file?); for an intended mass removal set {MAX_SOFT_DELETE_SHARE_ENV}=1 "
+            f"(a truncated or stale file?); for an intended mass removal set {settings.MAX_SOFT_DELETE_SHARE.name}=1 "
             f"for that run.")
 
 
 def max_soft_delete_share() -> float:
-    value = os.environ.get(MAX_SOFT_DELETE_SHARE_ENV)
-    return DEFAULT_MAX_SOFT_DELETE_SHARE if not value else float(value)
+    return settings.MAX_SOFT_DELETE_SHARE.value()
 
 
 @dataclass

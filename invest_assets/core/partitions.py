@@ -17,7 +17,6 @@ stored rows (SQL), and the tests hold them equal.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -26,18 +25,17 @@ from dagster import AssetExecutionContext, MonthlyPartitionsDefinition, TimeWind
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from psycopg import sql
 
+from invest_assets import settings
 from invest_assets.sources.schema import TABLES
 from invest_assets.sources.validation import CellError, parse_cell
 
 MONTH_FORMAT = "%Y-%m"
-START_ENV = "INVEST_PARTITIONS_START"
 # The first month of the generated sample; set INVEST_PARTITIONS_START to your source's
 # earliest month (rounds before it are kept in the first partition, never lost).
-DEFAULT_START = "2013-01"
 ANNOUNCED_AT = TABLES["funding_rounds"].column("announced_at")
 
 MONTHLY = MonthlyPartitionsDefinition(
-    start_date=os.environ.get(START_ENV, DEFAULT_START),
+    start_date=settings.PARTITIONS_START.value(),
     fmt=MONTH_FORMAT,
     end_offset=1,  # the current, unfinished month is a partition too: new rounds land now
 )

@@ -8,17 +8,16 @@ on their own (an ``AutomationCondition``, see ``invest_assets.graph.assets``).
 
 from __future__ import annotations
 
-import os
-
 from dagster import AssetSelection, RunRequest, ScheduleDefinition, ScheduleEvaluationContext, schedule
 
+from invest_assets import settings
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.core.sensors import CORE_KEYS, TRIGGER_TAG, sync_run_config
 from invest_assets.sources.schema import TABLES
 
-TIMEZONE = os.environ.get("INVEST_SCHEDULE_TIMEZONE", "UTC")
-DELTA_CRON = os.environ.get("INVEST_DELTA_SYNC_CRON", "*/15 * * * *")
-RECONCILE_CRON = os.environ.get("INVEST_RECONCILE_CRON", "0 3 * * *")
+TIMEZONE = settings.SCHEDULE_TIMEZONE.value()
+DELTA_CRON = settings.DELTA_SYNC_CRON.value()
+RECONCILE_CRON = settings.RECONCILE_CRON.value()
 CORE = AssetSelection.assets(*CORE_KEYS.values())
 
 

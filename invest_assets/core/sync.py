@@ -15,7 +15,6 @@ few months must not make the next delta skip changes in the others.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,13 +23,12 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from invest_assets import settings
 from invest_assets.core.loader import LoadReport, load_table
 from invest_assets.core.partitions import MonthWindow
 from invest_assets.resources.sources import TableSource
 from invest_assets.sources.schema import SourceTable
 
-OVERLAP_ENV = "INVEST_DELTA_OVERLAP_SECONDS"
-DEFAULT_OVERLAP = timedelta(minutes=5)
 MODES = ("full", "delta")
 
 
@@ -60,8 +58,7 @@ class WatermarkTracker:
 
 
 def delta_overlap() -> timedelta:
-    seconds = os.environ.get(OVERLAP_ENV)
-    return DEFAULT_OVERLAP if seconds is None else timedelta(seconds=float(seconds))
+    return timedelta(seconds=settings.DELTA_OVERLAP_SECONDS.value())
 
 
 def read_watermark(conn: psycopg.Connection, table: str) -> datetime | None:

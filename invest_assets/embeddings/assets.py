@@ -11,7 +11,6 @@ embedded. A per-target advisory lock keeps two runs from embedding the same
 column at once: the second waits, then finds nothing stale.
 """
 
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -32,7 +31,7 @@ from invest_assets.search.indexes import ensure_ann_index
 
 # Rows per committed batch (INVEST_EMBED_BATCH_ROWS): what a failure can cost, and the
 # unit of resumption. 2,048 is also the OpenAI API's inputs-per-request limit.
-BATCH_ROWS = int(os.environ.get("INVEST_EMBED_BATCH_ROWS", "2048"))
+BATCH_ROWS = settings.EMBED_BATCH_ROWS.value()
 EMBEDDING_POOL = "embeddings"
 DESCRIPTIONS = {
     "sector": "what they invest in",

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from invest_assets import settings
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.search.find_investors import Filters, country_name, find_investors, graph_candidates
 from invest_assets.search.graph_rank import FEATURES, GraphQuery, RankingModel
@@ -117,8 +118,9 @@ def build_as_of(source: Path, workdir: Path, cut: date) -> str:
     """Build every asset on the pre-cut source into a fresh embedded database; returns its URL."""
     as_of_source = workdir / "source"
     write_as_of_source(source, as_of_source, cut)
-    env = {k: v for k, v in os.environ.items() if k not in ("ALLOYDB_URL", "DAGSTER_HOME", "DAGSTER_POSTGRES_URL")}
-    env.update(INVEST_ASSETS_HOME=str(workdir / "home"), INVEST_SOURCE_DIR=str(as_of_source))
+    own_instance = (settings.ALLOYDB_URL, settings.DAGSTER_HOME, settings.DAGSTER_POSTGRES_URL)
+    env = {k: v for k, v in os.environ.items() if k not in {s.name for s in own_instance}}
+    env.update({settings.ASSETS_HOME.name: str(workdir / "home"), settings.SOURCE_DIR.name: str(as_of_source)})
     cli = Path(sys.executable).parent / "invest-assets"
     built = subprocess.run([cli, "build"], cwd=workdir, env=env, capture_output=True, text=True)
     if built.returncode != 0:

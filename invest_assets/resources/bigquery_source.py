@@ -11,7 +11,6 @@ validation types like any other source's.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -25,6 +24,7 @@ from dagster_gcp import BigQueryResource
 from google.cloud import bigquery
 from pydantic import Field
 
+from invest_assets import settings
 from invest_assets.resources.sources import TableSource
 from invest_assets.sources.schema import TABLES, SourceTable
 
@@ -138,19 +138,13 @@ class BigQuerySource(TableSource):
         return f"BigQuery dataset {self.bigquery.project or '(default project)'}.{self.dataset}"
 
 
-PROJECT_ENV = "INVEST_BIGQUERY_PROJECT"
-DATASET_ENV = "INVEST_BIGQUERY_DATASET"
-LOCATION_ENV = "INVEST_BIGQUERY_LOCATION"
-CREDENTIALS_ENV = "INVEST_BIGQUERY_CREDENTIALS"  # base64 service-account key; unset: application default
-TABLES_ENV = "INVEST_BIGQUERY_TABLES"  # e.g. "companies=organizations,investors=vc_investors"
-
-
 def parse_table_names(text: str) -> dict[str, str]:
     """``source=bigquery_table`` pairs, comma separated, for tables not named as in the contract."""
     pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
     unknown = [pair for pair in pairs if len(pair) != 2 or pair[0].strip() not in TABLES]
     if unknown:
-        raise ValueError(f"{TABLES_ENV}: expected table=bigquery_table pairs for {sorted(TABLES)}, got {unknown}")
+        raise ValueError(f"{settings.BIGQUERY_TABLES.name}: expected table=bigquery_table pairs for "
+                         f"{sorted(TABLES)}, got {unknown}")
     return {source.strip(): name.strip() for source, name in pairs}
 
 
@@ -158,10 +152,10 @@ def bigquery_source_from_env() -> BigQuerySource:
     """The ``INVEST_SOURCE=bigquery`` source; EnvVar keeps the project and key out of the UI and run config."""
     return BigQuerySource(
         bigquery=BigQueryResource(
-            project=EnvVar(PROJECT_ENV),
-            location=EnvVar(LOCATION_ENV) if os.environ.get(LOCATION_ENV) else None,
-            gcp_credentials=EnvVar(CREDENTIALS_ENV) if os.environ.get(CREDENTIALS_ENV) else None,
+            project=EnvVar(settings.BIGQUERY_PROJECT.name),
+            location=settings.BIGQUERY_LOCATION.env_var(),
+            gcp_credentials=settings.BIGQUERY_CREDENTIALS.env_var(),
         ),
-        dataset=EnvVar(DATASET_ENV),
-        table_names=parse_table_names(os.environ.get(TABLES_ENV, "")),
+        dataset=EnvVar(settings.BIGQUERY_DATASET.name),
+        table_names=parse_table_names(settings.BIGQUERY_TABLES.raw() or ""),
     )

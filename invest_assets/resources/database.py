@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
 
 from invest_assets import settings
+from invest_assets.settings import masked_url
 
 log = logging.getLogger(__name__)
 
@@ -153,13 +153,6 @@ class InvalidDatabaseURL(ValueError):
 
 
 URL_SCHEMES = ("postgresql", "postgres")
-
-
-def masked_url(url: str) -> str:
-    """``url`` with any password (``user:password@``, or a ``password=`` parameter) replaced by ***,
-    however malformed the rest is."""
-    url = re.sub(r"(?<=:)[^:@]*(?=@)", "***", url)
-    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", url)
 
 
 def validated_url(url: str) -> str:

@@ -8,7 +8,6 @@ the same resource with those values read from the environment.
 
 from __future__ import annotations
 
-import os
 from typing import TypeVar
 
 from dagster import ConfigurableResource, EnvVar
@@ -28,19 +27,14 @@ EMBEDDERS = ("local", "openai")
 SOURCES = ("local", "bigquery")
 
 
-def _env(name: str) -> EnvVar | None:
-    """EnvVar keeps secrets out of the UI and run config; None when unset."""
-    return EnvVar(name) if os.environ.get(name) else None
-
-
 def database_resource() -> AlloyDBResource:
-    return AlloyDBResource(url=_env(settings.ALLOYDB_URL_ENV))
+    return AlloyDBResource(url=settings.ALLOYDB_URL.env_var())
 
 
 def source_resource():
-    kind = os.environ.get("INVEST_SOURCE", "local")
+    kind = settings.SOURCE.raw()
     if kind == "local":
-        return LocalFileSource(directory=_env(settings.SOURCE_DIR_ENV))
+        return LocalFileSource(directory=settings.SOURCE_DIR.env_var())
     if kind == "bigquery":
         from invest_assets.resources.bigquery_source import bigquery_source_from_env
 
@@ -49,13 +43,13 @@ def source_resource():
 
 
 def embedder_resource() -> EmbedderResource:
-    provider = os.environ.get("INVEST_EMBEDDER", "local")
+    provider = settings.EMBEDDER.raw()
     if provider == "openai":
         return EmbedderResource(
             provider="openai",
-            model=os.environ.get("INVEST_EMBEDDING_MODEL", "text-embedding-3-small"),
-            base_url=_env("OPENAI_BASE_URL"),
-            api_key=EnvVar("OPENAI_API_KEY"),
+            model=settings.EMBEDDING_MODEL.value(),
+            base_url=settings.OPENAI_BASE_URL.env_var(),
+            api_key=EnvVar(settings.OPENAI_API_KEY.name),
         )
     if provider != "local":
         raise ConfigurationError(f"INVEST_EMBEDDER={provider!r}: expected one of {', '.join(EMBEDDERS)}")

@@ -1,14 +1,13 @@
 """Recall of the candidate index: a fixed sample of queries through the ANN index and exactly."""
 
-import os
 
 from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
 
+from invest_assets import settings
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.find_investors import INDEX_THEN_EXACT, Filters, search
 
-RECALL_THRESHOLD_ENV = "INVEST_RECALL_THRESHOLD"
 SAMPLE_QUERIES = 20
 K = 25
 
@@ -50,9 +49,10 @@ def recall_at_k(conn, embedder: EmbedderResource, queries: list[str], k: int = K
 
 @asset_check(asset="sector_embedding", name="candidate_recall",
              description=f"recall@{K} (ties counted as matches) of the ANN candidate index against an exact scan over "
-             f"{SAMPLE_QUERIES} fixed queries; fails below {RECALL_THRESHOLD_ENV} (default 0.95).")
+             f"{SAMPLE_QUERIES} fixed queries; fails below {settings.RECALL_THRESHOLD.name} "
+             f"(default {settings.RECALL_THRESHOLD.default}).")
 def candidate_recall(database: AlloyDBResource, embedder: EmbedderResource) -> AssetCheckResult:
-    threshold = float(os.environ.get(RECALL_THRESHOLD_ENV, "0.95"))
+    threshold = settings.RECALL_THRESHOLD.value()
     with database.connection() as conn:
         queries = sample_queries(conn)
         recall, short_pages = recall_at_k(conn, embedder, queries)

@@ -17,7 +17,6 @@ vectors of that model are ever compared. Every call writes a ``runs`` row.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -27,6 +26,7 @@ import psycopg
 from pgvector import Vector
 from psycopg import sql
 
+from invest_assets import settings
 from invest_assets.embeddings.models import serving_embedders
 from invest_assets.resources.database import get_or_create_id
 from invest_assets.resources.embedders import EmbedderResource
@@ -47,16 +47,14 @@ VARIANTS = ("rerank", "single", "graph")
 EXACT_SCAN_MAX_ROWS = 5_000
 # The HNSW candidate list per query (pgvector's default is 40); see the README for the
 # recall and latency measured at each setting.
-HNSW_EF_SEARCH = int(os.environ.get("INVEST_HNSW_EF_SEARCH", "400"))
+HNSW_EF_SEARCH = settings.HNSW_EF_SEARCH.value()
 # strict_order: the iterative scan hands rows over in true distance order, so the LIMIT keeps
 # the nearest; relaxed_order hands over each batch unsorted, and the LIMIT then keeps an
 # arbitrary part of it (measured in the README).
-HNSW_ITERATIVE_SCAN = os.environ.get("INVEST_HNSW_ITERATIVE_SCAN", "strict_order")
+HNSW_ITERATIVE_SCAN = settings.HNSW_ITERATIVE_SCAN.value()
 HNSW_MAX_SCAN_TUPLES = 50_000
 # Every statement of one find_investors call is cancelled past this (INVEST_QUERY_TIMEOUT_MS): a
 # query stuck behind a lock or a runaway plan fails fast, with its runs row, instead of piling up.
-QUERY_TIMEOUT_ENV = "INVEST_QUERY_TIMEOUT_MS"
-DEFAULT_QUERY_TIMEOUT_MS = 5000
 INDEX_THEN_EXACT = "hnsw-iterative+exact"
 FEEDBACK_SIGNALS = ("thumbs_up", "thumbs_down", "meeting_booked", "check_received", "pass")
 RESULT_FIELDS = ("id", "source_id", "name", "kind", "firm_id", "linkedin_url", "domain", "thesis_summary",
@@ -237,7 +235,7 @@ def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str
         raise ValueError(f"variant is one of {', '.join(VARIANTS)}")
     dimensions = [d for d in DIMENSIONS if d in texts]
     candidate = dimensions[0]  # sector when it has text, as in the seed
-    timeout = os.environ.get(QUERY_TIMEOUT_ENV) or str(DEFAULT_QUERY_TIMEOUT_MS)
+    timeout = str(settings.QUERY_TIMEOUT_MS.value())
     conn.execute("SELECT set_config('statement_timeout', %s, true)", (timeout,))  # until the call's commit
     served = serving_embedders(conn, embedder, dimensions)
     model_ids = {d: model_id for d, (model_id, _) in served.items()}

@@ -18,15 +18,14 @@ vectors, with no manual step.
 from __future__ import annotations
 
 import math
-import os
 
 import psycopg
 from psycopg import sql
 
+from invest_assets import settings
 from invest_assets.embeddings.targets import TARGETS, target
 from invest_assets.sources.schema import DIMENSIONS
 
-ANN_DIMENSIONS_ENV = "INVEST_ANN_DIMENSIONS"
 SCANN_MIN_ROWS = 1_000
 # pgvector's HNSW build parameters (migration 0032 says why ef_construction is 128).
 HNSW_M = 16
@@ -49,11 +48,12 @@ def indexed_dimensions(conn: psycopg.Connection) -> set[str]:
 
 def configured_dimensions(setting: str | None = None) -> list[str]:
     """The candidate dimensions: ``setting`` (comma-separated), else INVEST_ANN_DIMENSIONS, else sector."""
-    setting = setting or os.environ.get(ANN_DIMENSIONS_ENV, "sector")
+    setting = setting or settings.ANN_DIMENSIONS.value()
     names = [d.strip() for d in setting.split(",") if d.strip()]
     unknown = set(names) - set(DIMENSIONS)
     if unknown:
-        raise ValueError(f"{ANN_DIMENSIONS_ENV}: unknown dimensions {sorted(unknown)}; choose from {DIMENSIONS}")
+        raise ValueError(f"{settings.ANN_DIMENSIONS.name}: unknown dimensions {sorted(unknown)}; "
+                         f"choose from {DIMENSIONS}")
     return names
 
 

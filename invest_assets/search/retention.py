@@ -2,15 +2,13 @@
 (default 90) are deleted, in batches, by a daily scheduled job. Runs with feedback stay: they
 are the revealed preferences a ranking learns from."""
 
-import os
 
 import psycopg
 from dagster import OpExecutionContext, ScheduleDefinition, job, op
 
+from invest_assets import settings
 from invest_assets.resources.database import AlloyDBResource
 
-RETENTION_ENV = "INVEST_RUNS_RETENTION_DAYS"
-DEFAULT_RETENTION_DAYS = 90
 BATCH = 10_000
 
 PRUNE = """
@@ -23,7 +21,7 @@ DELETE FROM runs WHERE id IN (
 
 
 def retention_days() -> int:
-    return int(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION_DAYS)
+    return settings.RUNS_RETENTION_DAYS.value()
 
 
 def prune_runs(conn: psycopg.Connection, days: int) -> int:
@@ -52,8 +50,7 @@ def runs_retention():
 
 
 runs_retention_schedule = ScheduleDefinition(
-    name="runs_retention_schedule", job=runs_retention, cron_schedule=os.environ.get("INVEST_RETENTION_CRON",
-                                                                                   "30 4 * * *"),
-    execution_timezone=os.environ.get("INVEST_SCHEDULE_TIMEZONE", "UTC"),
+    name="runs_retention_schedule", job=runs_retention, cron_schedule=settings.RETENTION_CRON.value(),
+    execution_timezone=settings.SCHEDULE_TIMEZONE.value(),
     description="Daily: delete find_investors runs past INVEST_RUNS_RETENTION_DAYS (runs with feedback stay).",
 )

@@ -6,10 +6,10 @@ import pytest
 from dagster import AssetKey, materialize
 
 from invest_assets.core.assets import SNAPSHOT_CHECK, core_assets
-from invest_assets.core.loader import MAX_SOFT_DELETE_SHARE_ENV
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.graph.assets import authority_score, co_investor_pairs, ranking_signals
 from invest_assets.resources.sources import LocalFileSource
+from invest_assets.settings import MAX_SOFT_DELETE_SHARE
 from tests.source_files import write_source, write_table
 
 INVESTORS = [{"source_id": f"i{n}", "name": f"Fund {n}", "kind": "firm"} for n in range(40)]
@@ -54,9 +54,9 @@ def test_a_snapshot_that_would_wipe_investors_is_refused_and_stops_downstream(db
     evaluation = check_evaluation(result, "investors")
     assert not evaluation.passed and evaluation.blocking
     assert f"would soft-delete {40 - rows} of 40 live investors rows" in evaluation.description
-    assert MAX_SOFT_DELETE_SHARE_ENV in evaluation.description
+    assert MAX_SOFT_DELETE_SHARE.name in evaluation.description
     failure = next(e for e in result.all_events if e.is_step_failure and e.step_key == "investors")
-    assert MAX_SOFT_DELETE_SHARE_ENV in failure.step_failure_data.error.message
+    assert MAX_SOFT_DELETE_SHARE.name in failure.step_failure_data.error.message
     ran = {e.step_key for e in result.all_events if e.is_step_success}
     assert "investors" not in ran and not ran & {"funding_rounds", "investments", "co_investor_pairs",
                                                  "authority_score"}
@@ -68,7 +68,7 @@ def test_a_snapshot_that_would_wipe_investors_is_refused_and_stops_downstream(db
 
 def test_an_intended_mass_removal_goes_through_with_the_setting(db, loaded, monkeypatch):
     write_table(loaded, "investors", INVESTORS[:5])
-    monkeypatch.setenv(MAX_SOFT_DELETE_SHARE_ENV, "1")
+    monkeypatch.setenv(MAX_SOFT_DELETE_SHARE.name, "1")
     result = build(db, loaded, selection=["investors"])
     assert result.success and check_evaluation(result, "investors").passed
     assert live(db, "investors") == 5

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from invest_assets.resources.database import InvalidDatabaseURL, masked_url, validated_url
+from invest_assets.resources.database import InvalidDatabaseURL, validated_url
+from invest_assets.settings import masked_url
 
 BIN = Path(sys.executable).parent
 PASSWORD = "Pl4nted-S3cret"

@@ -8,12 +8,13 @@ import pytest
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from invest_assets.search.find_investors import QUERY_TIMEOUT_ENV, Filters, find_investors
+from invest_assets import settings
+from invest_assets.search.find_investors import Filters, find_investors
 from tests.search.test_find_investors import LOCAL, investors  # noqa: F401 (fixture)
 
 
 def test_a_query_stuck_behind_a_lock_is_cancelled_by_the_timeout_and_recorded(db, investors, monkeypatch):  # noqa: F811
-    monkeypatch.setenv(QUERY_TIMEOUT_ENV, "200")
+    monkeypatch.setenv(settings.QUERY_TIMEOUT_MS.name, "200")
     locked, release = threading.Event(), threading.Event()
 
     def hold_lock():
@@ -62,7 +63,7 @@ def test_a_role_that_may_only_read_and_insert_audit_rows_serves_queries(db, inve
 
 
 def test_the_retention_job_deletes_expired_runs_without_feedback(db, investors, monkeypatch):  # noqa: F811
-    from invest_assets.search.retention import RETENTION_ENV, runs_retention
+    from invest_assets.search.retention import runs_retention
 
     with db.connection() as conn:
         runs = [find_investors(conn, LOCAL, {"sector": "fintech"}, Filters(recency_months=None)) for _ in range(3)]
@@ -72,7 +73,7 @@ def test_the_retention_job_deletes_expired_runs_without_feedback(db, investors, 
                      " SELECT %s, %s, 'meeting_booked', user_id FROM runs WHERE id = %s",
                      (runs[1].run_id, runs[1].investors[0]["id"], runs[1].run_id))
         conn.commit()
-    monkeypatch.setenv(RETENTION_ENV, "30")
+    monkeypatch.setenv(settings.RUNS_RETENTION_DAYS.name, "30")
     result = runs_retention.execute_in_process(resources={"database": db})
     assert result.success and result.output_for_node("prune_expired_runs") == 1
     with db.connection() as conn:
