@@ -29,8 +29,8 @@ from invest_assets.resources.database import (
     stop_embedded_server,
 )
 from invest_assets.sources.local_files import read_local_table
-from invest_assets.sources.sample_data import generate_sample
 from invest_assets.sources.schema import TABLES
+from invest_assets.tools.sample_data import generate_sample
 
 
 def load_sample(url: str, directory: Path) -> None:

@@ -25,7 +25,7 @@ from bench.bench_find_investors import SELECTIVITY_TAGS, load, texts_for
 from invest_assets.resources.database import apply_migrations, embedded_server_url, stop_embedded_server
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.find_investors import Filters, find_investors
-from invest_assets.search.indexes import HNSW_EF_CONSTRUCTION, HNSW_M
+from invest_assets.vectors.indexes import HNSW_EF_CONSTRUCTION, HNSW_M
 
 EMBEDDER = EmbedderResource(provider="local")
 # Half the rows pass: more than EXACT_SCAN_MAX_ROWS, so queries take the HNSW path.

@@ -25,7 +25,7 @@ from invest_assets.resources.database import apply_migrations, embedded_server_u
 from invest_assets.sources.local_files import read_local_table
 from invest_assets.sources.schema import INVESTORS
 from invest_assets.sources.validation import stage_columns, validate_chunk
-from tests.source_files import write_many_investors
+from invest_assets.tools.sample_data import write_many_investors
 
 
 def timed(fn):

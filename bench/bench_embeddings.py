@@ -21,12 +21,12 @@ from pgvector import Vector
 from pgvector.psycopg import register_vector
 
 from invest_assets.core.loader import load_table
-from invest_assets.embeddings.assets import embed_dimension
+from invest_assets.embeddings.incremental import embed_dimension
 from invest_assets.resources.database import apply_migrations, embedded_server_url, stop_embedded_server
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.sources.local_files import read_local_table
-from invest_assets.sources.sample_data import generate_sample
 from invest_assets.sources.schema import DIMENSIONS, INVESTORS
+from invest_assets.tools.sample_data import generate_sample
 
 
 def plain_copy_seconds(url: str, vectors: np.ndarray) -> float:

@@ -26,9 +26,10 @@ from invest_assets.resources.database import apply_migrations, embedded_server_u
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.checks import page_recall
 from invest_assets.search.find_investors import HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN, INDEX_THEN_EXACT, Filters, search
-from invest_assets.search.indexes import HNSW_EF_CONSTRUCTION, HNSW_M
-from invest_assets.sources.sample_data import SECTORS
-from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.sources.schema import DIMENSIONS, dimension_column
+from invest_assets.tools.sample_data import SECTORS
+from invest_assets.vectors.indexes import HNSW_EF_CONSTRUCTION, HNSW_M
+from invest_assets.vectors.models import register_model
 
 SELECTIVITY_TAGS = {"1%": ("tag1", 0.01), "10%": ("tag10", 0.10), "50%": ("tag50", 0.50)}
 
@@ -48,10 +49,10 @@ def load(url: str, n: int, embedder: EmbedderResource, m: int, ef_construction: 
             for draw in rng.random(n)]
     with psycopg.connect(url) as conn:
         register_vector(conn)
-        model_id = embedder.register_model(conn)
+        model_id = register_model(conn, embedder.identity)
         conn.execute("DROP INDEX IF EXISTS investors_sector_ann")
-        columns = [f"{d}_{c}" for d in DIMENSIONS for c in ("text", "embedding", "embedded_hash", "model_id",
-                                                             "embedded_at")]
+        suffixes = ("text", "embedding", "embedded_hash", "model_id", "embedded_at")
+        columns = [dimension_column(d, c) for d in DIMENSIONS for c in suffixes]
         vectors = {d: embedder.embed(texts[d]).vectors for d in DIMENSIONS}
         with conn.cursor().copy(
             f"COPY investors (source_id, name, kind, focus_sectors, {', '.join(columns)}) FROM STDIN"
@@ -62,7 +63,7 @@ def load(url: str, n: int, embedder: EmbedderResource, m: int, ef_construction: 
                     row += [texts[d][i], Vector(vectors[d][i]), b"-", model_id, "2026-01-01"]
                 copy.write_row(row)
         conn.execute("UPDATE investors SET " + ", ".join(
-            f"{d}_embedded_hash = {d}_text_hash" for d in DIMENSIONS))
+            f"{dimension_column(d, 'embedded_hash')} = {dimension_column(d, 'text_hash')}" for d in DIMENSIONS))
         conn.commit()
         started = time.perf_counter()
         conn.execute("SET maintenance_work_mem = '2GB'")

@@ -30,14 +30,14 @@ from invest_assets.resources.database import (
     embedded_server_url,
     stop_embedded_server,
 )
-from invest_assets.resources.sources import LocalFileSource
-from invest_assets.sources.crunchbase import (
+from invest_assets.resources.local_source import LocalFileSource
+from invest_assets.sources.schema import TABLES
+from invest_assets.tools.crunchbase import (
     convert_bulk_export,
     convert_open_data_2013,
     name_and_date_links,
     techcrunch_links,
 )
-from invest_assets.sources.schema import TABLES
 
 DEFAULT_DATA = Path("/work/shared/data/realvc")
 

@@ -23,7 +23,6 @@ from dagster import DagsterInstance, build_sensor_context
 
 from invest_assets.core.sensors import source_changes_sensor
 from invest_assets.core.sync import sync_table
-from invest_assets.embeddings.models import serving_model_id
 from invest_assets.embeddings.sensors import stale_embeddings_sensor
 from invest_assets.resources.database import (
     AlloyDBResource,
@@ -33,9 +32,10 @@ from invest_assets.resources.database import (
     stop_embedded_server,
 )
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.resources.sources import LocalFileSource
-from invest_assets.sources.schema import DIMENSIONS, TABLES
-from tests.source_files import write_many_investors
+from invest_assets.resources.local_source import LocalFileSource
+from invest_assets.sources.schema import DIMENSIONS, TABLES, dimension_column
+from invest_assets.tools.sample_data import write_many_investors
+from invest_assets.vectors.models import serving_model_id
 
 REPEATS = 5
 
@@ -46,13 +46,14 @@ def mark_embedded(conn: psycopg.Connection, n: int, embedder: EmbedderResource) 
         conn.execute(f"ALTER TABLE investors DROP CONSTRAINT investors_{d}_provenance")
     texts = ", ".join(f"'{d} thesis words ' || i" for d in DIMENSIONS)
     conn.execute(
-        f"INSERT INTO investors (source_id, name, kind, {', '.join(f'{d}_text' for d in DIMENSIONS)})"
+        f"INSERT INTO investors (source_id, name, kind, {', '.join(dimension_column(d, 'text') for d in DIMENSIONS)})"
         f" SELECT 'inv' || i, 'Investor ' || i, 'firm', {texts} FROM generate_series(0, %s - 1) i",
         (n,),
     )
+    column = dimension_column
     conn.execute("UPDATE investors SET " + ", ".join(
-        f"{d}_embedded_hash = {d}_text_hash, {d}_model_id = {model_ids[d]}, {d}_embedded_at = now()"
-        for d in DIMENSIONS))
+        f"{column(d, 'embedded_hash')} = {column(d, 'text_hash')}, {column(d, 'model_id')} = {model_ids[d]}, "
+        f"{column(d, 'embedded_at')} = now()" for d in DIMENSIONS))
     conn.commit()
     conn.autocommit = True
     conn.execute("VACUUM ANALYZE investors")

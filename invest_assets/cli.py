@@ -17,7 +17,7 @@ from invest_assets.search.cli import (
     index_command,
     similar_companies_command,
 )
-from invest_assets.sources.crunchbase_cli import crunchbase
+from invest_assets.tools.crunchbase_cli import crunchbase
 
 SUMMARY_KEYS = ("dagster/row_count", "inserted", "updated", "soft_deleted", "quarantined", "rows_embedded",
                 "rows_changed", "investors_scored")
@@ -66,7 +66,7 @@ def build(job_name: str, verbose: bool) -> None:
     from dagster import DagsterInstance
     from dagster._core.utils import make_new_run_id
 
-    from invest_assets.ops import prepare_instance
+    from invest_assets.instance import prepare_instance
 
     prepare_instance()
     from invest_assets.core.partitions import all_months_tags
@@ -110,7 +110,7 @@ def build(job_name: str, verbose: bool) -> None:
 @click.option("--port", default=3000, show_default=True)
 def dev(host: str, port: int) -> None:
     """Start the whole local platform (web UI + daemon) on the PostgreSQL-backed instance."""
-    from invest_assets.ops import prepare_instance
+    from invest_assets.instance import prepare_instance
 
     home = prepare_instance()
     click.echo(f"Dagster instance: {home} (storage: PostgreSQL database via DAGSTER_POSTGRES_URL)")
@@ -128,7 +128,7 @@ def dev(host: str, port: int) -> None:
 @click.option("--seed", default=7, show_default=True)
 def sample(out: Path, investors: int, companies: int, rounds: int, seed: int) -> None:
     """Write a deterministic sample dataset in the local source format."""
-    from invest_assets.sources.sample_data import generate_sample
+    from invest_assets.tools.sample_data import generate_sample
 
     out.mkdir(parents=True, exist_ok=True)
     counts = generate_sample(out, investors=investors, companies=companies, rounds=rounds, seed=seed)

@@ -12,10 +12,10 @@ from invest_assets.embeddings.checks import company_description_check
 from invest_assets.graph import defs as graph_defs
 from invest_assets.profiles import investor_profiles
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.search import defs as search_defs
-from invest_assets.sources.sample_data import generate_sample
 from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.tools.sample_data import generate_sample
 
 EXPECTED_ASSETS = {"companies", "funding_rounds", "investments", "investors", "investor_profiles",
                    "sector_embedding", "stage_embedding", "check_embedding", "geography_embedding", "signal_embedding",

@@ -21,7 +21,7 @@ from invest_assets.core.sensors import source_changes_sensor
 from invest_assets.embeddings.assets import embedding_assets
 from invest_assets.embeddings.sensors import DIMENSION_TAG, STALE_ROWS_TAG, stale_embeddings_sensor
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.sources.schema import DIMENSIONS, TABLES
 from tests.source_files import write_source, write_table
 

@@ -15,7 +15,7 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from invest_assets.ops import INSTANCE_CONFIG, sqlalchemy_url
+from invest_assets.instance import INSTANCE_CONFIG, sqlalchemy_url
 from tests.core.test_core_assets import COMPANIES, INVESTMENTS, INVESTORS, ROUNDS
 from tests.daemon import BIN, free_port, running_webserver, wait_until
 from tests.source_files import write_source

@@ -30,7 +30,7 @@ from invest_assets.core.sync import SyncReport, sync_table
 from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
-from invest_assets.resources.sources import TableSource
+from invest_assets.resources.local_source import TableSource
 from invest_assets.sources.local_files import SourceError
 from invest_assets.sources.schema import TABLES, SourceTable
 

@@ -24,7 +24,7 @@ from invest_assets.core.partitions import all_months_tags
 from invest_assets.core.sync import synced_fingerprints
 from invest_assets.in_flight import SENSOR_DEFAULTS, assets_in_flight
 from invest_assets.resources.database import AlloyDBResource
-from invest_assets.resources.sources import TableSource
+from invest_assets.resources.local_source import TableSource
 from invest_assets.sources.schema import TABLES
 
 TRIGGER_TAG = "invest/trigger"

@@ -26,7 +26,7 @@ from psycopg import sql
 from invest_assets import settings
 from invest_assets.core.loader import LoadReport, load_table
 from invest_assets.core.partitions import MonthWindow
-from invest_assets.resources.sources import TableSource
+from invest_assets.resources.local_source import TableSource
 from invest_assets.sources.schema import SourceTable
 
 MODES = ("full", "delta")

@@ -2,9 +2,9 @@
 
 from dagster import Definitions
 
-from invest_assets.embeddings.assets import company_description_embedding, embedding_assets
+from invest_assets.embeddings.assets import company_description_embedding, embedding_assets, reembed_assets
 from invest_assets.embeddings.checks import company_description_check, embedding_checks
-from invest_assets.embeddings.reembed import reembed_assets, reembed_jobs
+from invest_assets.embeddings.jobs import reembed_jobs
 from invest_assets.embeddings.sensors import stale_embeddings_sensor
 
 defs = Definitions(assets=[*embedding_assets, company_description_embedding, *reembed_assets],

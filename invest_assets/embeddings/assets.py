@@ -1,37 +1,27 @@
 """The embedding assets: the six investor dimensions (sector, stage, check, geography,
-signal, founder) and the company description (``targets``).
-
-Each writes only its own vector column and embeds only what is stale (see
-``staleness``): changed, new, or other-model rows. Blank text clears the vector. Stale
-rows are read in id order in batches; each batch is embedded, COPYed (binary) into a
-staging table and written by one UPDATE that sets vector, hash, model and time
-together, and committed, so a failure keeps the batches already done and a rerun
-continues where it stopped. The UPDATE only lands where the text is still the one
-embedded. A per-target advisory lock keeps two runs from embedding the same
-column at once: the second waits, then finds nothing stale.
+signal, founder) and the company description (``vectors.targets``), each incremental by
+content (``incremental``), and per investor dimension its re-embed backfill (``reembed``),
+which runs only when the embedding model changes.
 """
 
 import time
-from dataclasses import dataclass, field
 
 import psycopg
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
-from pgvector import Vector
 from psycopg import sql
 
 from invest_assets import settings
-from invest_assets.embeddings.models import serving_embedders
-from invest_assets.embeddings.staleness import stale_condition
-from invest_assets.embeddings.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, EmbeddingTarget, target
+from invest_assets.embeddings.incremental import EmbedReport, embed_dimension
+from invest_assets.embeddings.partitions import SHARD_COUNT, SHARDS
+from invest_assets.embeddings.reembed import embed_shard, shards_left, switch_if_complete
 from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.search.indexes import ensure_ann_index
+from invest_assets.vectors.indexes import ensure_ann_index
+from invest_assets.vectors.models import register_model, serving_model_id
+from invest_assets.vectors.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, EmbeddingTarget, target
 
-# Rows per committed batch (INVEST_EMBED_BATCH_ROWS): what a failure can cost, and the
-# unit of resumption. 2,048 is also the OpenAI API's inputs-per-request limit.
-BATCH_ROWS = settings.EMBED_BATCH_ROWS.value()
 EMBEDDING_POOL = "embeddings"
 DESCRIPTIONS = {
     "sector": "what they invest in",
@@ -41,108 +31,6 @@ DESCRIPTIONS = {
     "signal": "what excites them (vibe, mission)",
     "founder": "what founder profile they back",
 }
-
-
-@dataclass
-class EmbedReport:
-    considered: int = 0
-    embedded: int = 0
-    current: int = 0  # live rows whose vector is their text's, from the serving model
-    cleared: int = 0
-    batches: int = 0
-    tokens: int = 0
-    truncated: int = 0
-    requests: int = 0
-    cost_usd: float = 0.0
-    seconds: float = 0.0
-    model: str = ""
-    embedded_ids: list[int] = field(default_factory=list)
-
-
-def embedding_lock_key(dimension: str) -> str:
-    """The advisory lock that serializes everything writing ``dimension``'s vectors."""
-    return f"invest_assets.embed.{dimension}"
-
-
-def clear_blank_vectors(conn: psycopg.Connection, dimension: str) -> int:
-    """NULL or blank text means no vector: clear vectors whose text went blank."""
-    with conn.transaction():
-        return conn.execute(
-            sql.SQL(
-                "UPDATE {table} SET {embedding} = NULL, {embedded_hash} = NULL, {model_id} = NULL,"
-                " {embedded_at} = NULL WHERE {text_hash} IS NULL AND {embedding} IS NOT NULL"
-            ).format(table=target(dimension).table_id, **target(dimension).columns())
-        ).rowcount
-
-
-def next_stale_batch(conn: psycopg.Connection, dimension: str, model_id: int, after_id: int, limit: int):
-    return conn.execute(
-        sql.SQL(
-            "SELECT id, {text}, {text_hash} FROM {table}"
-            " WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL AND id > %(after)s AND {stale}"
-            " ORDER BY id LIMIT %(limit)s"
-        ).format(stale=stale_condition(dimension), table=target(dimension).table_id, **target(dimension).columns()),
-        {"model_id": model_id, "after": after_id, "limit": limit},
-    ).fetchall()
-
-
-def write_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, hashes, vectors) -> int:
-    """One batch: binary COPY into staging, one UPDATE; vector, hash and provenance together."""
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE embedded (id bigint, text_hash bytea, embedding vector) ON COMMIT DROP")
-        with cur.copy("COPY embedded (id, text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "bytea", "vector"])
-            for row in zip(ids, hashes, (Vector(v) for v in vectors), strict=True):
-                copy.write_row(row)
-        return cur.execute(
-            sql.SQL(
-                "UPDATE {table} i SET {embedding} = e.embedding, {embedded_hash} = e.text_hash,"
-                " {model_id} = %(model_id)s, {embedded_at} = clock_timestamp()"
-                " FROM embedded e WHERE i.id = e.id AND i.{text_hash} = e.text_hash"
-            ).format(table=target(dimension).table_id, **target(dimension).columns()),
-            {"model_id": model_id},
-        ).rowcount
-
-
-def embed_dimension(
-    conn: psycopg.Connection, embedder: EmbedderResource, dimension: str, batch_rows: int = BATCH_ROWS
-) -> EmbedReport:
-    """Bring ``dimension`` up to date; returns what was done."""
-    started = time.perf_counter()
-    report = EmbedReport()
-    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (embedding_lock_key(dimension),))
-    try:
-        model_id, serving = serving_embedders(conn, embedder, [dimension])[dimension]
-        conn.commit()
-        ident = serving.identity
-        report.model = f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"
-        report.cleared = clear_blank_vectors(conn, dimension)
-        after = 0
-        while rows := next_stale_batch(conn, dimension, model_id, after, batch_rows):
-            conn.commit()  # no transaction held open while the embedding service works
-            ids, texts, hashes = zip(*rows, strict=True)
-            batch = serving.embed(list(texts))
-            report.embedded += write_vectors(conn, dimension, model_id, ids, hashes, batch.vectors)
-            report.embedded_ids.extend(ids)
-            report.batches += 1
-            report.tokens += batch.tokens
-            report.truncated += batch.truncated
-            report.requests += batch.requests
-            report.cost_usd += batch.cost_usd
-            after = ids[-1]
-        report.considered, report.current = conn.execute(
-            sql.SQL(
-                "SELECT count(*), count(*) FILTER (WHERE {embedding} IS NOT NULL AND {model_id} = %(model_id)s"
-                " AND {embedded_hash} = {text_hash})"
-                " FROM {table} WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL"
-            ).format(table=target(dimension).table_id, **target(dimension).columns()),
-            {"model_id": model_id},
-        ).fetchone()
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (embedding_lock_key(dimension),))
-        conn.commit()
-    report.seconds = round(time.perf_counter() - started, 3)
-    return report
 
 
 def embedded_rows(conn: psycopg.Connection, dimension: str, ids: list[int]):
@@ -178,8 +66,8 @@ def _description(embedded: EmbeddingTarget) -> str:
                 "companies.description_text (the description, else name and sectors), only for rows whose "
                 "text or model changed. similar-companies searches it.")
     d = embedded.key
-    return (f"investors.{d}_embedding: the {d} thesis vector ({DESCRIPTIONS[d]}), "
-            f"embedded from investors.{d}_text, only for rows whose text or model changed.")
+    return (f"investors.{embedded.column_name('embedding')}: the {d} thesis vector ({DESCRIPTIONS[d]}), "
+            f"embedded from investors.{embedded.column_name('text')}, only for rows whose text or model changed.")
 
 
 def embedding_asset(embedded: EmbeddingTarget, deps: list[str]) -> AssetsDefinition:
@@ -210,3 +98,49 @@ def embedding_asset(embedded: EmbeddingTarget, deps: list[str]) -> AssetsDefinit
 
 embedding_assets = [embedding_asset(t, ["investors", "investor_profiles"]) for t in INVESTOR_TARGETS.values()]
 company_description_embedding = embedding_asset(COMPANY_DESCRIPTION, ["companies"])
+
+
+def reembed_asset(embedded: EmbeddingTarget) -> AssetsDefinition:
+    dimension = embedded.key
+
+    @asset(
+        name=embedded.reembedding_asset_name,
+        deps=[embedded.asset_name],
+        partitions_def=SHARDS,
+        group_name="reembedding",
+        kinds={"postgres", settings.embedder_kind()},
+        owners=["team:data-platform"],
+        pool=EMBEDDING_POOL,
+        retry_policy=DATABASE_RETRY,
+        description=f"Only when the embedding model changes: `dagster job backfill -j {embedded.reembed_job_name} "
+        f"--all`. Re-embeds every {dimension} text with the configured model into a shadow table, one of "
+        f"{SHARD_COUNT} shards per run, and switches investors.{embedded.column_name('embedding')} to it when all "
+        "are done. Never built by the main job, so its shards stay unmaterialized until a model change: that is "
+        "not a missing build.",
+    )
+    def _reembed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
+        started = time.perf_counter()
+        with database.connection() as conn:
+            serving = serving_model_id(conn, embedder, dimension)
+            target = register_model(conn, embedder.identity)
+            conn.commit()
+            embedded = 0
+            if target != serving:
+                embedded = embed_shard(conn, embedder, dimension, int(context.partition_key), target)
+            switched = target != serving and switch_if_complete(conn, dimension, target, embedder.dimensions)
+            left = shards_left(conn, dimension, target) if target != serving and not switched else []
+        ident = embedder.identity
+        context.log.info(f"{dimension} shard {context.partition_key}: embedded {embedded}, switched {switched}")
+        return MaterializeResult(metadata={
+            "target_model": f"{ident.provider}/{ident.model} ({ident.dimensions} dims)",
+            "already_serving": target == serving and not switched,
+            "rows_embedded": embedded,
+            "shards_left": len(left),
+            "switched": switched,
+            "seconds": round(time.perf_counter() - started, 3),
+        })
+
+    return _reembed
+
+
+reembed_assets = [reembed_asset(t) for t in INVESTOR_TARGETS.values()]

@@ -3,10 +3,10 @@
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetChecksDefinition, asset_check
 from psycopg import sql
 
-from invest_assets.embeddings.models import serving_embedders
-from invest_assets.embeddings.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, EmbeddingTarget, target
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.vectors.models import serving_embedders
+from invest_assets.vectors.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, EmbeddingTarget, target
 
 NORM_TOLERANCE = 1e-3
 

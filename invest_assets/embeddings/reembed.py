@@ -17,37 +17,22 @@ switch waits for its shard to be run again.
 """
 
 
-import time
-
 import psycopg
-from dagster import (
-    AssetExecutionContext,
-    AssetsDefinition,
-    MaterializeResult,
-    StaticPartitionsDefinition,
-    asset,
-    define_asset_job,
-)
 from pgvector import Vector
 from psycopg import sql
 
-from invest_assets import settings
-from invest_assets.embeddings.assets import BATCH_ROWS, EMBEDDING_POOL, embedding_lock_key
-from invest_assets.embeddings.models import serving_model_id
-from invest_assets.policies import DATABASE_RETRY
-from invest_assets.resources.database import AlloyDBResource
+from invest_assets.embeddings.incremental import BATCH_ROWS, embedding_lock_key
+from invest_assets.embeddings.partitions import SHARD_COUNT
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.vectors.targets import INVESTOR_TARGETS
 
-SHARD_COUNT = 16
-SHARDS = StaticPartitionsDefinition([f"{i:02d}" for i in range(SHARD_COUNT)])
 # hashint8 is PostgreSQL's own stable hash of a bigint; shifted to be non-negative.
 SHARD_OF_ID = sql.SQL("mod(hashint8(i.id)::bigint + 2147483648, {})").format(sql.Literal(SHARD_COUNT))
 
 
 def _missing_from_shadow(dimension: str, target_id: int) -> sql.Composable:
     """Live investors (aliased ``i``) with text but no shadow vector of their current text."""
-    text_hash = sql.Identifier(f"{dimension}_text_hash")
+    text_hash = INVESTOR_TARGETS[dimension].column("text_hash")
     return sql.SQL(
         "i.deleted_at IS NULL AND i.{h} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM embedding_shadow s"
         " WHERE s.dimension = {d} AND s.investor_id = i.id AND s.model_id = {m} AND s.text_hash = i.{h})"
@@ -76,8 +61,7 @@ def _write_shadow(conn: psycopg.Connection, dimension: str, target_id: int, ids,
 def embed_shard(conn, embedder: EmbedderResource, dimension: str, shard: int, target_id: int,
                 batch_rows: int = BATCH_ROWS) -> int:
     """Fill the shadow for one shard; returns how many texts were embedded."""
-    text = sql.Identifier(f"{dimension}_text")
-    text_hash = sql.Identifier(f"{dimension}_text_hash")
+    text, text_hash = INVESTOR_TARGETS[dimension].column("text"), INVESTOR_TARGETS[dimension].column("text_hash")
     query = sql.SQL(
         "SELECT i.id, i.{t}, i.{h} FROM investors i WHERE {shard} = %(shard)s AND i.id > %(after)s AND {missing}"
         " ORDER BY i.id LIMIT %(limit)s"
@@ -101,17 +85,16 @@ def shards_left(conn: psycopg.Connection, dimension: str, target_id: int) -> lis
 def _column_size(conn: psycopg.Connection, dimension: str) -> int:
     return conn.execute(
         "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'investors'::regclass AND attname = %s",
-        (f"{dimension}_embedding",),
+        (INVESTOR_TARGETS[dimension].column_name("embedding"),),
     ).fetchone()[0]
 
 
 def _retype_column(conn: psycopg.Connection, dimension: str, size: int) -> list[str]:
     """Empty the column, drop its ANN indexes and retype it; returns the dropped indexes' DDL."""
-    columns = {n: sql.Identifier(f"{dimension}_{n}") for n in ("embedding", "embedded_hash", "model_id",
-                                                               "embedded_at")}
+    columns = INVESTOR_TARGETS[dimension].columns()
     indexes = conn.execute(
         "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'investors' AND indexdef LIKE %s",
-        (f"%({dimension}_embedding %",),
+        (f"%({INVESTOR_TARGETS[dimension].column_name('embedding')} %",),
     ).fetchall()
     for name, _ in indexes:
         conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
@@ -135,8 +118,7 @@ def switch_if_complete(conn: psycopg.Connection, dimension: str, target_id: int,
                 " {model_id} = s.model_id, {embedded_at} = s.embedded_at FROM embedding_shadow s"
                 " WHERE s.dimension = %(d)s AND s.investor_id = i.id AND s.model_id = %(m)s"
                 " AND s.text_hash = i.{text_hash}"
-            ).format(**{n: sql.Identifier(f"{dimension}_{n}") for n in ("embedding", "embedded_hash", "model_id",
-                                                                        "embedded_at", "text_hash")}),
+            ).format(**INVESTOR_TARGETS[dimension].columns()),
             {"d": dimension, "m": target_id},
         )
         for definition in rebuild:
@@ -145,51 +127,3 @@ def switch_if_complete(conn: psycopg.Connection, dimension: str, target_id: int,
                      (target_id, dimension))
         conn.execute("DELETE FROM embedding_shadow WHERE dimension = %s", (dimension,))
     return True
-
-
-def reembed_asset(dimension: str) -> AssetsDefinition:
-    @asset(
-        name=f"{dimension}_reembedding",
-        deps=[f"{dimension}_embedding"],
-        partitions_def=SHARDS,
-        group_name="reembedding",
-        kinds={"postgres", settings.embedder_kind()},
-        owners=["team:data-platform"],
-        pool=EMBEDDING_POOL,
-        retry_policy=DATABASE_RETRY,
-        description=f"Only when the embedding model changes: `dagster job backfill -j reembed_{dimension} --all`. "
-        f"Re-embeds every {dimension} text with the configured model into a shadow table, one of {SHARD_COUNT} "
-        f"shards per run, and switches investors.{dimension}_embedding to it when all are done. Never built by "
-        "the main job, so its shards stay unmaterialized until a model change: that is not a missing build.",
-    )
-    def _reembed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
-        started = time.perf_counter()
-        with database.connection() as conn:
-            serving = serving_model_id(conn, embedder, dimension)
-            target = embedder.register_model(conn)
-            conn.commit()
-            embedded = 0
-            if target != serving:
-                embedded = embed_shard(conn, embedder, dimension, int(context.partition_key), target)
-            switched = target != serving and switch_if_complete(conn, dimension, target, embedder.dimensions)
-            left = shards_left(conn, dimension, target) if target != serving and not switched else []
-        ident = embedder.identity
-        context.log.info(f"{dimension} shard {context.partition_key}: embedded {embedded}, switched {switched}")
-        return MaterializeResult(metadata={
-            "target_model": f"{ident.provider}/{ident.model} ({ident.dimensions} dims)",
-            "already_serving": target == serving and not switched,
-            "rows_embedded": embedded,
-            "shards_left": len(left),
-            "switched": switched,
-            "seconds": round(time.perf_counter() - started, 3),
-        })
-
-    return _reembed
-
-
-reembed_assets = [reembed_asset(d) for d in DIMENSIONS]
-reembed_jobs = [
-    define_asset_job(f"reembed_{d}", selection=[f"{d}_reembedding"], partitions_def=SHARDS,
-                     description=f"Re-embed {d} with the configured model, one run per shard.")
-    for d in DIMENSIONS
-]

@@ -26,11 +26,11 @@ from dagster import (
     sensor,
 )
 
-from invest_assets.embeddings.models import serving_model_ids
 from invest_assets.embeddings.staleness import stale_counts
-from invest_assets.embeddings.targets import TARGETS
 from invest_assets.in_flight import SENSOR_DEFAULTS, assets_in_flight
 from invest_assets.resources.database import AlloyDBResource
+from invest_assets.vectors.models import serving_model_ids
+from invest_assets.vectors.targets import TARGETS
 
 DIMENSION_TAG = "invest/dimension"
 STALE_ROWS_TAG = "invest/stale_rows"

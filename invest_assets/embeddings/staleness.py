@@ -11,7 +11,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from invest_assets.embeddings.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, TARGETS, target
+from invest_assets.vectors.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, TARGETS, target
 
 
 def stale_condition(key: str, model_param: str = "model_id") -> sql.Composable:

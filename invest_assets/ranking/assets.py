@@ -26,7 +26,7 @@ from invest_assets.ranking.evaluate import (
     newest_round_date,
 )
 from invest_assets.resources.database import AlloyDBResource
-from invest_assets.resources.sources import LocalFileSource, TableSource
+from invest_assets.resources.local_source import LocalFileSource, TableSource
 from invest_assets.search.graph_rank import FEATURES, store_model
 
 GROUP = "ranking"

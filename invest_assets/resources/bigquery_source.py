@@ -25,7 +25,7 @@ from google.cloud import bigquery
 from pydantic import Field
 
 from invest_assets import settings
-from invest_assets.resources.sources import TableSource
+from invest_assets.resources.local_source import TableSource
 from invest_assets.sources.schema import TABLES, SourceTable
 
 # The BigQuery column type each contract kind is read from (the expected table DDL uses them).

@@ -30,11 +30,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-import psycopg
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
-
-from invest_assets.resources.database import get_or_create_id
 
 # Local model versions and the weight of their character-trigram features (v1 had none). A
 # database whose vectors came from v1 keeps serving v1 until the re-embed backfill switches it.
@@ -155,12 +152,6 @@ class EmbedderResource(ConfigurableResource):
         if self.provider == "openai":
             return ModelIdentity("openai", self.model, self.dimensions)
         raise ValueError(f"INVEST_EMBEDDER={self.provider!r}: expected 'local' or 'openai'")
-
-    def register_model(self, conn: psycopg.Connection) -> int:
-        """The embedding_models id of this embedder (created on first use)."""
-        ident = self.identity
-        return get_or_create_id(conn, "embedding_models",
-                                {"provider": ident.provider, "model": ident.model, "dimensions": ident.dimensions})
 
     def embed(self, texts: Sequence[str]) -> EmbeddingBatch:
         if not texts:

@@ -15,7 +15,7 @@ from dagster import ConfigurableResource, EnvVar
 from invest_assets import settings
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 
 Resource = TypeVar("Resource", bound=ConfigurableResource)
 

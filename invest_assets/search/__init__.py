@@ -3,6 +3,7 @@
 from dagster import Definitions
 
 from invest_assets.search.checks import candidate_recall
-from invest_assets.search.retention import runs_retention, runs_retention_schedule
+from invest_assets.search.jobs import runs_retention
+from invest_assets.search.schedules import runs_retention_schedule
 
 defs = Definitions(asset_checks=[candidate_recall], jobs=[runs_retention], schedules=[runs_retention_schedule])

@@ -18,7 +18,7 @@ from invest_assets.search.find_investors import (
     find_investors,
     record_feedback,
 )
-from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.sources.schema import DIMENSIONS, dimension_column
 
 MAX_BIGINT = 2**63 - 1
 MAX_USER_CHARS = 500  # users.workos_user_id is indexed
@@ -67,7 +67,7 @@ def _embedder():
 
 def _dimension_options(command):
     for dimension in reversed(DIMENSIONS):
-        command = click.option(f"--{dimension}-text", f"{dimension}_text",
+        command = click.option(f"--{dimension}-text", dimension_column(dimension, "text"),
                                help=f"What the founder wants on {dimension}.")(command)
     return command
 
@@ -114,7 +114,7 @@ def _answer(conn, embedder, *, check_size, sector, stage, geographies, recency_m
     """One query, as the flags give it: the result and, for an empty one, hints."""
     filters = Filters(check_size, sector, stage, list(geographies) or None, recency_months or None,
                       as_of.date() if as_of else None)
-    texts = {d: texts[f"{d}_text"] for d in DIMENSIONS if texts[f"{d}_text"] and texts[f"{d}_text"].strip()}
+    texts = {d: text for d in DIMENSIONS if (text := texts[dimension_column(d, "text")]) and text.strip()}
     graph = None
     if company:
         company_texts, graph = company_query(conn, company, filters.as_of)
@@ -237,7 +237,7 @@ def similar_companies_command(source_id, limit, as_json):
 @click.option("--dimensions", help="Comma-separated candidate dimensions (default: INVEST_ANN_DIMENSIONS or sector).")
 def index_command(dimensions):
     """Make the ANN indexes match the candidate dimensions (ScaNN on AlloyDB, HNSW elsewhere)."""
-    from invest_assets.search.indexes import SCANN_MIN_ROWS, configured_dimensions, sync_ann_indexes
+    from invest_assets.vectors.indexes import SCANN_MIN_ROWS, configured_dimensions, sync_ann_indexes
 
     with _connection() as conn:
         changes = sync_ann_indexes(conn, configured_dimensions(dimensions))

@@ -27,7 +27,6 @@ from pgvector import Vector
 from psycopg import sql
 
 from invest_assets import settings
-from invest_assets.embeddings.models import serving_embedders
 from invest_assets.resources.database import get_or_create_id
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.graph_rank import (
@@ -38,19 +37,21 @@ from invest_assets.search.graph_rank import (
     explain,
     served_model,
 )
-from invest_assets.search.indexes import indexed_dimensions
 from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.vectors.indexes import indexed_dimensions
+from invest_assets.vectors.models import serving_embedders
+from invest_assets.vectors.targets import INVESTOR_TARGETS
 
 DEFAULT_WEIGHTS = {"sector": 0.30, "stage": 0.15, "check": 0.15, "geography": 0.10, "signal": 0.20, "founder": 0.10}
 CANDIDATES = 50
 VARIANTS = ("rerank", "single", "graph")
 EXACT_SCAN_MAX_ROWS = 5_000
-# The HNSW candidate list per query (pgvector's default is 40); see the README for the
-# recall and latency measured at each setting.
+# The HNSW candidate list per query (pgvector's default is 40); docs/benchmarks.md has the
+# recall and latency measured with it.
 HNSW_EF_SEARCH = settings.HNSW_EF_SEARCH.value()
 # strict_order: the iterative scan hands rows over in true distance order, so the LIMIT keeps
 # the nearest; relaxed_order hands over each batch unsorted, and the LIMIT then keeps an
-# arbitrary part of it (measured in the README).
+# arbitrary part of it.
 HNSW_ITERATIVE_SCAN = settings.HNSW_ITERATIVE_SCAN.value()
 HNSW_MAX_SCAN_TUPLES = 50_000
 # Every statement of one find_investors call is cancelled past this (INVEST_QUERY_TIMEOUT_MS): a
@@ -98,7 +99,7 @@ def filter_sql(filters: Filters, dimension: str, model_id: int | None) -> tuple[
     clauses = [sql.SQL("deleted_at IS NULL AND active")]
     params: dict = {}
     if model_id is not None:
-        clauses.append(sql.SQL("{} = %(model_id)s").format(sql.Identifier(f"{dimension}_model_id")))
+        clauses.append(sql.SQL("{} = %(model_id)s").format(INVESTOR_TARGETS[dimension].column("model_id")))
         params["model_id"] = model_id
     if filters.check_size_usd is not None:
         clauses.append(sql.SQL("check_size_min_usd <= %(check)s"
@@ -127,10 +128,10 @@ def ensure_same_model(conn: psycopg.Connection, model_ids: dict[str, int]) -> No
     path: one statement, whose EXISTS probes stop at the first vector of the query's model."""
     probes = sql.SQL(", ").join(
         sql.SQL("EXISTS (SELECT 1 FROM investors WHERE {} = {})").format(
-            sql.Identifier(f"{d}_model_id"), sql.Placeholder(d)) for d in model_ids)
+            INVESTOR_TARGETS[d].column("model_id"), sql.Placeholder(d)) for d in model_ids)
     served = conn.execute(sql.SQL("SELECT {}").format(probes), model_ids).fetchone()
     for (dimension, model_id), present in zip(model_ids.items(), served, strict=True):
-        column = sql.Identifier(f"{dimension}_model_id")
+        column = INVESTOR_TARGETS[dimension].column("model_id")
         if present or conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM investors WHERE {} <> %s)").format(
                 column), (model_id,)).fetchone()[0]:
             continue
@@ -138,13 +139,14 @@ def ensure_same_model(conn: psycopg.Connection, model_ids: dict[str, int]) -> No
             sql.SQL("SELECT DISTINCT m.provider || '/' || m.model || ' (' || m.dimensions || ')'"
                     " FROM investors i JOIN embedding_models m ON m.id = i.{}").format(column)).fetchall()
         raise StoredModelMismatch(
-            f"{dimension}_embedding vectors were made by {', '.join(n for (n,) in names)}, not by the query "
-            f"embedder (model id {model_id}); re-embed, or query with the embedder that made them")
+            f"{INVESTOR_TARGETS[dimension].column_name('embedding')} vectors were made by "
+            f"{', '.join(n for (n,) in names)}, not by the query embedder (model id {model_id}); re-embed, or query "
+            "with the embedder that made them")
 
 
 def candidate_query(where: sql.Composable, dimension: str, scan: str) -> sql.Composed:
     """The candidate statement for ``scan``; parameters ``q`` (query vector) and ``limit`` plus the filters'."""
-    distance = sql.SQL("{} <=> %(q)s").format(sql.Identifier(f"{dimension}_embedding"))
+    distance = sql.SQL("{} <=> %(q)s").format(INVESTOR_TARGETS[dimension].column("embedding"))
     if scan == "exact":
         # MATERIALIZED keeps the planner from walking the ANN index: every filtered row is scored.
         return sql.SQL(
@@ -180,7 +182,7 @@ def _rerank(conn, ids, vectors: dict[str, np.ndarray], weights: dict[str, float]
     """Weighted distance over the dimensions with query text; a missing vector counts as distance 1."""
     distances = sql.SQL(", ").join(
         sql.SQL("CASE WHEN {m} = {model} THEN {e} <=> {query} END").format(
-            m=sql.Identifier(f"{d}_model_id"), e=sql.Identifier(f"{d}_embedding"),
+            m=INVESTOR_TARGETS[d].column("model_id"), e=INVESTOR_TARGETS[d].column("embedding"),
             model=sql.Placeholder(f"model_{d}"), query=sql.Placeholder(d))
         for d in vectors)
     params = {"ids": list(ids), **{d: Vector(v) for d, v in vectors.items()},
@@ -368,7 +370,7 @@ def record_feedback(conn: psycopg.Connection, run_id: int, investor: str, signal
 def empty_result_hints(conn: psycopg.Connection, filters: Filters, candidate: str) -> list[str]:
     """Why a query found nobody, when the data can say: nothing built yet, or a filter value no
     investor has (with the values that exist). Only run for an empty answer."""
-    column = sql.Identifier(f"{candidate}_embedding")
+    column = INVESTOR_TARGETS[candidate].column("embedding")
     if not conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM investors WHERE {} IS NOT NULL)").format(column)
                         ).fetchone()[0]:
         return [f"no investor has a {candidate} vector yet: build first (`make run` or `invest-assets build`)"]

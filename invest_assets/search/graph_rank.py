@@ -30,6 +30,7 @@ from pgvector import Vector
 from psycopg import sql
 
 from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.vectors.targets import INVESTOR_TARGETS
 
 TEXT_FEATURES = tuple(f"{d}_distance" for d in DIMENSIONS)
 GRAPH_FEATURES = ("log_investments", "authority", "years_since_last", "log_syndicate", "existing_investor",
@@ -186,12 +187,12 @@ def candidate_features(conn: psycopg.Connection, query: GraphQuery, vectors: dic
     """Candidate ids and their FEATURES rows for one query (filters as ``where`` on investors ``v``)."""
     distances = sql.SQL(", ").join(
         sql.SQL("CASE WHEN v.{m} = {model} THEN v.{e} <=> {query} END").format(
-            m=sql.Identifier(f"{d}_model_id"), e=sql.Identifier(f"{d}_embedding"),
+            m=INVESTOR_TARGETS[d].column("model_id"), e=INVESTOR_TARGETS[d].column("embedding"),
             model=sql.Placeholder(f"model_{d}"), query=sql.Placeholder(f"q_{d}"))
         for d in vectors)
     statement = sql.SQL(CANDIDATES).format(
-        distances=distances, filters=where, candidate_model=sql.Identifier(f"{candidate}_model_id"),
-        candidate_embedding=sql.Identifier(f"{candidate}_embedding"))
+        distances=distances, filters=where, candidate_model=INVESTOR_TARGETS[candidate].column("model_id"),
+        candidate_embedding=INVESTOR_TARGETS[candidate].column("embedding"))
     params = {**where_params, "company": query.company_id, "as_of": query.as_of, "sectors": query.sectors,
               "per_source": PER_SOURCE, "candidate_model": model_ids[candidate],
               "candidate_query": Vector(vectors[candidate]),

@@ -4,10 +4,8 @@ are the revealed preferences a ranking learns from."""
 
 
 import psycopg
-from dagster import OpExecutionContext, ScheduleDefinition, job, op
 
 from invest_assets import settings
-from invest_assets.resources.database import AlloyDBResource
 
 BATCH = 10_000
 
@@ -33,24 +31,3 @@ def prune_runs(conn: psycopg.Connection, days: int) -> int:
         deleted += batch
         if batch < BATCH:
             return deleted
-
-
-@op(description="Deletes find_investors runs older than INVEST_RUNS_RETENTION_DAYS that have no feedback.")
-def prune_expired_runs(context: OpExecutionContext, database: AlloyDBResource) -> int:
-    days = retention_days()
-    with database.connection() as conn:
-        deleted = prune_runs(conn, days)
-    context.log.info(f"deleted {deleted} runs older than {days} days (runs with feedback kept)")
-    return deleted
-
-
-@job(description="Apply the runs retention policy (INVEST_RUNS_RETENTION_DAYS, default 90).")
-def runs_retention():
-    prune_expired_runs()
-
-
-runs_retention_schedule = ScheduleDefinition(
-    name="runs_retention_schedule", job=runs_retention, cron_schedule=settings.RETENTION_CRON.value(),
-    execution_timezone=settings.SCHEDULE_TIMEZONE.value(),
-    description="Daily: delete find_investors runs past INVEST_RUNS_RETENTION_DAYS (runs with feedback stay).",
-)

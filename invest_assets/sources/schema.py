@@ -2,7 +2,8 @@
 
 Every source (local CSV/Parquet files, BigQuery, Crunchbase exports converted to the
 local layout) yields rows with these columns; validation types them with these specs
-and the loader writes them with them. The README's column table is this module.
+and the loader writes them with them. The column tables of docs/sources.md are this module
+(tests/test_readme.py keeps them equal).
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ PG_TYPES = {
 INDEXED_MAX_CHARS = 500
 
 DIMENSIONS = ("sector", "stage", "check", "geography", "signal", "founder")
+
+
+def dimension_column(dimension: str, suffix: str) -> str:
+    """The one place a per-dimension column name is made: ``<dimension>_<suffix>`` (``sector_text``,
+    ``signal_embedding``, ...). ``vectors.targets`` builds every embedding column, asset and job name on it."""
+    return f"{dimension}_{suffix}"
 
 COMPANY_STATUSES = frozenset({"active", "acquired", "shutdown", "ipo"})
 INVESTOR_KINDS = frozenset({"person", "firm"})
@@ -160,7 +167,8 @@ INVESTORS = SourceTable(
         _c("thesis_summary_long", "text", "Raw text the thesis was extracted from."),
         _c("thesis_source", "text", "web, deck or manual."),
         _c("thesis_model", "text", "Model that extracted the thesis."),
-        *(_c(f"{d}_text", "text", f"Source text of the {d} dimension (embedded into {d}_embedding).")
+        *(_c(dimension_column(d, "text"), "text",
+             f"Source text of the {d} dimension (embedded into {dimension_column(d, 'embedding')}).")
           for d in DIMENSIONS),
         UPDATED_AT,
     ),
@@ -173,8 +181,8 @@ TABLES: dict[str, SourceTable] = {t.name: t for t in (COMPANIES, INVESTORS, FUND
 # What the source says about an investor's profile: stored as ``<column>_stated`` beside the
 # graph-derived ``<column>_derived``; the table's ``<column>`` serves the stated value when there
 # is one, else the derived (migration 0040).
-PROFILE_COLUMNS = (*(f"{d}_text" for d in DIMENSIONS), "focus_sectors", "preferred_stages", "geographies",
-                   "check_size_min_usd", "check_size_max_usd")
+PROFILE_COLUMNS = (*(dimension_column(d, "text") for d in DIMENSIONS), "focus_sectors", "preferred_stages",
+                   "geographies", "check_size_min_usd", "check_size_max_usd")
 
 # Source columns that land in a differently named table column.
 RENAMED_COLUMNS = {

@@ -8,7 +8,7 @@ from dagster import materialize
 
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from tests.source_files import write_source
 
 COMPANIES = [

@@ -19,8 +19,8 @@ from invest_assets.resources.database import (
     embedded_server_url,
     stop_embedded_server,
 )
-from invest_assets.resources.sources import LocalFileSource
-from tests.source_files import write_many_investors
+from invest_assets.resources.local_source import LocalFileSource
+from invest_assets.tools.sample_data import write_many_investors
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from psycopg import sql
 
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import MONTHLY, MonthWindow, all_months_tags
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from tests.source_files import write_source
 
 LAST_MONTH = MONTHLY.get_last_partition_key()

@@ -10,7 +10,7 @@ from dagster import DagsterInstance, build_schedule_context, materialize
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.core.schedules import delta_sync_schedule, full_reconcile_schedule
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.sources.schema import TABLES
 from tests.core.test_partitions_and_sync import COMPANIES, INVESTMENTS, INVESTORS, ROUNDS
 from tests.source_files import write_source

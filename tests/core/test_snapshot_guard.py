@@ -8,7 +8,7 @@ from dagster import AssetKey, materialize
 from invest_assets.core.assets import SNAPSHOT_CHECK, core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.graph.assets import authority_score, co_investor_pairs, ranking_signals
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.settings import MAX_SOFT_DELETE_SHARE
 from tests.source_files import write_source, write_table
 

@@ -15,7 +15,7 @@ from invest_assets.embeddings.assets import company_description_embedding
 from invest_assets.embeddings.checks import company_description_check
 from invest_assets.embeddings.sensors import stale_embeddings_sensor
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from tests.fakes.openai_server import FakeOpenAI
 from tests.source_files import write_source
 

@@ -6,13 +6,14 @@ from dagster import materialize
 
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
-from invest_assets.embeddings.assets import embed_dimension, embedding_assets
+from invest_assets.embeddings.assets import embedding_assets
 from invest_assets.embeddings.checks import embedding_checks
-from invest_assets.embeddings.models import serving_model_ids
+from invest_assets.embeddings.incremental import embed_dimension
 from invest_assets.embeddings.staleness import stale_counts
 from invest_assets.resources.embedders import EmbedderResource, EmbeddingError
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.vectors.models import register_model, serving_model_ids
 from tests.fakes.openai_server import FakeOpenAI
 from tests.source_files import write_source
 
@@ -131,13 +132,13 @@ def test_a_failure_keeps_committed_batches_and_the_rerun_continues(db, tmp_path,
 def test_vectors_of_another_model_than_the_serving_one_are_stale(db, tmp_path):
     build(db, write_source(tmp_path / "s", investors=[investor(i) for i in range(N)]), EmbedderResource())
     with db.connection() as conn:
-        other = EmbedderResource(provider="openai", model="text-embedding-3-large").register_model(conn)
+        other = register_model(conn, EmbedderResource(provider="openai", model="text-embedding-3-large").identity)
         assert stale_counts(conn, {**serving_model_ids(conn), "stage": other})["stage"] == N
         assert stale_counts(conn, {})["stage"] == N  # no serving model yet: nothing is current
 
 
 def test_a_candidate_dimension_gets_its_ann_index_once_it_has_vectors(db, tmp_path, monkeypatch):
-    from invest_assets.search.indexes import indexed_dimensions
+    from invest_assets.vectors.indexes import indexed_dimensions
 
     monkeypatch.setenv("INVEST_ANN_DIMENSIONS", "sector,signal")
     source = write_source(tmp_path / "src", investors=[investor(i) for i in range(N)])

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from invest_assets.embeddings.assets import embed_dimension
+from invest_assets.embeddings.incremental import embed_dimension
 from invest_assets.resources.database import (
     AlloyDBResource,
     apply_migrations,
@@ -18,8 +18,8 @@ from invest_assets.resources.database import (
     stop_embedded_server,
 )
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.tools.sample_data import write_many_investors
 from tests.core.test_faults import DAGSTER, failure_summary, load_in_process, restart_server_and_expect_a_retry
-from tests.source_files import write_many_investors
 
 pytestmark = pytest.mark.slow
 

@@ -4,11 +4,13 @@ model, a failed shard is retried alone, and the switch happens once, atomically.
 import pytest
 from dagster import materialize
 
-from invest_assets.embeddings.models import serving_model_ids
-from invest_assets.embeddings.reembed import SHARD_COUNT, SHARD_OF_ID, SHARDS, reembed_assets
+from invest_assets.embeddings.assets import reembed_assets
+from invest_assets.embeddings.partitions import SHARD_COUNT, SHARDS
+from invest_assets.embeddings.reembed import SHARD_OF_ID
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.find_investors import Filters, find_investors
-from invest_assets.search.indexes import indexed_dimensions
+from invest_assets.vectors.indexes import indexed_dimensions
+from invest_assets.vectors.models import serving_model_ids
 from tests.embeddings.test_embedding_assets import N, build, investor
 from tests.fakes.openai_server import FakeOpenAI
 from tests.source_files import write_source

@@ -22,13 +22,8 @@ import pytest
 from dagster import AssetKey, materialize
 
 from invest_assets.core.partitions import all_months_tags
-from invest_assets.graph.assets import (
-    authority_score,
-    co_investor_pairs,
-    pairs_consistent,
-    ranking_signals,
-    scores_valid,
-)
+from invest_assets.graph.assets import authority_score, co_investor_pairs, ranking_signals
+from invest_assets.graph.checks import pairs_consistent, scores_valid
 from invest_assets.graph.warm_paths import warm_paths
 
 GRAPH = [ranking_signals, co_investor_pairs, authority_score, pairs_consistent, scores_valid]

@@ -13,7 +13,7 @@ from invest_assets.embeddings.sensors import stale_embeddings_sensor
 from invest_assets.profiles.assets import investor_profiles
 from invest_assets.profiles.derive import derive_profiles
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from tests.source_files import write_source
 
 COMPANIES = [

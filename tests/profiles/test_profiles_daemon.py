@@ -8,9 +8,9 @@ import pytest
 from dagster import DagsterRunStatus, RunsFilter
 
 from invest_assets.embeddings.sensors import DIMENSION_TAG, STALE_ROWS_TAG
-from invest_assets.embeddings.targets import INVESTOR_TARGETS
 from invest_assets.in_flight import ACTIVE_STATUSES
 from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.vectors.targets import INVESTOR_TARGETS
 from tests.daemon import daemon_on_source, wait_until
 from tests.profiles.test_investor_profiles import COMPANIES, INVESTMENTS, INVESTORS, ROUNDS
 from tests.source_files import write_source

@@ -8,7 +8,7 @@ from dagster import materialize
 
 from invest_assets.ranking.assets import ranking_backtest
 from invest_assets.resources.database import stop_embedded_server
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.search.find_investors import Filters, find_investors
 from invest_assets.search.graph_rank import RankingModel, served_model, shipped_model
 from tests.ranking.test_evaluate import COMPANIES, CUT, INVESTMENTS, INVESTORS, ROUNDS, UNTIL

@@ -8,7 +8,7 @@ from dagster import DagsterInstance, materialize
 from invest_assets.core.assets import core_assets
 from invest_assets.embeddings.assets import embedding_assets
 from invest_assets.resources.embedders import EmbedderResource, EmbeddingError
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.search.find_investors import Filters, find_investors
 from tests.fakes.openai_server import FakeOpenAI
 from tests.source_files import write_source

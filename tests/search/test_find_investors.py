@@ -9,7 +9,7 @@ from pgvector import Vector
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from invest_assets.embeddings.assets import embed_dimension
+from invest_assets.embeddings.incremental import embed_dimension
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.find_investors import (
     DEFAULT_WEIGHTS,
@@ -26,6 +26,7 @@ from invest_assets.search.find_investors import (
     set_index_scan,
 )
 from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.vectors.models import register_model
 
 SECTORS = ["fintech", "climate", "biotech"]
 WORDS = {"fintech": "payments lending ledger cards", "climate": "carbon grid batteries solar",
@@ -219,7 +220,7 @@ def test_queries_embed_with_the_serving_model_and_refuse_vectors_of_another(inve
         served = find_investors(conn, other, {"sector": "payments"}, Filters())
         assert served.investors == find_investors(conn, LOCAL, {"sector": "payments"}, Filters()).investors
         conn.execute("UPDATE serving_embedding_models SET model_id = %s WHERE dimension = 'sector'",
-                     (other.register_model(conn),))
+                     (register_model(conn, other.identity),))
         conn.commit()
         with pytest.raises(StoredModelMismatch, match="local/local-hashing-v2"):
             find_investors(conn, other, {"sector": "payments"}, Filters())
@@ -268,7 +269,7 @@ def test_ann_indexes_follow_the_configured_dimensions(investors, database_url, m
     import sys
     from pathlib import Path
 
-    from invest_assets.search.indexes import indexed_dimensions
+    from invest_assets.vectors.indexes import indexed_dimensions
 
     def build_options(conn, index):
         return conn.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (index,)).fetchone()[0]

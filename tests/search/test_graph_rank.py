@@ -11,7 +11,7 @@ from invest_assets.embeddings.assets import embedding_assets
 from invest_assets.graph.assets import authority_score, co_investor_pairs, ranking_signals
 from invest_assets.profiles.assets import investor_profiles
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.search.find_investors import Filters, company_query, find_investors
 from invest_assets.search.graph_rank import FEATURES, RankingModel, shipped_model
 from tests.source_files import write_source

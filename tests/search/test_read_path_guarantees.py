@@ -63,7 +63,7 @@ def test_a_role_that_may_only_read_and_insert_audit_rows_serves_queries(db, inve
 
 
 def test_the_retention_job_deletes_expired_runs_without_feedback(db, investors, monkeypatch):  # noqa: F811
-    from invest_assets.search.retention import runs_retention
+    from invest_assets.search.jobs import runs_retention
 
     with db.connection() as conn:
         runs = [find_investors(conn, LOCAL, {"sector": "fintech"}, Filters(recency_months=None)) for _ in range(3)]

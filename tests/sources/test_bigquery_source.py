@@ -24,7 +24,7 @@ from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.resources.bigquery_source import BigQuerySource, parse_table_names, table_ddl
 from invest_assets.resources.database import AlloyDBResource
-from invest_assets.resources.sources import LocalFileSource
+from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.sources.schema import TABLES
 from tests.core.test_core_assets import COMPANIES, INVESTMENTS, INVESTORS, ROUNDS
 from tests.fakes.bigquery_server import FakeBigQuery, service_account_credentials

@@ -23,8 +23,8 @@ import psycopg
 from psycopg import sql
 
 from invest_assets import settings
-from invest_assets.embeddings.targets import TARGETS, target
 from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.vectors.targets import TARGETS, target
 
 SCANN_MIN_ROWS = 1_000
 # pgvector's HNSW build parameters (migration 0032 says why ef_construction is 128).
@@ -38,7 +38,8 @@ def _ann_indexes(conn: psycopg.Connection, table: str = "investors") -> dict[str
                         " AND (indexdef ILIKE '%% USING hnsw%%' OR indexdef ILIKE '%% USING scann%%')",
                         (table,)).fetchall()
     on_table = [t for t in TARGETS.values() if t.table == table]
-    return {name: t.key for name, definition in rows for t in on_table if f"({t.prefix}_embedding" in definition}
+    return {name: t.key for name, definition in rows for t in on_table
+            if f"({t.column_name('embedding')}" in definition}
 
 
 def indexed_dimensions(conn: psycopg.Connection) -> set[str]:

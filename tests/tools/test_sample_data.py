@@ -10,9 +10,9 @@ import pycountry
 import pytest
 
 from invest_assets.sources.local_files import read_local_table
-from invest_assets.sources.sample_data import generate_sample
 from invest_assets.sources.schema import TABLES
 from invest_assets.sources.validation import validate_chunk
+from invest_assets.tools.sample_data import generate_sample
 
 
 @pytest.fixture(scope="module")

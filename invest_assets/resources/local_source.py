@@ -46,7 +46,7 @@ class TableSource(ConfigurableResource):
 
 def default_sample_dir(home: Path | None = None) -> Path:
     """The default dataset, generated once under the platform home and reused."""
-    from invest_assets.sources.sample_data import generate_sample
+    from invest_assets.tools.sample_data import generate_sample
 
     root = home or settings.home_dir()
     target = root / "sample"

@@ -9,7 +9,7 @@ import psycopg
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 
-from invest_assets.ops import prepare_instance
+from invest_assets.instance import prepare_instance
 
 DAGSTER = Path(sys.executable).parent / "dagster"
 

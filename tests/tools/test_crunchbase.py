@@ -13,8 +13,8 @@ from dagster import materialize
 from invest_assets.cli import cli
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
-from invest_assets.resources.sources import LocalFileSource
-from invest_assets.sources.crunchbase import (
+from invest_assets.resources.local_source import LocalFileSource
+from invest_assets.tools.crunchbase import (
     amount,
     convert_bulk_export,
     convert_open_data_2013,

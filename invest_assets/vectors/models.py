@@ -15,8 +15,14 @@ from dataclasses import asdict
 
 import psycopg
 
+from invest_assets.resources.database import get_or_create_id
 from invest_assets.resources.embedders import EmbedderResource, ModelIdentity
 from invest_assets.sources.schema import DIMENSIONS
+
+
+def register_model(conn: psycopg.Connection, model: ModelIdentity) -> int:
+    """The model's ``embedding_models`` id, the catalog every vector's provenance names (created on first use)."""
+    return get_or_create_id(conn, "embedding_models", asdict(model))
 
 
 def serving_model_ids(conn: psycopg.Connection) -> dict[str, int]:
@@ -42,7 +48,7 @@ def serving_embedders(conn: psycopg.Connection, embedder: EmbedderResource, dime
     if missing := [d for d in dimensions if d not in served]:
         conn.execute(
             "INSERT INTO serving_embedding_models (dimension, model_id) SELECT unnest(%s::text[]), %s"
-            " ON CONFLICT DO NOTHING", (missing, embedder.register_model(conn)))
+            " ON CONFLICT DO NOTHING", (missing, register_model(conn, embedder.identity)))
         served = _serving_models(conn, dimensions)
     return {d: (served[d][0], _producing(embedder, served[d][1])) for d in dimensions}
 

@@ -328,6 +328,38 @@ def generate_sample(
     investor_frame = _leave_profiles_to_the_graph(rng, investor_frame)
     frames = {"companies": company_frame, "investors": investor_frame,
               "funding_rounds": round_frame, "investments": investment_frame}
-    for table, frame in frames.items():
-        frame.reindex(columns=list(TABLES[table].column_names)).to_csv(out_dir / f"{table}.csv", index=False)
+    _write(out_dir, frames)
     return {table: len(frame) for table, frame in frames.items()}
+
+
+def _write(out_dir: Path, frames: dict[str, pd.DataFrame]) -> None:
+    """Every contract table as CSV with the contract's columns; a table not in ``frames`` gets only its header."""
+    for table, spec in TABLES.items():
+        frame = frames.get(table, pd.DataFrame())
+        frame.reindex(columns=list(spec.column_names)).to_csv(out_dir / f"{table}.csv", index=False)
+
+
+def write_many_investors(directory: Path, n: int, *, version: int = 1) -> Path:
+    """A large, valid source of investors only, fast at any size (for benches and fault tests).
+
+    ``version`` changes every name and drops every tenth investor, so a load of version 2
+    over version 1 updates, soft-deletes and keeps rows.
+    """
+    ids = np.arange(n)
+    if version > 1:
+        ids = ids[ids % 10 != 0]
+    frame = pd.DataFrame({
+        "source_id": [f"inv{i}" for i in ids],
+        "name": [f"Investor {i} v{version}" for i in ids],
+        "kind": np.where(ids % 3 == 0, "person", "firm"),
+        "check_size_min_usd": (ids % 50 + 1) * 100_000,
+        "check_size_max_usd": (ids % 50 + 1) * 1_000_000,
+        "preferred_stages": '["seed","series_a"]',
+        "focus_sectors": '["fintech"]',
+        "geographies": '["US","GB"]',
+        "signal_text": [f"mission driven founders number {i} in fintech" for i in ids],
+        "updated_at": "2024-01-01T00:00:00+00:00",
+    })
+    directory.mkdir(parents=True, exist_ok=True)
+    _write(directory, {"investors": frame})
+    return directory

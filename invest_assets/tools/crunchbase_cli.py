@@ -59,7 +59,7 @@ def convert(
     out: Path,
 ) -> None:
     """Convert a Crunchbase export into the local source layout; load it with INVEST_SOURCE_DIR=OUT."""
-    from invest_assets.sources.crunchbase import (
+    from invest_assets.tools.crunchbase import (
         convert_bulk_export,
         convert_open_data_2013,
         name_and_date_links,

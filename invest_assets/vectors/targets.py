@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.sources.schema import DIMENSIONS, dimension_column
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,25 @@ class EmbeddingTarget:
 
     @property
     def asset_name(self) -> str:
-        return f"{self.key}_embedding"
+        return dimension_column(self.key, "embedding")
+
+    @property
+    def reembedding_asset_name(self) -> str:
+        return dimension_column(self.key, "reembedding")
+
+    @property
+    def reembed_job_name(self) -> str:
+        return f"reembed_{self.key}"
 
     @property
     def table_id(self) -> sql.Identifier:
         return sql.Identifier(self.table)
 
+    def column_name(self, suffix: str) -> str:
+        return dimension_column(self.prefix, suffix)
+
     def column(self, suffix: str) -> sql.Identifier:
-        return sql.Identifier(f"{self.prefix}_{suffix}")
+        return sql.Identifier(self.column_name(suffix))
 
     def columns(self) -> dict[str, sql.Identifier]:
         """The layout's columns, by suffix, for ``sql.SQL.format(**...)``."""

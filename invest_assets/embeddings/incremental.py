@@ -1,0 +1,130 @@
+"""Embedding what is stale, incrementally: the logic the embedding assets run.
+
+Each run writes only its target's vector column and embeds only what is stale (see
+``staleness``): changed, new, or other-model rows. Blank text clears the vector. Stale
+rows are read in id order in batches; each batch is embedded, COPYed (binary) into a
+staging table and written by one UPDATE that sets vector, hash, model and time
+together, and committed, so a failure keeps the batches already done and a rerun
+continues where it stopped. The UPDATE only lands where the text is still the one
+embedded. A per-target advisory lock keeps two runs from embedding the same
+column at once: the second waits, then finds nothing stale.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from pgvector import Vector
+from psycopg import sql
+
+from invest_assets import settings
+from invest_assets.embeddings.staleness import stale_condition
+from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.vectors.models import serving_embedders
+from invest_assets.vectors.targets import target
+
+# Rows per committed batch (INVEST_EMBED_BATCH_ROWS): what a failure can cost, and the
+# unit of resumption. 2,048 is also the OpenAI API's inputs-per-request limit.
+BATCH_ROWS = settings.EMBED_BATCH_ROWS.value()
+
+
+@dataclass
+class EmbedReport:
+    considered: int = 0
+    embedded: int = 0
+    current: int = 0  # live rows whose vector is their text's, from the serving model
+    cleared: int = 0
+    batches: int = 0
+    tokens: int = 0
+    truncated: int = 0
+    requests: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+    model: str = ""
+    embedded_ids: list[int] = field(default_factory=list)
+
+
+def embedding_lock_key(dimension: str) -> str:
+    """The advisory lock that serializes everything writing ``dimension``'s vectors."""
+    return f"invest_assets.embed.{dimension}"
+
+
+def clear_blank_vectors(conn: psycopg.Connection, dimension: str) -> int:
+    """NULL or blank text means no vector: clear vectors whose text went blank."""
+    with conn.transaction():
+        return conn.execute(
+            sql.SQL(
+                "UPDATE {table} SET {embedding} = NULL, {embedded_hash} = NULL, {model_id} = NULL,"
+                " {embedded_at} = NULL WHERE {text_hash} IS NULL AND {embedding} IS NOT NULL"
+            ).format(table=target(dimension).table_id, **target(dimension).columns())
+        ).rowcount
+
+
+def next_stale_batch(conn: psycopg.Connection, dimension: str, model_id: int, after_id: int, limit: int):
+    return conn.execute(
+        sql.SQL(
+            "SELECT id, {text}, {text_hash} FROM {table}"
+            " WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL AND id > %(after)s AND {stale}"
+            " ORDER BY id LIMIT %(limit)s"
+        ).format(stale=stale_condition(dimension), table=target(dimension).table_id, **target(dimension).columns()),
+        {"model_id": model_id, "after": after_id, "limit": limit},
+    ).fetchall()
+
+
+def write_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, hashes, vectors) -> int:
+    """One batch: binary COPY into staging, one UPDATE; vector, hash and provenance together."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE embedded (id bigint, text_hash bytea, embedding vector) ON COMMIT DROP")
+        with cur.copy("COPY embedded (id, text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "bytea", "vector"])
+            for row in zip(ids, hashes, (Vector(v) for v in vectors), strict=True):
+                copy.write_row(row)
+        return cur.execute(
+            sql.SQL(
+                "UPDATE {table} i SET {embedding} = e.embedding, {embedded_hash} = e.text_hash,"
+                " {model_id} = %(model_id)s, {embedded_at} = clock_timestamp()"
+                " FROM embedded e WHERE i.id = e.id AND i.{text_hash} = e.text_hash"
+            ).format(table=target(dimension).table_id, **target(dimension).columns()),
+            {"model_id": model_id},
+        ).rowcount
+
+
+def embed_dimension(
+    conn: psycopg.Connection, embedder: EmbedderResource, dimension: str, batch_rows: int = BATCH_ROWS
+) -> EmbedReport:
+    """Bring ``dimension`` up to date; returns what was done."""
+    started = time.perf_counter()
+    report = EmbedReport()
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (embedding_lock_key(dimension),))
+    try:
+        model_id, serving = serving_embedders(conn, embedder, [dimension])[dimension]
+        conn.commit()
+        ident = serving.identity
+        report.model = f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"
+        report.cleared = clear_blank_vectors(conn, dimension)
+        after = 0
+        while rows := next_stale_batch(conn, dimension, model_id, after, batch_rows):
+            conn.commit()  # no transaction held open while the embedding service works
+            ids, texts, hashes = zip(*rows, strict=True)
+            batch = serving.embed(list(texts))
+            report.embedded += write_vectors(conn, dimension, model_id, ids, hashes, batch.vectors)
+            report.embedded_ids.extend(ids)
+            report.batches += 1
+            report.tokens += batch.tokens
+            report.truncated += batch.truncated
+            report.requests += batch.requests
+            report.cost_usd += batch.cost_usd
+            after = ids[-1]
+        report.considered, report.current = conn.execute(
+            sql.SQL(
+                "SELECT count(*), count(*) FILTER (WHERE {embedding} IS NOT NULL AND {model_id} = %(model_id)s"
+                " AND {embedded_hash} = {text_hash})"
+                " FROM {table} WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL"
+            ).format(table=target(dimension).table_id, **target(dimension).columns()),
+            {"model_id": model_id},
+        ).fetchone()
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (embedding_lock_key(dimension),))
+        conn.commit()
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report

@@ -1,0 +1,1 @@
+"""Offline tools over the source contract: the Crunchbase converter and the sample generator."""
