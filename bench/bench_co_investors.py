@@ -44,14 +44,21 @@ def load_heavy_tail(url: str, investors: int = 20_000, rounds: int = 5_000, seed
     rng = np.random.default_rng(seed)
     sizes = np.minimum(np.ceil(rng.pareto(1.1, size=rounds) * 2).astype(int) + 1, 800)
     with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO investors (source_id, name, kind) SELECT 'i' || g, 'I' || g, 'firm'"
-                     " FROM generate_series(1, %s) g", (investors,))
+        conn.execute(
+            "INSERT INTO investors (source_id, name, kind) SELECT 'i' || g, 'I' || g, 'firm'"
+            " FROM generate_series(1, %s) g",
+            (investors,),
+        )
         conn.execute("INSERT INTO companies (source_id, name) VALUES ('c', 'C')")
-        conn.execute("INSERT INTO funding_rounds (source_id, company_id, announced_at)"
-                     " SELECT 'r' || g, (SELECT id FROM companies), date '2015-01-01' + (g %% 3000)"
-                     " FROM generate_series(1, %s) g", (rounds,))
-        with conn.cursor().copy("COPY investments (source_id, funding_round_id, investor_id, is_lead)"
-                                " FROM STDIN (FORMAT BINARY)") as copy:
+        conn.execute(
+            "INSERT INTO funding_rounds (source_id, company_id, announced_at)"
+            " SELECT 'r' || g, (SELECT id FROM companies), date '2015-01-01' + (g %% 3000)"
+            " FROM generate_series(1, %s) g",
+            (rounds,),
+        )
+        with conn.cursor().copy(
+            "COPY investments (source_id, funding_round_id, investor_id, is_lead) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
             copy.set_types(["text", "int8", "int8", "bool"])
             for round_id, size in enumerate(sizes, start=1):
                 for position, investor in enumerate(rng.choice(investors, size=size, replace=False) + 1):
@@ -63,7 +70,8 @@ def measure(url: str) -> dict:
     with psycopg.connect(url) as conn:
         sizes = [r[0] for r in conn.execute("SELECT count(*) FROM investments GROUP BY funding_round_id")]
         spilled_before = conn.execute(
-            "SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+            "SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()[0]
     started = time.perf_counter()
     assert materialize([co_investor_pairs], resources={"database": AlloyDBResource(url=url)}).success
     seconds = time.perf_counter() - started
@@ -71,12 +79,17 @@ def measure(url: str) -> dict:
     time.sleep(0.6)  # statistics are flushed asynchronously
     with psycopg.connect(url) as conn:
         pairs = conn.execute("SELECT count(*) FROM co_investor_pairs").fetchone()[0]
-        spilled = conn.execute(
-            "SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
-    return {"investments": sum(sizes), "largest_round": max(sizes),
-            "pair_rows_before_aggregation": sum(k * (k - 1) // 2 for k in sizes),
-            "distinct_pairs": pairs, "seconds": round(seconds, 2),
-            "spilled_mb": round((spilled - spilled_before) / 2**20, 1)}
+        spilled = conn.execute("SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()").fetchone()[
+            0
+        ]
+    return {
+        "investments": sum(sizes),
+        "largest_round": max(sizes),
+        "pair_rows_before_aggregation": sum(k * (k - 1) // 2 for k in sizes),
+        "distinct_pairs": pairs,
+        "seconds": round(seconds, 2),
+        "spilled_mb": round((spilled - spilled_before) / 2**20, 1),
+    }
 
 
 def main() -> None:

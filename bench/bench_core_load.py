@@ -40,9 +40,7 @@ def plain_copy_seconds(url: str, directory: Path) -> float:
     rows = [row for chunk in read_local_table(directory, "investors") for row in validate_chunk(INVESTORS, chunk).rows]
     with psycopg.connect(url) as conn:
         conn.execute(
-            "CREATE TABLE bare (source_id text, "
-            + ", ".join(f'"{c.name}" {c.pg_type}' for c in columns)
-            + ")"
+            "CREATE TABLE bare (source_id text, " + ", ".join(f'"{c.name}" {c.pg_type}' for c in columns) + ")"
         )
         names = ", ".join(f'"{c.name}"' for c in columns)
 

@@ -61,7 +61,8 @@ def main() -> None:
                 full = time.perf_counter() - started
                 changed = conn.execute(
                     "UPDATE investors SET signal_text = signal_text || ' and durable moats'"
-                    " WHERE id % 100 = 0 AND signal_text IS NOT NULL").rowcount
+                    " WHERE id % 100 = 0 AND signal_text IS NOT NULL"
+                ).rowcount
                 conn.commit()
                 started = time.perf_counter()
                 incremental = sum(embed_dimension(conn, embedder, d).embedded for d in DIMENSIONS)
@@ -76,8 +77,10 @@ def main() -> None:
     print(f"full build            : {full:7.2f} s  ({embedded / full:9,.0f} vectors/s)")
     print(f"plain binary COPY     : {ceiling:7.2f} s  ({embedded / ceiling:9,.0f} vectors/s)  (ceiling)")
     print(f"build / ceiling       : {full / ceiling:7.2f} x")
-    print(f"incremental, 1% of signal changed ({changed} rows, {incremental} embedded): "
-          f"{delta:.2f} s = {delta / full:.1%} of the full build")
+    print(
+        f"incremental, 1% of signal changed ({changed} rows, {incremental} embedded): "
+        f"{delta:.2f} s = {delta / full:.1%} of the full build"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,7 @@ def texts_for(rng: np.random.Generator, n: int) -> dict[str, list[str]]:
 def load(url: str, n: int, embedder: EmbedderResource, m: int, ef_construction: int, seed: int = 1) -> None:
     rng = np.random.default_rng(seed)
     texts = texts_for(rng, n)
-    tags = [[tag for tag, share in SELECTIVITY_TAGS.values() if draw < share] + ["any"]
-            for draw in rng.random(n)]
+    tags = [[tag for tag, share in SELECTIVITY_TAGS.values() if draw < share] + ["any"] for draw in rng.random(n)]
     with psycopg.connect(url) as conn:
         register_vector(conn)
         model_id = register_model(conn, embedder.identity)
@@ -62,17 +61,26 @@ def load(url: str, n: int, embedder: EmbedderResource, m: int, ef_construction: 
                 for d in DIMENSIONS:
                     row += [texts[d][i], Vector(vectors[d][i]), b"-", model_id, "2026-01-01"]
                 copy.write_row(row)
-        conn.execute("UPDATE investors SET " + ", ".join(
-            f"{dimension_column(d, 'embedded_hash')} = {dimension_column(d, 'text_hash')}" for d in DIMENSIONS))
+        conn.execute(
+            "UPDATE investors SET "
+            + ", ".join(
+                f"{dimension_column(d, 'embedded_hash')} = {dimension_column(d, 'text_hash')}" for d in DIMENSIONS
+            )
+        )
         conn.commit()
         started = time.perf_counter()
         conn.execute("SET maintenance_work_mem = '2GB'")
-        conn.execute("CREATE INDEX investors_sector_ann ON investors USING hnsw (sector_embedding vector_cosine_ops)"
-                     f" WITH (m = {int(m)}, ef_construction = {int(ef_construction)})")
+        conn.execute(
+            "CREATE INDEX investors_sector_ann ON investors USING hnsw (sector_embedding vector_cosine_ops)"
+            f" WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"
+        )
         conn.execute("ANALYZE investors")
         conn.commit()
-        print(f"HNSW build (m={m}, ef_construction={ef_construction}) over {n} vectors:"
-              f" {time.perf_counter() - started:.1f} s", flush=True)
+        print(
+            f"HNSW build (m={m}, ef_construction={ef_construction}) over {n} vectors:"
+            f" {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
 
 
 def measure(conn, embedder, queries, tag, variant, hnsw):
@@ -80,12 +88,16 @@ def measure(conn, embedder, queries, tag, variant, hnsw):
     recalls, tie_recalls, completed_exactly = [], [], 0
     for text in queries:
         pages, results = {}, {}
-        texts = {"sector": text} if variant == "single" else {d: f"{d} {text}" if d != "sector" else text
-                                                                for d in ("sector", "stage", "signal")}
+        texts = (
+            {"sector": text}
+            if variant == "single"
+            else {d: f"{d} {text}" if d != "sector" else text for d in ("sector", "stage", "signal")}
+        )
         for scan in latencies:
             started = time.perf_counter()
-            result = search(conn, embedder, texts, Filters(sector=tag, recency_months=None), variant, limit=25,
-                            scan=scan, hnsw=hnsw)
+            result = search(
+                conn, embedder, texts, Filters(sector=tag, recency_months=None), variant, limit=25, scan=scan, hnsw=hnsw
+            )
             latencies[scan].append((time.perf_counter() - started) * 1000)
             pages[scan] = {r["id"] for r in result.investors}
             results[scan] = result.investors
@@ -100,13 +112,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--investors", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=30)
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[HNSW_EF_SEARCH],
-                        help="hnsw.ef_search values to measure, each against the same exact scans")
-    parser.add_argument("--iterative-scan", nargs="+", default=[HNSW_ITERATIVE_SCAN],
-                        choices=["strict_order", "relaxed_order"], help="hnsw.iterative_scan modes to measure")
+    parser.add_argument(
+        "--ef-search",
+        type=int,
+        nargs="+",
+        default=[HNSW_EF_SEARCH],
+        help="hnsw.ef_search values to measure, each against the same exact scans",
+    )
+    parser.add_argument(
+        "--iterative-scan",
+        nargs="+",
+        default=[HNSW_ITERATIVE_SCAN],
+        choices=["strict_order", "relaxed_order"],
+        help="hnsw.iterative_scan modes to measure",
+    )
     parser.add_argument("--m", type=int, default=HNSW_M, help="HNSW build parameter m")
-    parser.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION,
-                        help="HNSW build parameter ef_construction")
+    parser.add_argument(
+        "--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help="HNSW build parameter ef_construction"
+    )
     args = parser.parse_args()
     embedder = EmbedderResource(provider="local")
     rng = np.random.default_rng(7)
@@ -117,20 +140,26 @@ def main() -> None:
         apply_migrations(url)
         try:
             load(url, args.investors, embedder, args.m, args.ef_construction)
-            print("| variant | filter keeps | iterative scan | ef_search | HNSW p50 / p95 ms | exact p50 / p95 ms "
-                  "| recall@25 by id | recall@25, ties count | index pages completed exactly |")
+            print(
+                "| variant | filter keeps | iterative scan | ef_search | HNSW p50 / p95 ms | exact p50 / p95 ms "
+                "| recall@25 by id | recall@25, ties count | index pages completed exactly |"
+            )
             print("|---|---|---|---|---|---|---|---|---|")
             with psycopg.connect(url) as conn:
                 register_vector(conn)
                 for variant in ("single", "rerank"):
                     for label, (tag, _) in SELECTIVITY_TAGS.items():
                         for mode, ef_search in itertools.product(args.iterative_scan, args.ef_search):
-                            latency, recall, tie_recall, completed = measure(conn, embedder, queries, tag,
-                                                                             variant, (ef_search, mode))
+                            latency, recall, tie_recall, completed = measure(
+                                conn, embedder, queries, tag, variant, (ef_search, mode)
+                            )
                             (h50, h95), (e50, e95) = latency["hnsw-iterative"], latency["exact"]
-                            print(f"| {variant} | {label} | {mode} | {ef_search} | {h50:.1f} / {h95:.1f} "
-                                  f"| {e50:.1f} / {e95:.1f} | {recall:.3f} | {tie_recall:.3f} "
-                                  f"| {completed}/{len(queries)} |", flush=True)
+                            print(
+                                f"| {variant} | {label} | {mode} | {ef_search} | {h50:.1f} / {h95:.1f} "
+                                f"| {e50:.1f} / {e95:.1f} | {recall:.3f} | {tie_recall:.3f} "
+                                f"| {completed}/{len(queries)} |",
+                                flush=True,
+                            )
         finally:
             stop_embedded_server(str(home))
 

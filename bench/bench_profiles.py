@@ -76,8 +76,10 @@ def main() -> None:
             conn.execute(GRAPH.format(n=n))  # integers only: no parameters needed
             conn.commit()
             investments = conn.execute("SELECT count(*) FROM investments").fetchone()[0]
-        print(f"graph: {n} investors, {n // 2} companies, {2 * n} rounds, {investments} investments "
-              f"({time.perf_counter() - started:.1f} s to insert)")
+        print(
+            f"graph: {n} investors, {n // 2} companies, {2 * n} rounds, {investments} investments "
+            f"({time.perf_counter() - started:.1f} s to insert)"
+        )
         first, written = timed(url)
         print(f"first derivation:          {first:7.2f} s, {written} investors written")
         again, written = timed(url)

@@ -30,17 +30,29 @@ def main() -> None:
     embedder = resolved(embedder_resource())
     latencies = {"graph": [], "rerank": []}
     with resolved(database_resource()).connection() as conn:
-        companies = [row[0] for row in conn.execute(
-            "SELECT source_id FROM companies c WHERE deleted_at IS NULL AND cardinality(sectors) > 0"
-            " AND EXISTS (SELECT 1 FROM funding_rounds r WHERE r.company_id = c.id)"
-            " ORDER BY md5(source_id) LIMIT %s", (args.companies,))]
+        companies = [
+            row[0]
+            for row in conn.execute(
+                "SELECT source_id FROM companies c WHERE deleted_at IS NULL AND cardinality(sectors) > 0"
+                " AND EXISTS (SELECT 1 FROM funding_rounds r WHERE r.company_id = c.id)"
+                " ORDER BY md5(source_id) LIMIT %s",
+                (args.companies,),
+            )
+        ]
         filters = Filters(as_of=args.as_of)
         for source_id in companies:
             texts, graph = company_query(conn, source_id, args.as_of)
             for variant in latencies:
                 started = time.perf_counter()
-                find_investors(conn, embedder, texts, filters, user="bench", variant=variant,
-                               graph=graph if variant == "graph" else None)
+                find_investors(
+                    conn,
+                    embedder,
+                    texts,
+                    filters,
+                    user="bench",
+                    variant=variant,
+                    graph=graph if variant == "graph" else None,
+                )
                 latencies[variant].append((time.perf_counter() - started) * 1000)
     print(f"{len(companies)} company queries as of {args.as_of}, whole find_investors call:")
     print("| variant | p50 ms | p95 ms |\n|---|---|---|")

@@ -51,9 +51,14 @@ def mark_embedded(conn: psycopg.Connection, n: int, embedder: EmbedderResource) 
         (n,),
     )
     column = dimension_column
-    conn.execute("UPDATE investors SET " + ", ".join(
-        f"{column(d, 'embedded_hash')} = {column(d, 'text_hash')}, {column(d, 'model_id')} = {model_ids[d]}, "
-        f"{column(d, 'embedded_at')} = now()" for d in DIMENSIONS))
+    conn.execute(
+        "UPDATE investors SET "
+        + ", ".join(
+            f"{column(d, 'embedded_hash')} = {column(d, 'text_hash')}, {column(d, 'model_id')} = {model_ids[d]}, "
+            f"{column(d, 'embedded_at')} = now()"
+            for d in DIMENSIONS
+        )
+    )
     conn.commit()
     conn.autocommit = True
     conn.execute("VACUUM ANALYZE investors")
@@ -80,8 +85,11 @@ def bench(n: int, root: Path) -> dict:
         for table in TABLES:  # record what a complete sync of these files would have recorded
             if table != "investors":
                 sync_table(conn, TABLES[table], source, "bench")
-        conn.execute("INSERT INTO source_sync_state (table_name, fingerprint, last_mode, last_run_id)"
-                     " VALUES ('investors', %s, 'full', 'bench')", (source.fingerprints(["investors"])["investors"],))
+        conn.execute(
+            "INSERT INTO source_sync_state (table_name, fingerprint, last_mode, last_run_id)"
+            " VALUES ('investors', %s, 'full', 'bench')",
+            (source.fingerprints(["investors"])["investors"],),
+        )
         size = conn.execute("SELECT pg_size_pretty(pg_table_size('investors'))").fetchone()[0]
     resources = {"database": database, "source": source, "embedder": embedder}
     row = {"n": n, "size": size}
@@ -105,8 +113,10 @@ def main() -> None:
             rows = [bench(n, root) for n in args.investors]
         finally:
             stop_embedded_server(str(root / "home"))
-    print("| investors | table size | source tick, nothing changed | stale tick, nothing changed "
-          "| stale tick, 1% of signal texts changed |")
+    print(
+        "| investors | table size | source tick, nothing changed | stale tick, nothing changed "
+        "| stale tick, 1% of signal texts changed |"
+    )
     print("|---|---|---|---|---|")
     for row in rows:
         cells = [f"{row[k][0]:.1f} ms ({row[k][1]})" for k in ("source_idle", "stale_idle", "stale_1pct")]

@@ -19,8 +19,16 @@ from invest_assets.search.cli import (
 )
 from invest_assets.tools.crunchbase_cli import crunchbase
 
-SUMMARY_KEYS = ("dagster/row_count", "inserted", "updated", "soft_deleted", "quarantined", "rows_embedded",
-                "rows_changed", "investors_scored")
+SUMMARY_KEYS = (
+    "dagster/row_count",
+    "inserted",
+    "updated",
+    "soft_deleted",
+    "quarantined",
+    "rows_embedded",
+    "rows_changed",
+    "investors_scored",
+)
 
 
 @click.group()
@@ -50,8 +58,9 @@ class BuildProgress:
             self.reported.add(event.step_key)
             self.done += 1
             outcome = "done" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
-            click.echo(f"[{self.done}/{self.steps}] {event.step_key} {outcome}  "
-                       f"({time.monotonic() - self.started:.1f} s)")
+            click.echo(
+                f"[{self.done}/{self.steps}] {event.step_key} {outcome}  ({time.monotonic() - self.started:.1f} s)"
+            )
 
     def report_rest(self, events) -> None:
         for event in events:
@@ -78,22 +87,23 @@ def build(job_name: str, verbose: bool) -> None:
     quiet = None if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     progress = BuildProgress(len(job.nodes))
     with DagsterInstance.get() as instance:
-        click.echo(f"run {run_id}: {job_name}, {progress.steps} steps (full log: the run's page in the web UI, "
-                   "or --verbose)")
+        click.echo(
+            f"run {run_id}: {job_name}, {progress.steps} steps (full log: the run's page in the web UI, or --verbose)"
+        )
         instance.watch_event_logs(run_id, None, progress)
         try:
-            result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags, run_id=run_id,
-                                            run_config=quiet)
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, tags=tags, run_id=run_id, run_config=quiet
+            )
         finally:
             instance.end_watch_event_logs(run_id, progress)
     progress.report_rest(result.all_events)
     # A run over many months records one materialization per month with the same metadata: one line each asset.
-    latest = {event.materialization.asset_key: event.materialization for event in
-              result.get_asset_materialization_events()}
+    latest = {
+        event.materialization.asset_key: event.materialization for event in result.get_asset_materialization_events()
+    }
     for materialization in latest.values():
-        values = {
-            key: materialization.metadata[key].value for key in SUMMARY_KEYS if key in materialization.metadata
-        }
+        values = {key: materialization.metadata[key].value for key in SUMMARY_KEYS if key in materialization.metadata}
         line = ", ".join(f"{k.removeprefix('dagster/')}={v}" for k, v in values.items())
         click.echo(f"{materialization.asset_key.to_user_string():<22} {line}")
     for evaluation in result.get_asset_check_evaluations():
@@ -213,27 +223,59 @@ def warm_paths_command(investor: str, limit: int, as_json: bool) -> None:
         click.echo(f"{investor!r} has no co-investors: it shared no live round with another investor")
     for p in paths:
         companies = ", ".join(p["companies"] or [])
-        click.echo(f"{p['name']} ({p['source_id']}): {p['shared_rounds']} shared rounds, last {p['last_shared_at']}"
-                   f" — {companies}")
+        click.echo(
+            f"{p['name']} ({p['source_id']}): {p['shared_rounds']} shared rounds, last {p['last_shared_at']}"
+            f" — {companies}"
+        )
 
 
 @cli.command()
-@click.option("--source", "source_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True,
-              help="A source directory in the local contract (e.g. a converted Crunchbase export).")
+@click.option(
+    "--source",
+    "source_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="A source directory in the local contract (e.g. a converted Crunchbase export).",
+)
 @click.option("--cut", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Build as of this date.")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Test rounds dated before this.")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Where the as-of source and its own database live (INVEST_ASSETS_HOME=WORKDIR/home).")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the as-of source and its own database live (INVEST_ASSETS_HOME=WORKDIR/home).",
+)
 @click.option("--max-rounds", type=int, help="Evaluate a random sample of this many test rounds.")
-@click.option("--train-months", type=click.IntRange(1, 120), default=12, show_default=True,
-              help="The graph model learns from the rounds of these months before the cut.")
+@click.option(
+    "--train-months",
+    type=click.IntRange(1, 120),
+    default=12,
+    show_default=True,
+    help="The graph model learns from the rounds of these months before the cut.",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
-@click.option("--model-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the fitted graph model here (the shipped one is invest_assets/search/ranking_model.json).")
-@click.option("--with-feedback", is_flag=True, help="Also learn from the feedback in the configured database "
-              "(ALLOYDB_URL or the embedded default): its judged find_investors results.")
-def evaluate(source_dir: Path, cut, until, workdir: Path, max_rounds: int | None, train_months: int,
-             json_out: Path | None, model_out: Path | None, with_feedback: bool) -> None:
+@click.option(
+    "--model-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the fitted graph model here (the shipped one is invest_assets/search/ranking_model.json).",
+)
+@click.option(
+    "--with-feedback",
+    is_flag=True,
+    help="Also learn from the feedback in the configured database "
+    "(ALLOYDB_URL or the embedded default): its judged find_investors results.",
+)
+def evaluate(
+    source_dir: Path,
+    cut,
+    until,
+    workdir: Path,
+    max_rounds: int | None,
+    train_months: int,
+    json_out: Path | None,
+    model_out: Path | None,
+    with_feedback: bool,
+) -> None:
     """Backtest find_investors on rounds it never saw, beside simple baselines."""
     from invest_assets.ranking.evaluate import evaluate as run_evaluation
     from invest_assets.ranking.evaluate import feedback_examples
@@ -243,8 +285,15 @@ def evaluate(source_dir: Path, cut, until, workdir: Path, max_rounds: int | None
     if with_feedback:
         with resolved(database_resource()).connection() as conn:
             feedback = feedback_examples(conn)
-    result = run_evaluation(source_dir.resolve(), cut.date(), until.date(), workdir.resolve(), max_rounds,
-                            train_months=train_months, feedback=feedback)
+    result = run_evaluation(
+        source_dir.resolve(),
+        cut.date(),
+        until.date(),
+        workdir.resolve(),
+        max_rounds,
+        train_months=train_months,
+        feedback=feedback,
+    )
     click.echo(result.markdown())
     if json_out:
         json_out.write_text(result.as_json())

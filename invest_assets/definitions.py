@@ -19,6 +19,7 @@ build_everything = define_asset_job(
     "(not the re-embed backfill, which runs by shard, nor the ranking backtest, which is on demand).",
 )
 
+
 def _with_code_references(families: Definitions) -> Definitions:
     """The families merged, every asset linked to the function that builds it, plus resources."""
     with warnings.catch_warnings():  # code references are beta in Dagster; one warning per asset is noise
@@ -35,4 +36,5 @@ def _with_code_references(families: Definitions) -> Definitions:
 
 
 defs = _with_code_references(
-    Definitions.merge(core.defs, profiles.defs, embeddings.defs, graph.defs, search.defs, ranking.defs))
+    Definitions.merge(core.defs, profiles.defs, embeddings.defs, graph.defs, search.defs, ranking.defs)
+)

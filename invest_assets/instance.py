@@ -75,7 +75,10 @@ def write_env_file(path: Path, values: dict[str, str]) -> None:
     """Set ``values`` in the dotenv file at ``path``, keeping its other lines."""
     kept = []
     if path.exists():
-        kept = [line for line in path.read_text().splitlines()
-                if line.split("=", 1)[0].strip().removeprefix("export ").strip() not in values]
+        kept = [
+            line
+            for line in path.read_text().splitlines()
+            if line.split("=", 1)[0].strip().removeprefix("export ").strip() not in values
+        ]
     lines = [*kept, *(f"{key}={shlex.quote(value)}" for key, value in values.items())]
     path.write_text("\n".join(lines) + "\n")

@@ -27,8 +27,9 @@ def _edges(defs: Definitions) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """Each asset's group, and every (upstream, downstream) pair, sorted so the output is stable."""
     graph = defs.resolve_asset_graph()
     groups = {_name(key): graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    edges = sorted((_name(parent), _name(key)) for key in graph.get_all_asset_keys()
-                   for parent in graph.get(key).parent_keys)
+    edges = sorted(
+        (_name(parent), _name(key)) for key in graph.get_all_asset_keys() for parent in graph.get(key).parent_keys
+    )
     return groups, edges
 
 
@@ -56,7 +57,7 @@ def group_mermaid(defs: Definitions) -> str:
     group_edges = sorted({(groups[up], groups[down]) for up, down in edges if groups[up] != groups[down]})
     members = _members(groups)
     lines = ["flowchart LR"]
-    lines.extend(f"  group_{group}[\"<b>{group}</b><br/>{'<br/>'.join(assets)}\"]" for group, assets in members.items())
+    lines.extend(f'  group_{group}["<b>{group}</b><br/>{"<br/>".join(assets)}"]' for group, assets in members.items())
     lines.extend(f"  group_{up} --> group_{down}" for up, down in group_edges)
     return "\n".join(lines)
 

@@ -74,6 +74,7 @@ def _choice(*choices: str) -> Callable[[str], str]:
         if text not in choices:
             raise ValueError(f"expected one of {', '.join(choices)}")
         return text
+
     parse.choices = choices
     return parse
 
@@ -88,72 +89,149 @@ def _setting(name: str, default: str | None, meaning: str, group: str, parse=str
 
 
 # Database and local state
-ALLOYDB_URL = _setting("ALLOYDB_URL", None, "PostgreSQL URL of the data (an AlloyDB instance in production). "
-                       "Unset: the embedded PostgreSQL under INVEST_ASSETS_HOME.", "database", mask=masked_url)
-ASSETS_HOME = _setting("INVEST_ASSETS_HOME", ".invest_assets", "Local state: the embedded database, the generated "
-                       "sample, the default Dagster instance.", "database")
-MIGRATIONS_DIR = _setting("INVEST_MIGRATIONS_DIR", None, "Directory of the SQL migrations (default: the "
-                          "repository's `migrations/`).", "database")
-DAGSTER_HOME = _setting("DAGSTER_HOME", None, "The Dagster instance. Unset: `invest-assets build` and `dev` use "
-                        "INVEST_ASSETS_HOME/dagster and write it to `.env` for Dagster's CLIs.", "database")
-DAGSTER_POSTGRES_URL = _setting("DAGSTER_POSTGRES_URL", None, "SQLAlchemy URL of the Dagster instance's storage "
-                                "(`postgresql+psycopg2://...`). Unset: a `dagster` database beside the data.",
-                                "database", mask=masked_url)
+ALLOYDB_URL = _setting(
+    "ALLOYDB_URL",
+    None,
+    "PostgreSQL URL of the data (an AlloyDB instance in production). "
+    "Unset: the embedded PostgreSQL under INVEST_ASSETS_HOME.",
+    "database",
+    mask=masked_url,
+)
+ASSETS_HOME = _setting(
+    "INVEST_ASSETS_HOME",
+    ".invest_assets",
+    "Local state: the embedded database, the generated sample, the default Dagster instance.",
+    "database",
+)
+MIGRATIONS_DIR = _setting(
+    "INVEST_MIGRATIONS_DIR",
+    None,
+    "Directory of the SQL migrations (default: the repository's `migrations/`).",
+    "database",
+)
+DAGSTER_HOME = _setting(
+    "DAGSTER_HOME",
+    None,
+    "The Dagster instance. Unset: `invest-assets build` and `dev` use "
+    "INVEST_ASSETS_HOME/dagster and write it to `.env` for Dagster's CLIs.",
+    "database",
+)
+DAGSTER_POSTGRES_URL = _setting(
+    "DAGSTER_POSTGRES_URL",
+    None,
+    "SQLAlchemy URL of the Dagster instance's storage "
+    "(`postgresql+psycopg2://...`). Unset: a `dagster` database beside the data.",
+    "database",
+    mask=masked_url,
+)
 
 # Sources
-SOURCE = _setting("INVEST_SOURCE", "local", "Where the core tables come from.", "sources",
-                  _choice("local", "bigquery"))
-SOURCE_DIR = _setting("INVEST_SOURCE_DIR", None, "Directory of the local source files. Unset: the generated "
-                      "sample under INVEST_ASSETS_HOME.", "sources")
-BIGQUERY_PROJECT = _setting("INVEST_BIGQUERY_PROJECT", None, "Project that runs (and pays for) the BigQuery "
-                            "query jobs.", "sources")
-BIGQUERY_DATASET = _setting("INVEST_BIGQUERY_DATASET", None, "Dataset that holds the four source tables.",
-                            "sources")
+SOURCE = _setting("INVEST_SOURCE", "local", "Where the core tables come from.", "sources", _choice("local", "bigquery"))
+SOURCE_DIR = _setting(
+    "INVEST_SOURCE_DIR",
+    None,
+    "Directory of the local source files. Unset: the generated sample under INVEST_ASSETS_HOME.",
+    "sources",
+)
+BIGQUERY_PROJECT = _setting(
+    "INVEST_BIGQUERY_PROJECT", None, "Project that runs (and pays for) the BigQuery query jobs.", "sources"
+)
+BIGQUERY_DATASET = _setting("INVEST_BIGQUERY_DATASET", None, "Dataset that holds the four source tables.", "sources")
 BIGQUERY_LOCATION = _setting("INVEST_BIGQUERY_LOCATION", None, "The dataset's location (optional).", "sources")
-BIGQUERY_CREDENTIALS = _setting("INVEST_BIGQUERY_CREDENTIALS", None, "Base64 service-account key. Unset: "
-                                "Application Default Credentials.", "sources", mask=masked)
-BIGQUERY_TABLES = _setting("INVEST_BIGQUERY_TABLES", None, "Tables not named as in the contract, e.g. "
-                           "`companies=organizations,investors=vc_investors`.", "sources")
+BIGQUERY_CREDENTIALS = _setting(
+    "INVEST_BIGQUERY_CREDENTIALS",
+    None,
+    "Base64 service-account key. Unset: Application Default Credentials.",
+    "sources",
+    mask=masked,
+)
+BIGQUERY_TABLES = _setting(
+    "INVEST_BIGQUERY_TABLES",
+    None,
+    "Tables not named as in the contract, e.g. `companies=organizations,investors=vc_investors`.",
+    "sources",
+)
 
 # Loading
-PARTITIONS_START = _setting("INVEST_PARTITIONS_START", "2013-01", "First monthly partition of rounds and "
-                            "investments; earlier and undated rounds belong to it.", "loading")
-DELTA_OVERLAP_SECONDS = _setting("INVEST_DELTA_OVERLAP_SECONDS", "300", "A delta sync re-reads rows this many "
-                                 "seconds older than the watermark (rows committed late).", "loading", float)
-MAX_SOFT_DELETE_SHARE = _setting("INVEST_MAX_SOFT_DELETE_SHARE", "0.10", "A full snapshot that would soft-delete "
-                                 "more than this share of the live rows is refused.", "loading", float)
+PARTITIONS_START = _setting(
+    "INVEST_PARTITIONS_START",
+    "2013-01",
+    "First monthly partition of rounds and investments; earlier and undated rounds belong to it.",
+    "loading",
+)
+DELTA_OVERLAP_SECONDS = _setting(
+    "INVEST_DELTA_OVERLAP_SECONDS",
+    "300",
+    "A delta sync re-reads rows this many seconds older than the watermark (rows committed late).",
+    "loading",
+    float,
+)
+MAX_SOFT_DELETE_SHARE = _setting(
+    "INVEST_MAX_SOFT_DELETE_SHARE",
+    "0.10",
+    "A full snapshot that would soft-delete more than this share of the live rows is refused.",
+    "loading",
+    float,
+)
 
 # Embeddings
-EMBEDDER = _setting("INVEST_EMBEDDER", "local", "What makes the vectors: the offline hashing embedder or OpenAI.",
-                    "embeddings", _choice("local", "openai"))
-EMBEDDING_MODEL = _setting("INVEST_EMBEDDING_MODEL", "text-embedding-3-small", "The OpenAI embedding model.",
-                           "embeddings")
-OPENAI_API_KEY = _setting("OPENAI_API_KEY", None, "The OpenAI key (never logged or shown).", "embeddings",
-                          mask=masked)
+EMBEDDER = _setting(
+    "INVEST_EMBEDDER",
+    "local",
+    "What makes the vectors: the offline hashing embedder or OpenAI.",
+    "embeddings",
+    _choice("local", "openai"),
+)
+EMBEDDING_MODEL = _setting(
+    "INVEST_EMBEDDING_MODEL", "text-embedding-3-small", "The OpenAI embedding model.", "embeddings"
+)
+OPENAI_API_KEY = _setting("OPENAI_API_KEY", None, "The OpenAI key (never logged or shown).", "embeddings", mask=masked)
 OPENAI_BASE_URL = _setting("OPENAI_BASE_URL", None, "Any OpenAI-compatible server.", "embeddings")
-EMBED_BATCH_ROWS = _setting("INVEST_EMBED_BATCH_ROWS", "2048", "Stale rows embedded and committed per batch.",
-                            "embeddings", int)
+EMBED_BATCH_ROWS = _setting(
+    "INVEST_EMBED_BATCH_ROWS", "2048", "Stale rows embedded and committed per batch.", "embeddings", int
+)
 
 # Automation
-SENSOR_INTERVAL_SECONDS = _setting("INVEST_SENSOR_INTERVAL_SECONDS", "30", "How often the sensors tick.",
-                                   "automation", int)
+SENSOR_INTERVAL_SECONDS = _setting(
+    "INVEST_SENSOR_INTERVAL_SECONDS", "30", "How often the sensors tick.", "automation", int
+)
 SCHEDULE_TIMEZONE = _setting("INVEST_SCHEDULE_TIMEZONE", "UTC", "Time zone of every schedule's cron.", "automation")
 DELTA_SYNC_CRON = _setting("INVEST_DELTA_SYNC_CRON", "*/15 * * * *", "`delta_sync_schedule`'s cron.", "automation")
 RECONCILE_CRON = _setting("INVEST_RECONCILE_CRON", "0 3 * * *", "`full_reconcile_schedule`'s cron.", "automation")
 RETENTION_CRON = _setting("INVEST_RETENTION_CRON", "30 4 * * *", "`runs_retention_schedule`'s cron.", "automation")
 
 # The read path
-ANN_DIMENSIONS = _setting("INVEST_ANN_DIMENSIONS", "sector", "Candidate dimensions, comma separated: the ones "
-                          "that get an ANN index.", "search")
+ANN_DIMENSIONS = _setting(
+    "INVEST_ANN_DIMENSIONS",
+    "sector",
+    "Candidate dimensions, comma separated: the ones that get an ANN index.",
+    "search",
+)
 HNSW_EF_SEARCH = _setting("INVEST_HNSW_EF_SEARCH", "400", "`hnsw.ef_search` of the index path.", "search", int)
-HNSW_ITERATIVE_SCAN = _setting("INVEST_HNSW_ITERATIVE_SCAN", "strict_order", "`hnsw.iterative_scan` of the index "
-                               "path.", "search", _choice("strict_order", "relaxed_order", "off"))
-QUERY_TIMEOUT_MS = _setting("INVEST_QUERY_TIMEOUT_MS", "5000", "Every statement of a find_investors call is "
-                            "cancelled after this.", "search", int)
-RECALL_THRESHOLD = _setting("INVEST_RECALL_THRESHOLD", "0.95", "`candidate_recall` fails below this mean "
-                            "recall@25.", "search", float)
-RUNS_RETENTION_DAYS = _setting("INVEST_RUNS_RETENTION_DAYS", "90", "`runs_retention` deletes query runs older "
-                               "than this (runs with feedback are kept).", "search", int)
+HNSW_ITERATIVE_SCAN = _setting(
+    "INVEST_HNSW_ITERATIVE_SCAN",
+    "strict_order",
+    "`hnsw.iterative_scan` of the index path.",
+    "search",
+    _choice("strict_order", "relaxed_order", "off"),
+)
+QUERY_TIMEOUT_MS = _setting(
+    "INVEST_QUERY_TIMEOUT_MS",
+    "5000",
+    "Every statement of a find_investors call is cancelled after this.",
+    "search",
+    int,
+)
+RECALL_THRESHOLD = _setting(
+    "INVEST_RECALL_THRESHOLD", "0.95", "`candidate_recall` fails below this mean recall@25.", "search", float
+)
+RUNS_RETENTION_DAYS = _setting(
+    "INVEST_RUNS_RETENTION_DAYS",
+    "90",
+    "`runs_retention` deletes query runs older than this (runs with feedback are kept).",
+    "search",
+    int,
+)
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 

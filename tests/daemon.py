@@ -30,8 +30,14 @@ def daemon_on_source(tmp_path: Path, database_url: str, source: Path, monkeypatc
     from dagster import DagsterInstance
 
     home = dagster_home(tmp_path / "dagster_home")
-    env = dict(os.environ, ALLOYDB_URL=database_url, INVEST_SOURCE_DIR=str(source), DAGSTER_HOME=str(home),
-               INVEST_ASSETS_HOME=str(tmp_path / "home"), INVEST_SENSOR_INTERVAL_SECONDS="3")
+    env = dict(
+        os.environ,
+        ALLOYDB_URL=database_url,
+        INVEST_SOURCE_DIR=str(source),
+        DAGSTER_HOME=str(home),
+        INVEST_ASSETS_HOME=str(tmp_path / "home"),
+        INVEST_SENSOR_INTERVAL_SECONDS="3",
+    )
     log = tmp_path / "daemon.log"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with running_daemon(env, log), DagsterInstance.get() as instance:
@@ -42,8 +48,14 @@ def daemon_on_source(tmp_path: Path, database_url: str, source: Path, monkeypatc
 def running_daemon(env: dict, log: Path) -> Iterator[subprocess.Popen]:
     with log.open("w") as out:
         # In the test's own directory: Dagster's CLIs load .env from their working directory.
-        process = subprocess.Popen([BIN / "dagster-daemon", "run", "-m", "invest_assets.definitions"], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=log.parent)
+        process = subprocess.Popen(
+            [BIN / "dagster-daemon", "run", "-m", "invest_assets.definitions"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=log.parent,
+        )
     try:
         yield process
     finally:
@@ -70,8 +82,9 @@ def free_port() -> int:
 def running_webserver(command: list, port: int, env: dict, log: Path, cwd: Path | None = None) -> Iterator[str]:
     """Start ``command`` (a webserver on ``port``), wait until it serves, yield its base URL, stop it."""
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=cwd or log.parent, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=cwd or log.parent, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
 
     def serving():

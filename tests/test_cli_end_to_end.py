@@ -17,26 +17,45 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def cli_env(tmp_path, database_url):
-    source = write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS,
-                          funding_rounds=ROUNDS, investments=INVESTMENTS)
+    source = write_source(
+        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
     (tmp_path / "dagster_home").mkdir()
-    return dict(os.environ, ALLOYDB_URL=database_url, INVEST_SOURCE_DIR=str(source),
-                DAGSTER_HOME=str(tmp_path / "dagster_home"), INVEST_ASSETS_HOME=str(tmp_path / "home"))
+    return dict(
+        os.environ,
+        ALLOYDB_URL=database_url,
+        INVEST_SOURCE_DIR=str(source),
+        DAGSTER_HOME=str(tmp_path / "dagster_home"),
+        INVEST_ASSETS_HOME=str(tmp_path / "home"),
+    )
 
 
 def live_counts(url):
     with psycopg.connect(url) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t} WHERE deleted_at IS NULL").fetchone()[0]
-                for t in ("companies", "investors", "funding_rounds", "investments")}
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t} WHERE deleted_at IS NULL").fetchone()[0]
+            for t in ("companies", "investors", "funding_rounds", "investments")
+        }
 
 
 @pytest.mark.slow
 def test_dagster_asset_materialize_everything(cli_env, database_url):
     done = subprocess.run(
-        [BIN / "dagster", "asset", "materialize", "-m", "invest_assets.definitions",
-         "--select", "not group:reembedding and not group:ranking",  # as build_everything
-         "--partition-range", f"{MONTHLY.get_first_partition_key()}...{MONTHLY.get_last_partition_key()}"],
-        env=cli_env, capture_output=True, text=True, timeout=600,
+        [
+            BIN / "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "invest_assets.definitions",
+            "--select",
+            "not group:reembedding and not group:ranking",  # as build_everything
+            "--partition-range",
+            f"{MONTHLY.get_first_partition_key()}...{MONTHLY.get_last_partition_key()}",
+        ],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert live_counts(database_url) == {"companies": 2, "investors": 2, "funding_rounds": 2, "investments": 3}

@@ -2,7 +2,6 @@
 changed signal texts in the source become one investors sync and one signal_embedding
 run that embeds exactly 37 texts, with nobody clicking anything."""
 
-
 import psycopg
 import pytest
 from dagster import DagsterRunStatus, RunsFilter
@@ -20,7 +19,8 @@ CHANGED = set(range(5, 300, 8))  # 37 investors
 def stale_and_active(url, instance):
     with psycopg.connect(url) as conn:
         stale = conn.execute(
-            "SELECT count(*) FROM investors WHERE signal_text_hash IS DISTINCT FROM signal_embedded_hash").fetchone()[0]
+            "SELECT count(*) FROM investors WHERE signal_text_hash IS DISTINCT FROM signal_embedded_hash"
+        ).fetchone()[0]
     return stale, len(instance.get_run_records(RunsFilter(statuses=ACTIVE_STATUSES)))
 
 
@@ -35,14 +35,18 @@ def daemon(tmp_path, database_url, monkeypatch):
 def test_37_changed_signal_texts_become_one_signal_run_of_37_without_anyone_clicking(daemon):
     instance, url, log = daemon["instance"], daemon["url"], daemon["log"]
     # First the sensors bring the whole new source in and embed it.
-    wait_until(lambda: stale_and_active(url, instance) == (0, 0) and instance.get_run_records(), "the first build",
-               log)
+    wait_until(lambda: stale_and_active(url, instance) == (0, 0) and instance.get_run_records(), "the first build", log)
     assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in instance.get_run_records())
     before = {r.dagster_run.run_id for r in instance.get_run_records()}
 
-    write_table(daemon["source"], "investors", [
-        investor(i, "climate hardware moonshots", "2024-03-01T00:00:00+00:00") if i in CHANGED else investor(i)
-        for i in range(N)])
+    write_table(
+        daemon["source"],
+        "investors",
+        [
+            investor(i, "climate hardware moonshots", "2024-03-01T00:00:00+00:00") if i in CHANGED else investor(i)
+            for i in range(N)
+        ],
+    )
 
     def signal_run_done():
         runs = [r.dagster_run for r in instance.get_run_records() if r.dagster_run.run_id not in before]

@@ -29,10 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
 NAMESPACE = "invest-assets"
 # The environment the chart gives the webserver, daemon and run pods.
-CHART_ENV = {"DAGSTER_HOME": "/opt/dagster/dagster_home", "DAGSTER_PG_PASSWORD": "secret",
-             "DAGSTER_K8S_INSTANCE_CONFIG_MAP": "invest-assets-dagster-instance",
-             "DAGSTER_K8S_PG_PASSWORD_SECRET": "dagster-postgresql-secret",
-             "DAGSTER_K8S_PIPELINE_RUN_ENV_CONFIGMAP": "invest-assets-dagster-pipeline-env"}
+CHART_ENV = {
+    "DAGSTER_HOME": "/opt/dagster/dagster_home",
+    "DAGSTER_PG_PASSWORD": "secret",
+    "DAGSTER_K8S_INSTANCE_CONFIG_MAP": "invest-assets-dagster-instance",
+    "DAGSTER_K8S_PG_PASSWORD_SECRET": "dagster-postgresql-secret",
+    "DAGSTER_K8S_PIPELINE_RUN_ENV_CONFIGMAP": "invest-assets-dagster-pipeline-env",
+}
 
 
 def load(name: str) -> list[dict]:
@@ -57,27 +60,49 @@ def chart_instance(values: dict) -> dict:
     """The dagster.yaml the chart's instance ConfigMap template renders for the keys values.yaml
     sets (storage, run launcher, run queue, pools, monitoring, retries, telemetry)."""
     postgres = values["postgresql"]
-    storage = {"postgres_db": {"hostname": postgres["postgresqlHost"], "username": postgres["postgresqlUsername"],
-                               "password": {"env": "DAGSTER_PG_PASSWORD"}, "db_name": postgres["postgresqlDatabase"],
-                               "port": postgres["service"]["port"], "params": postgres["postgresqlParams"]}}
+    storage = {
+        "postgres_db": {
+            "hostname": postgres["postgresqlHost"],
+            "username": postgres["postgresqlUsername"],
+            "password": {"env": "DAGSTER_PG_PASSWORD"},
+            "db_name": postgres["postgresqlDatabase"],
+            "port": postgres["service"]["port"],
+            "params": postgres["postgresqlParams"],
+        }
+    }
     launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
     daemon = values["dagsterDaemon"]
     concurrency = values["concurrency"]
     return {
-        **{kind: {"module": f"dagster_postgres.{module}", "class": cls, "config": storage}
-           for kind, module, cls in [("run_storage", "run_storage", "PostgresRunStorage"),
-                                     ("event_log_storage", "event_log", "PostgresEventLogStorage"),
-                                     ("schedule_storage", "schedule_storage", "PostgresScheduleStorage")]},
-        "run_launcher": {"module": "dagster_k8s", "class": "K8sRunLauncher", "config": {
-            "load_incluster_config": launcher["loadInclusterConfig"], "job_namespace": NAMESPACE,
-            "image_pull_policy": launcher["imagePullPolicy"], "service_account_name": NAMESPACE,
-            "dagster_home": {"env": "DAGSTER_HOME"}, "instance_config_map": {"env": "DAGSTER_K8S_INSTANCE_CONFIG_MAP"},
-            "postgres_password_secret": {"env": "DAGSTER_K8S_PG_PASSWORD_SECRET"},
-            "env_config_maps": [{"env": "DAGSTER_K8S_PIPELINE_RUN_ENV_CONFIGMAP"}],
-            "env_secrets": [secret["name"] for secret in launcher["envSecrets"]],
-            "run_k8s_config": snake_keys(launcher["runK8sConfig"])}},
-        "run_coordinator": {"module": "dagster.core.run_coordinator", "class": daemon["runCoordinator"]["type"],
-                            "config": {}},
+        **{
+            kind: {"module": f"dagster_postgres.{module}", "class": cls, "config": storage}
+            for kind, module, cls in [
+                ("run_storage", "run_storage", "PostgresRunStorage"),
+                ("event_log_storage", "event_log", "PostgresEventLogStorage"),
+                ("schedule_storage", "schedule_storage", "PostgresScheduleStorage"),
+            ]
+        },
+        "run_launcher": {
+            "module": "dagster_k8s",
+            "class": "K8sRunLauncher",
+            "config": {
+                "load_incluster_config": launcher["loadInclusterConfig"],
+                "job_namespace": NAMESPACE,
+                "image_pull_policy": launcher["imagePullPolicy"],
+                "service_account_name": NAMESPACE,
+                "dagster_home": {"env": "DAGSTER_HOME"},
+                "instance_config_map": {"env": "DAGSTER_K8S_INSTANCE_CONFIG_MAP"},
+                "postgres_password_secret": {"env": "DAGSTER_K8S_PG_PASSWORD_SECRET"},
+                "env_config_maps": [{"env": "DAGSTER_K8S_PIPELINE_RUN_ENV_CONFIGMAP"}],
+                "env_secrets": [secret["name"] for secret in launcher["envSecrets"]],
+                "run_k8s_config": snake_keys(launcher["runK8sConfig"]),
+            },
+        },
+        "run_coordinator": {
+            "module": "dagster.core.run_coordinator",
+            "class": daemon["runCoordinator"]["type"],
+            "config": {},
+        },
         "concurrency": {"pools": snake_keys(concurrency["pools"]), "runs": snake_keys(concurrency["runs"])},
         "run_monitoring": snake_keys(daemon["runMonitoring"]),
         "run_retries": snake_keys(daemon["runRetries"]),
@@ -102,18 +127,26 @@ def test_the_instance_the_chart_renders_passes_dagsters_schemas(values, tmp_path
     assert run_pods.container_config["resources"]["requests"]["memory"] == "2Gi"
 
 
-def test_the_rendered_instance_loads_with_the_k8s_run_launcher_and_the_local_limits(values, tmp_path, monkeypatch,
-                                                                                     database_url):
+def test_the_rendered_instance_loads_with_the_k8s_run_launcher_and_the_local_limits(
+    values, tmp_path, monkeypatch, database_url
+):
     """The same instance, with its placeholder storage host pointed at the test database and an
     out-of-cluster kubeconfig (nothing is launched), loads as a DagsterInstance."""
     for name, value in CHART_ENV.items():
         monkeypatch.setenv(name, value)
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "test",
-        "clusters": [{"name": "test", "cluster": {"server": "https://127.0.0.1:6443"}}],
-        "users": [{"name": "test", "user": {"token": "test"}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}]}))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "test",
+                "clusters": [{"name": "test", "cluster": {"server": "https://127.0.0.1:6443"}}],
+                "users": [{"name": "test", "user": {"token": "test"}}],
+                "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+            }
+        )
+    )
     instance = chart_instance(values)
     for kind in ("run_storage", "event_log_storage", "schedule_storage"):
         instance[kind]["config"] = {"postgres_url": database_url.replace("postgresql://", "postgresql+psycopg2://")}
@@ -137,12 +170,14 @@ def test_the_rendered_instance_loads_with_the_k8s_run_launcher_and_the_local_lim
 def test_the_secrets_are_kubernetes_secrets_the_values_refer_to(values):
     secrets = {}
     for document in load("secrets.yaml"):
-        secret = k8s_model_from_dict(kubernetes.client.V1Secret, k8s_snake_case_dict(kubernetes.client.V1Secret,
-                                                                                     document))
+        secret = k8s_model_from_dict(
+            kubernetes.client.V1Secret, k8s_snake_case_dict(kubernetes.client.V1Secret, document)
+        )
         secrets[secret.metadata.name] = secret
     deployment = values["dagster-user-deployments"]["deployments"][0]
-    referenced = {s["name"] for s in deployment["envSecrets"] + values["runLauncher"]["config"]["k8sRunLauncher"][
-        "envSecrets"]} | {values["global"]["postgresqlSecretName"]}
+    referenced = {
+        s["name"] for s in deployment["envSecrets"] + values["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]
+    } | {values["global"]["postgresqlSecretName"]}
     assert referenced == set(secrets)
     assert set(secrets[values["global"]["postgresqlSecretName"]].string_data) == {"postgresql-password"}
 
@@ -168,10 +203,19 @@ def test_the_code_server_serves_the_workspace_definitions_and_the_image_installs
     # The code server's configuration (BigQuery source, OpenAI embedder, placeholder Secrets)
     # loads the definitions: nothing in the asset code differs from the embedded default.
     (app_secret,) = [d for d in load("secrets.yaml") if d["metadata"]["name"] == "invest-assets-env"]
-    env = {**os.environ, **{v["name"]: v["value"] for v in deployment["env"]}, **app_secret["stringData"],
-           "DAGSTER_HOME": str(tmp_path)}
-    done = subprocess.run([Path(sys.executable).parent / "dagster", "definitions", "validate",
-                           *deployment["dagsterApiGrpcArgs"]], env=env, capture_output=True, text=True, timeout=180)
+    env = {
+        **os.environ,
+        **{v["name"]: v["value"] for v in deployment["env"]},
+        **app_secret["stringData"],
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        [Path(sys.executable).parent / "dagster", "definitions", "validate", *deployment["dagsterApiGrpcArgs"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
     dockerfile = (K8S / "Dockerfile").read_text()

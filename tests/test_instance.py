@@ -15,8 +15,13 @@ DAGSTER = Path(sys.executable).parent / "dagster"
 
 
 def dagster(*args):
-    done = subprocess.run([DAGSTER, *args, "-m", "invest_assets.definitions"], env=dict(os.environ),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [DAGSTER, *args, "-m", "invest_assets.definitions"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 

@@ -44,8 +44,11 @@ def imports(path: Path) -> set[str]:
 
 
 def test_every_part_has_a_layer():
-    parts = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
-             if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()}
+    parts = {
+        p.stem if p.is_file() else p.name
+        for p in PACKAGE.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()
+    }
     assert parts == set(LAYER_OF)
 
 
@@ -64,8 +67,15 @@ def test_imports_only_run_down():
 
 def test_benchmarks_import_nothing_from_the_tests():
     bench = PACKAGE.parent / "bench"
-    offenders = [p.name for p in bench.glob("*.py")
-                 if any(isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "tests"
-                        or isinstance(n, ast.Import) and any(a.name.split(".")[0] == "tests" for a in n.names)
-                        for n in ast.walk(ast.parse(p.read_text())))]
+    offenders = [
+        p.name
+        for p in bench.glob("*.py")
+        if any(
+            isinstance(n, ast.ImportFrom)
+            and (n.module or "").split(".")[0] == "tests"
+            or isinstance(n, ast.Import)
+            and any(a.name.split(".")[0] == "tests" for a in n.names)
+            for n in ast.walk(ast.parse(p.read_text()))
+        )
+    ]
     assert not offenders

@@ -5,8 +5,10 @@ from invest_assets.definitions import defs
 
 
 def test_the_checked_in_pictures_match_the_code_location():
-    for path, mermaid in ((lineage.README, lineage.group_mermaid(defs)),
-                          (lineage.LINEAGE_DOC, lineage.asset_mermaid(defs))):
+    for path, mermaid in (
+        (lineage.README, lineage.group_mermaid(defs)),
+        (lineage.LINEAGE_DOC, lineage.asset_mermaid(defs)),
+    ):
         text = path.read_text()
         assert lineage.with_block(text, mermaid) == text, f"{path.name}: run `invest-assets lineage --write`"
 

@@ -5,8 +5,7 @@ from invest_assets.metadata import markdown_table, preview
 
 def test_cells_with_pipes_and_line_breaks_stay_in_their_cell():
     table = markdown_table(["name", "note"], [("A | B Capital", "line one\nline two"), (None, 3)])
-    assert table.splitlines() == [
-        "| name | note |", "|---|---|", "| A \\| B Capital | line one line two |", "|  | 3 |"]
+    assert table.splitlines() == ["| name | note |", "|---|---|", "| A \\| B Capital | line one line two |", "|  | 3 |"]
 
 
 def test_preview_takes_headers_from_the_query(db):

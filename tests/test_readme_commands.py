@@ -63,14 +63,16 @@ def fresh_root(tmp_path) -> Iterator[Path]:
 
 def user_env(**settings) -> dict:
     """The environment of a user who has exported nothing of this platform's."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("INVEST_", "DAGSTER_", "ALLOYDB_", "OPENAI_", "GOOGLE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("INVEST_", "DAGSTER_", "ALLOYDB_", "OPENAI_", "GOOGLE_"))
+    }
     return {**env, **settings}
 
 
 def shell(command: str, root: Path, env: dict, timeout: float = 900) -> str:
-    done = subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 
@@ -109,8 +111,11 @@ def settled(instance: DagsterInstance) -> bool:
 
 
 def failed_runs(instance: DagsterInstance) -> list[str]:
-    return [f"{r.run_id} {r.job_name} {r.tags.get('dagster/partition', '')}: {r.status}"
-            for r in instance.get_runs() if r.status != DagsterRunStatus.SUCCESS]
+    return [
+        f"{r.run_id} {r.job_name} {r.tags.get('dagster/partition', '')}: {r.status}"
+        for r in instance.get_runs()
+        if r.status != DagsterRunStatus.SUCCESS
+    ]
 
 
 def test_the_readme_dagster_commands_run_as_written_beside_invest_assets_dev(fresh_root):
@@ -139,8 +144,12 @@ def test_the_readme_dagster_commands_run_as_written_beside_invest_assets_dev(fre
 
         schedule = start_schedule.split()[-1]
         scheduled = RunsFilter(tags={"dagster/schedule_name": schedule})
-        wait_until(lambda: any(r.status in FINISHED for r in instance.get_runs(scheduled)), f"a run of {schedule}",
-                   log, timeout=240)
+        wait_until(
+            lambda: any(r.status in FINISHED for r in instance.get_runs(scheduled)),
+            f"a run of {schedule}",
+            log,
+            timeout=240,
+        )
         shell(f".venv/bin/dagster schedule stop {schedule}", fresh_root, env)  # one tick a minute is enough
         wait_until(lambda: settled(instance), "the runs after the schedule's", log, timeout=300)
         assert not failed_runs(instance)

@@ -17,10 +17,23 @@ from invest_assets.search import defs as search_defs
 from invest_assets.sources.schema import DIMENSIONS
 from invest_assets.tools.sample_data import generate_sample
 
-EXPECTED_ASSETS = {"companies", "funding_rounds", "investments", "investors", "investor_profiles",
-                   "sector_embedding", "stage_embedding", "check_embedding", "geography_embedding", "signal_embedding",
-                   "founder_embedding", "company_description_embedding",
-                   "ranking_signals", "co_investor_pairs", "authority_score"}
+EXPECTED_ASSETS = {
+    "companies",
+    "funding_rounds",
+    "investments",
+    "investors",
+    "investor_profiles",
+    "sector_embedding",
+    "stage_embedding",
+    "check_embedding",
+    "geography_embedding",
+    "signal_embedding",
+    "founder_embedding",
+    "company_description_embedding",
+    "ranking_signals",
+    "co_investor_pairs",
+    "authority_score",
+}
 REEMBED_ASSETS = {f"{d}_reembedding" for d in DIMENSIONS}  # the shard backfill, run on its own (test_reembed)
 BACKTEST_ASSETS = {"ranking_model", "ranking_quality"}  # on demand, run on their own (tests/ranking)
 
@@ -30,14 +43,27 @@ def test_every_asset_and_check_on_the_sample(db, tmp_path):
     generate_sample(tmp_path / "src", investors=300, companies=400, rounds=900, seed=2)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == EXPECTED_ASSETS | REEMBED_ASSETS | BACKTEST_ASSETS
-    families = [*core_assets, investor_profiles, *embedding_assets, company_description_embedding,
-                *embedding_checks, company_description_check, *graph_defs.assets,
-                *graph_defs.asset_checks, *search_defs.asset_checks]
+    families = [
+        *core_assets,
+        investor_profiles,
+        *embedding_assets,
+        company_description_embedding,
+        *embedding_checks,
+        company_description_check,
+        *graph_defs.assets,
+        *graph_defs.asset_checks,
+        *search_defs.asset_checks,
+    ]
     result = materialize(
-        families, selection=AssetSelection.all(),
-        resources={"database": db, "source": LocalFileSource(directory=str(tmp_path / "src")),
-                   "embedder": EmbedderResource()},
-        tags=all_months_tags())
+        families,
+        selection=AssetSelection.all(),
+        resources={
+            "database": db,
+            "source": LocalFileSource(directory=str(tmp_path / "src")),
+            "embedder": EmbedderResource(),
+        },
+        tags=all_months_tags(),
+    )
     assert result.success
     materialized = {e.materialization.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == EXPECTED_ASSETS
@@ -47,5 +73,6 @@ def test_every_asset_and_check_on_the_sample(db, tmp_path):
     with db.connection() as conn:
         pairs, scored = conn.execute(
             "SELECT (SELECT count(*) FROM co_investor_pairs),"
-            " (SELECT count(*) FROM investors WHERE authority_score IS NOT NULL)").fetchone()
+            " (SELECT count(*) FROM investors WHERE authority_score IS NOT NULL)"
+        ).fetchone()
     assert pairs > 1000 and scored > 200

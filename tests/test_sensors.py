@@ -29,8 +29,14 @@ N = 60
 
 
 def investor(i, signal="mission driven fintech founders", stamp="2024-01-01T00:00:00+00:00"):
-    return {"source_id": f"i{i:03d}", "name": f"Investor {i}", "kind": "firm", "updated_at": stamp,
-            **{f"{d}_text": f"{d} thesis of investor {i}" for d in DIMENSIONS}, "signal_text": f"{signal} {i}"}
+    return {
+        "source_id": f"i{i:03d}",
+        "name": f"Investor {i}",
+        "kind": "firm",
+        "updated_at": stamp,
+        **{f"{d}_text": f"{d} thesis of investor {i}" for d in DIMENSIONS},
+        "signal_text": f"{signal} {i}",
+    }
 
 
 @pytest.fixture
@@ -53,8 +59,14 @@ def tick(sensor, instance, resources):
 
 
 def execute(request: RunRequest, resources, instance):
-    result = materialize([*core_assets, *embedding_assets], selection=request.asset_selection,
-                         run_config=request.run_config, tags=request.tags, resources=resources, instance=instance)
+    result = materialize(
+        [*core_assets, *embedding_assets],
+        selection=request.asset_selection,
+        run_config=request.run_config,
+        tags=request.tags,
+        resources=resources,
+        instance=instance,
+    )
     assert result.success
     return {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
 
@@ -67,16 +79,23 @@ def sync_and_embed_everything(instance, resources):
 
 
 def add_active_run(instance, keys):
-    instance.add_run(DagsterRun(job_name="__ASSET_JOB", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED,
-                                asset_selection=frozenset(keys)))
+    instance.add_run(
+        DagsterRun(
+            job_name="__ASSET_JOB",
+            run_id=str(uuid.uuid4()),
+            status=DagsterRunStatus.STARTED,
+            asset_selection=frozenset(keys),
+        )
+    )
 
 
 def test_a_new_source_asks_for_every_core_table_then_nothing(instance, setup):
     [request] = tick(source_changes_sensor, instance, setup)
     assert set(request.asset_selection) == {AssetKey(t) for t in TABLES}
     assert request.run_config["ops"]["investors"]["config"]["mode"] == "full"  # local files: full is as cheap
-    assert request.tags["dagster/asset_partition_range_start"] == all_months_tags()[
-        "dagster/asset_partition_range_start"]
+    assert (
+        request.tags["dagster/asset_partition_range_start"] == all_months_tags()["dagster/asset_partition_range_start"]
+    )
     execute(request, setup, instance)
     skip = tick(source_changes_sensor, instance, setup)
     assert isinstance(skip, SkipReason) and skip.skip_message == "no source changes since the last sync"
@@ -91,9 +110,14 @@ def test_nothing_stale_skips_with_a_reason(instance, setup):
 def test_k_changed_signal_texts_ask_for_one_signal_run_that_embeds_exactly_k(instance, setup, tmp_path):
     sync_and_embed_everything(instance, setup)
     changed = {4, 9, 33}
-    write_table(tmp_path / "src", "investors", [
-        investor(i, "climate hardware", "2024-02-01T00:00:00+00:00") if i in changed else investor(i)
-        for i in range(N)])
+    write_table(
+        tmp_path / "src",
+        "investors",
+        [
+            investor(i, "climate hardware", "2024-02-01T00:00:00+00:00") if i in changed else investor(i)
+            for i in range(N)
+        ],
+    )
 
     [sync] = tick(source_changes_sensor, instance, setup)
     assert sync.asset_selection == [AssetKey("investors")]  # only the table whose file changed
@@ -115,7 +139,9 @@ def test_two_dimensions_changed_in_different_rows_ask_for_exactly_those_two(inst
         conn.execute("UPDATE investors SET founder_text = 'repeat founders' WHERE source_id = 'i050'")
     requests = tick(stale_embeddings_sensor, instance, setup)
     assert {r.asset_selection[0]: r.tags[STALE_ROWS_TAG] for r in requests} == {
-        AssetKey("stage_embedding"): "2", AssetKey("founder_embedding"): "1"}
+        AssetKey("stage_embedding"): "2",
+        AssetKey("founder_embedding"): "1",
+    }
 
 
 def test_a_dimension_with_a_run_in_flight_gets_no_second_run(instance, setup, db):
@@ -132,8 +158,14 @@ def test_a_failed_run_is_asked_for_again_next_tick(instance, setup, db):
     with db.connection() as conn:
         conn.execute("UPDATE investors SET check_text = 'tiny checks' WHERE source_id = 'i010'")
     [first] = tick(stale_embeddings_sensor, instance, setup)
-    instance.add_run(DagsterRun(job_name="__ASSET_JOB", run_id=str(uuid.uuid4()), status=DagsterRunStatus.FAILURE,
-                                asset_selection=frozenset(first.asset_selection)))
+    instance.add_run(
+        DagsterRun(
+            job_name="__ASSET_JOB",
+            run_id=str(uuid.uuid4()),
+            status=DagsterRunStatus.FAILURE,
+            asset_selection=frozenset(first.asset_selection),
+        )
+    )
     [again] = tick(stale_embeddings_sensor, instance, setup)
     assert again.asset_selection == first.asset_selection
 

@@ -24,8 +24,12 @@ def test_only_the_settings_module_reads_the_environment():
     readers = []
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" \
-                    and node.attr in ("environ", "getenv", "putenv"):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+                and node.attr in ("environ", "getenv", "putenv")
+            ):
                 readers.append(str(path.relative_to(PACKAGE)))
     assert set(readers) <= ENVIRONMENT_USERS, sorted(set(readers) - ENVIRONMENT_USERS)
 

@@ -23,10 +23,14 @@ from tests.source_files import write_source
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts" / "ui"
 CHECKS = {
-    **{table: ["no_quarantined_rows", "snapshot_keeps_live_rows"]
-       for table in ("companies", "investors", "funding_rounds", "investments")},
-    **{f"{d}_embedding": ["vectors_current"]
-       for d in ("stage", "check", "geography", "signal", "founder", "company_description")},
+    **{
+        table: ["no_quarantined_rows", "snapshot_keeps_live_rows"]
+        for table in ("companies", "investors", "funding_rounds", "investments")
+    },
+    **{
+        f"{d}_embedding": ["vectors_current"]
+        for d in ("stage", "check", "geography", "signal", "founder", "company_description")
+    },
     "sector_embedding": ["candidate_recall", "vectors_current"],
     "co_investor_pairs": ["pairs_consistent"],
     "authority_score": ["scores_valid"],
@@ -34,14 +38,20 @@ CHECKS = {
 GROUPS = {
     "core": ["companies", "investors", "funding_rounds", "investments"],
     "profiles": ["investor_profiles"],
-    "embeddings": [f"{d}_embedding"
-                   for d in ("sector", "stage", "check", "geography", "signal", "founder", "company_description")],
+    "embeddings": [
+        f"{d}_embedding" for d in ("sector", "stage", "check", "geography", "signal", "founder", "company_description")
+    ],
     "graph": ["ranking_signals", "co_investor_pairs", "authority_score"],
     "ranking": ["ranking_model", "ranking_quality"],
 }
 ASSETS = [asset for assets in GROUPS.values() for asset in assets]
-AUTOMATIONS = ["source_changes_sensor", "stale_embeddings_sensor", "graph_refresh_sensor", "delta_sync_schedule",
-               "full_reconcile_schedule"]
+AUTOMATIONS = [
+    "source_changes_sensor",
+    "stale_embeddings_sensor",
+    "graph_refresh_sensor",
+    "delta_sync_schedule",
+    "full_reconcile_schedule",
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -59,11 +69,17 @@ def platform(tmp_path, database_url, maintenance_url):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(INSTANCE_CONFIG, home / "dagster.yaml")
-    source = write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS,
-                          investments=INVESTMENTS)
+    source = write_source(
+        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
     storage_url = sqlalchemy_url({**conninfo_to_dict(maintenance_url), "dbname": storage})
-    env = dict(os.environ, ALLOYDB_URL=database_url, INVEST_SOURCE_DIR=str(source), DAGSTER_HOME=str(home),
-               DAGSTER_POSTGRES_URL=storage_url)
+    env = dict(
+        os.environ,
+        ALLOYDB_URL=database_url,
+        INVEST_SOURCE_DIR=str(source),
+        DAGSTER_HOME=str(home),
+        DAGSTER_POSTGRES_URL=storage_url,
+    )
     port = free_port()
     log = tmp_path / "dagster_dev.log"
     command = [BIN / "dagster", "dev", "-m", "invest_assets.definitions", "-h", "127.0.0.1", "-p", str(port)]
@@ -81,9 +97,19 @@ def page():
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         # Tall enough for the whole asset catalog: the UI renders only the rows in view.
         tab = browser.new_page(viewport={"width": 1600, "height": 2400})
         tab.set_default_timeout(60_000)
@@ -116,8 +142,9 @@ def test_the_web_ui_shows_assets_checks_and_automations_and_materializes_from_an
 
     visit(page, base, "/asset-groups", "lineage")()
     for group, assets in GROUPS.items():  # each group's lineage graph, its assets as nodes
-        shot = visit(page, base, f"/locations/invest_assets.definitions/asset-groups/{group}/lineage",
-                     f"lineage_{group}")
+        shot = visit(
+            page, base, f"/locations/invest_assets.definitions/asset-groups/{group}/lineage", f"lineage_{group}"
+        )
         for asset in assets:
             page.get_by_text(asset, exact=True).first.wait_for()
         shot()
@@ -136,6 +163,7 @@ def test_the_web_ui_shows_assets_checks_and_automations_and_materializes_from_an
     os.environ["DAGSTER_POSTGRES_URL"], previous = platform["storage_url"], os.environ.get("DAGSTER_POSTGRES_URL")
     try:
         with DagsterInstance.from_config(str(platform["home"])) as instance:
+
             def launched_run():
                 return next((r for r in instance.get_runs() if r.run_id.startswith(prefix)), None)
 

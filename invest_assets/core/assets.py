@@ -65,7 +65,8 @@ PREVIEW_COLUMNS = {
 def recent_rows(conn, table: str):
     """A few recently changed live rows, as a Markdown table for the UI."""
     query = sql.SQL("SELECT {} FROM {} WHERE deleted_at IS NULL ORDER BY updated_at DESC, id LIMIT %s").format(
-        sql.SQL(", ").join(map(sql.Identifier, PREVIEW_COLUMNS[table])), sql.Identifier(table))
+        sql.SQL(", ").join(map(sql.Identifier, PREVIEW_COLUMNS[table])), sql.Identifier(table)
+    )
     return preview(conn, query, (PREVIEW_ROWS,))
 
 
@@ -111,13 +112,23 @@ def quarantine_check(spec: SourceTable, report: LoadReport, run_id: str) -> Asse
 
 
 def refusal_metadata(refused: loader.SnapshotRefused) -> dict:
-    return {"source_rows": refused.source_rows, "live_rows": refused.live, "would_soft_delete": refused.missing,
-            "max_share": refused.max_share, "setting": settings.MAX_SOFT_DELETE_SHARE.name}
+    return {
+        "source_rows": refused.source_rows,
+        "live_rows": refused.live,
+        "would_soft_delete": refused.missing,
+        "max_share": refused.max_share,
+        "setting": settings.MAX_SOFT_DELETE_SHARE.name,
+    }
 
 
 def snapshot_check(refused: loader.SnapshotRefused) -> AssetCheckResult:
-    return AssetCheckResult(check_name=SNAPSHOT_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
-                            description=str(refused), metadata=refusal_metadata(refused))
+    return AssetCheckResult(
+        check_name=SNAPSHOT_CHECK,
+        passed=False,
+        severity=AssetCheckSeverity.ERROR,
+        description=str(refused),
+        metadata=refusal_metadata(refused),
+    )
 
 
 def core_table_asset(spec: SourceTable) -> AssetsDefinition:
@@ -161,9 +172,12 @@ def core_table_asset(spec: SourceTable) -> AssetsDefinition:
         context.log.info(f"{spec.name} ({sync.mode}, {window}): {sync.load}")
         yield MaterializeResult(
             metadata=load_metadata(sync, source.describe(), rows_preview),
-            check_results=[quarantine_check(spec, sync.load, context.run_id),
-                           AssetCheckResult(check_name=SNAPSHOT_CHECK, passed=True,
-                                            metadata={"soft_deleted": sync.load.soft_deleted})],
+            check_results=[
+                quarantine_check(spec, sync.load, context.run_id),
+                AssetCheckResult(
+                    check_name=SNAPSHOT_CHECK, passed=True, metadata={"soft_deleted": sync.load.soft_deleted}
+                ),
+            ],
         )
 
     return _load

@@ -45,7 +45,8 @@ class SnapshotRefused(RuntimeError):
             f"refused the {table} snapshot: it {what} and would soft-delete {missing} of {live} live {table} rows "
             f"({missing / live:.0%}; at most {max_share:.0%} allowed). Nothing was written. Check the source "
             f"(a truncated or stale file?); for an intended mass removal set {settings.MAX_SOFT_DELETE_SHARE.name}=1 "
-            f"for that run.")
+            f"for that run."
+        )
 
 
 def max_soft_delete_share() -> float:
@@ -268,15 +269,17 @@ def _missing_condition(scope: sql.Composable | None) -> sql.Composable:
     ).format(condition=condition)
 
 
-def _guard_mass_soft_delete(cur: psycopg.Cursor, spec: SourceTable, scope: sql.Composable | None,
-                            source_rows: int, max_share: float) -> None:
+def _guard_mass_soft_delete(
+    cur: psycopg.Cursor, spec: SourceTable, scope: sql.Composable | None, source_rows: int, max_share: float
+) -> None:
     """Refuse, before anything is written, a snapshot that would soft-delete too much."""
     in_scope = sql.SQL("AND ({})").format(scope) if scope is not None else sql.SQL("")
     # Two scalar subqueries: NOT EXISTS in a WHERE plans as an anti-join, inside FILTER as a per-row subplan.
     live, missing = cur.execute(
-        sql.SQL("SELECT (SELECT count(*) FROM {table} t WHERE t.deleted_at IS NULL {scope}),"
-                " (SELECT count(*) FROM {table} t WHERE {missing})")
-        .format(missing=_missing_condition(scope), table=_ident(spec.name), scope=in_scope)
+        sql.SQL(
+            "SELECT (SELECT count(*) FROM {table} t WHERE t.deleted_at IS NULL {scope}),"
+            " (SELECT count(*) FROM {table} t WHERE {missing})"
+        ).format(missing=_missing_condition(scope), table=_ident(spec.name), scope=in_scope)
     ).fetchone()
     empty_table = scope is None and source_rows == 0 and live > 0
     if empty_table or (missing > SOFT_DELETE_ALLOWANCE and missing > max_share * live):
@@ -287,7 +290,8 @@ def _soft_delete_missing(cur: psycopg.Cursor, spec: SourceTable, scope: sql.Comp
     """Soft-delete the live rows (within ``scope``) that the snapshot no longer has."""
     return cur.execute(
         sql.SQL("UPDATE {table} t SET deleted_at = now(), updated_at = now() WHERE {missing}").format(
-            table=_ident(spec.name), missing=_missing_condition(scope))
+            table=_ident(spec.name), missing=_missing_condition(scope)
+        )
     ).rowcount
 
 

@@ -102,8 +102,10 @@ class MonthWindow:
     def owns(self, day: date | None) -> bool:
         if day is None:
             return self.holds_undated
-        return self.start <= day < self.end or (self.holds_undated and day < self.start) or (
-            self.holds_later and day >= self.end
+        return (
+            self.start <= day < self.end
+            or (self.holds_undated and day < self.start)
+            or (self.holds_later and day >= self.end)
         )
 
     def contains(self, raw_days: pd.Series) -> pd.Series:

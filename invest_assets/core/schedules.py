@@ -34,12 +34,16 @@ def sync_schedule(name: str, mode: str, cron: str, description: str) -> Schedule
 
 
 delta_sync_schedule = sync_schedule(
-    "delta_sync_schedule", "delta", DELTA_CRON,
+    "delta_sync_schedule",
+    "delta",
+    DELTA_CRON,
     "Loads source rows updated after the last synced watermark into the four core tables "
     "(INVEST_DELTA_SYNC_CRON, default every 15 minutes).",
 )
 full_reconcile_schedule = sync_schedule(
-    "full_reconcile_schedule", "full", RECONCILE_CRON,
+    "full_reconcile_schedule",
+    "full",
+    RECONCILE_CRON,
     "Reconciles the four core tables with everything the source has, soft-deleting what it dropped "
     "(INVEST_RECONCILE_CRON, default 03:00 daily).",
 )

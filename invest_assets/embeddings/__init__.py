@@ -7,6 +7,9 @@ from invest_assets.embeddings.checks import company_description_check, embedding
 from invest_assets.embeddings.jobs import reembed_jobs
 from invest_assets.embeddings.sensors import stale_embeddings_sensor
 
-defs = Definitions(assets=[*embedding_assets, company_description_embedding, *reembed_assets],
-                   asset_checks=[*embedding_checks, company_description_check], jobs=reembed_jobs,
-                   sensors=[stale_embeddings_sensor])
+defs = Definitions(
+    assets=[*embedding_assets, company_description_embedding, *reembed_assets],
+    asset_checks=[*embedding_checks, company_description_check],
+    jobs=reembed_jobs,
+    sensors=[stale_embeddings_sensor],
+)

@@ -36,10 +36,14 @@ DESCRIPTIONS = {
 def embedded_rows(conn: psycopg.Connection, dimension: str, ids: list[int]):
     """A few of the rows this run embedded, with the text their vector now stands for."""
     embedded = target(dimension)
-    return preview(conn, sql.SQL(
-        "SELECT source_id AS {entity}, name, left({text}, 80) AS text, {embedded_at} AS embedded_at"
-        " FROM {table} WHERE id = ANY(%s) ORDER BY id").format(
-        entity=sql.Identifier(embedded.entity), table=embedded.table_id, **embedded.columns()), (ids,))
+    return preview(
+        conn,
+        sql.SQL(
+            "SELECT source_id AS {entity}, name, left({text}, 80) AS text, {embedded_at} AS embedded_at"
+            " FROM {table} WHERE id = ANY(%s) ORDER BY id"
+        ).format(entity=sql.Identifier(embedded.entity), table=embedded.table_id, **embedded.columns()),
+        (ids,),
+    )
 
 
 def report_metadata(report: EmbedReport) -> dict:
@@ -62,12 +66,16 @@ def report_metadata(report: EmbedReport) -> dict:
 
 def _description(embedded: EmbeddingTarget) -> str:
     if embedded is COMPANY_DESCRIPTION:
-        return ("companies.description_embedding: the company's description vector, embedded from "
-                "companies.description_text (the description, else name and sectors), only for rows whose "
-                "text or model changed. similar-companies searches it.")
+        return (
+            "companies.description_embedding: the company's description vector, embedded from "
+            "companies.description_text (the description, else name and sectors), only for rows whose "
+            "text or model changed. similar-companies searches it."
+        )
     d = embedded.key
-    return (f"investors.{embedded.column_name('embedding')}: the {d} thesis vector ({DESCRIPTIONS[d]}), "
-            f"embedded from investors.{embedded.column_name('text')}, only for rows whose text or model changed.")
+    return (
+        f"investors.{embedded.column_name('embedding')}: the {d} thesis vector ({DESCRIPTIONS[d]}), "
+        f"embedded from investors.{embedded.column_name('text')}, only for rows whose text or model changed."
+    )
 
 
 def embedding_asset(embedded: EmbeddingTarget, deps: list[str]) -> AssetsDefinition:
@@ -90,8 +98,13 @@ def embedding_asset(embedded: EmbeddingTarget, deps: list[str]) -> AssetsDefinit
             ann_index = ensure_ann_index(conn, key)
             embedded_preview = embedded_rows(conn, key, report.embedded_ids[:PREVIEW_ROWS])
         context.log.info(f"{key}: embedded {report.embedded} of {report.considered} rows; ANN index {ann_index}")
-        return MaterializeResult(metadata={**report_metadata(report), "ann_index": MetadataValue.text(ann_index),
-                                           "embedded_rows": embedded_preview})
+        return MaterializeResult(
+            metadata={
+                **report_metadata(report),
+                "ann_index": MetadataValue.text(ann_index),
+                "embedded_rows": embedded_preview,
+            }
+        )
 
     return _embed
 
@@ -131,14 +144,16 @@ def reembed_asset(embedded: EmbeddingTarget) -> AssetsDefinition:
             left = shards_left(conn, dimension, target) if target != serving and not switched else []
         ident = embedder.identity
         context.log.info(f"{dimension} shard {context.partition_key}: embedded {embedded}, switched {switched}")
-        return MaterializeResult(metadata={
-            "target_model": f"{ident.provider}/{ident.model} ({ident.dimensions} dims)",
-            "already_serving": target == serving and not switched,
-            "rows_embedded": embedded,
-            "shards_left": len(left),
-            "switched": switched,
-            "seconds": round(time.perf_counter() - started, 3),
-        })
+        return MaterializeResult(
+            metadata={
+                "target_model": f"{ident.provider}/{ident.model} ({ident.dimensions} dims)",
+                "already_serving": target == serving and not switched,
+                "rows_embedded": embedded,
+                "shards_left": len(left),
+                "switched": switched,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
 
     return _reembed
 

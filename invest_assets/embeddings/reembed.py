@@ -16,7 +16,6 @@ both. A row whose text changed during the backfill has no current shadow vector,
 switch waits for its shard to be run again.
 """
 
-
 import psycopg
 from pgvector import Vector
 from psycopg import sql
@@ -41,8 +40,9 @@ def _missing_from_shadow(dimension: str, target_id: int) -> sql.Composable:
 
 def _write_shadow(conn: psycopg.Connection, dimension: str, target_id: int, ids, hashes, vectors) -> None:
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE shadow_batch (investor_id bigint, text_hash bytea, embedding vector)"
-                    " ON COMMIT DROP")
+        cur.execute(
+            "CREATE TEMP TABLE shadow_batch (investor_id bigint, text_hash bytea, embedding vector) ON COMMIT DROP"
+        )
         with cur.copy("COPY shadow_batch FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["int8", "bytea", "vector"])
             for row in zip(ids, hashes, (Vector(v) for v in vectors), strict=True):
@@ -58,8 +58,9 @@ def _write_shadow(conn: psycopg.Connection, dimension: str, target_id: int, ids,
         )
 
 
-def embed_shard(conn, embedder: EmbedderResource, dimension: str, shard: int, target_id: int,
-                batch_rows: int = BATCH_ROWS) -> int:
+def embed_shard(
+    conn, embedder: EmbedderResource, dimension: str, shard: int, target_id: int, batch_rows: int = BATCH_ROWS
+) -> int:
     """Fill the shadow for one shard; returns how many texts were embedded."""
     text, text_hash = INVESTOR_TARGETS[dimension].column("text"), INVESTOR_TARGETS[dimension].column("text_hash")
     query = sql.SQL(
@@ -77,9 +78,14 @@ def embed_shard(conn, embedder: EmbedderResource, dimension: str, shard: int, ta
 
 
 def shards_left(conn: psycopg.Connection, dimension: str, target_id: int) -> list[int]:
-    return [row[0] for row in conn.execute(
-        sql.SQL("SELECT DISTINCT {} FROM investors i WHERE {} ORDER BY 1").format(
-            SHARD_OF_ID, _missing_from_shadow(dimension, target_id)))]
+    return [
+        row[0]
+        for row in conn.execute(
+            sql.SQL("SELECT DISTINCT {} FROM investors i WHERE {} ORDER BY 1").format(
+                SHARD_OF_ID, _missing_from_shadow(dimension, target_id)
+            )
+        )
+    ]
 
 
 def _column_size(conn: psycopg.Connection, dimension: str) -> int:
@@ -98,10 +104,15 @@ def _retype_column(conn: psycopg.Connection, dimension: str, size: int) -> list[
     ).fetchall()
     for name, _ in indexes:
         conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
-    conn.execute(sql.SQL("UPDATE investors SET {embedding} = NULL, {embedded_hash} = NULL, {model_id} = NULL,"
-                         " {embedded_at} = NULL WHERE {embedding} IS NOT NULL").format(**columns))
-    conn.execute(sql.SQL("ALTER TABLE investors ALTER COLUMN {} TYPE vector({})").format(
-        columns["embedding"], sql.Literal(size)))
+    conn.execute(
+        sql.SQL(
+            "UPDATE investors SET {embedding} = NULL, {embedded_hash} = NULL, {model_id} = NULL,"
+            " {embedded_at} = NULL WHERE {embedding} IS NOT NULL"
+        ).format(**columns)
+    )
+    conn.execute(
+        sql.SQL("ALTER TABLE investors ALTER COLUMN {} TYPE vector({})").format(columns["embedding"], sql.Literal(size))
+    )
     return [definition for _, definition in indexes]
 
 
@@ -123,7 +134,9 @@ def switch_if_complete(conn: psycopg.Connection, dimension: str, target_id: int,
         )
         for definition in rebuild:
             conn.execute(definition)
-        conn.execute("UPDATE serving_embedding_models SET model_id = %s, since = now() WHERE dimension = %s",
-                     (target_id, dimension))
+        conn.execute(
+            "UPDATE serving_embedding_models SET model_id = %s, since = now() WHERE dimension = %s",
+            (target_id, dimension),
+        )
         conn.execute("DELETE FROM embedding_shadow WHERE dimension = %s", (dimension,))
     return True

@@ -34,7 +34,9 @@ def stale_counts(conn: psycopg.Connection, model_ids: dict[str, int]) -> dict[st
     statement = sql.SQL(
         "SELECT {investor_counts}, (SELECT {company_count} FROM companies WHERE deleted_at IS NULL)"
         " FROM investors WHERE deleted_at IS NULL"
-    ).format(investor_counts=sql.SQL(", ").join(_count(k) for k in INVESTOR_TARGETS),
-             company_count=_count(COMPANY_DESCRIPTION.key))
+    ).format(
+        investor_counts=sql.SQL(", ").join(_count(k) for k in INVESTOR_TARGETS),
+        company_count=_count(COMPANY_DESCRIPTION.key),
+    )
     row = conn.execute(statement, {f"model_{k}": model_ids.get(k) for k in TARGETS}).fetchone()
     return dict(zip([*INVESTOR_TARGETS, COMPANY_DESCRIPTION.key], row, strict=True))

@@ -6,5 +6,8 @@ from invest_assets.graph.assets import authority_score, co_investor_pairs, ranki
 from invest_assets.graph.checks import pairs_consistent, scores_valid
 from invest_assets.graph.sensors import graph_refresh_sensor
 
-defs = Definitions(assets=[ranking_signals, co_investor_pairs, authority_score],
-                   asset_checks=[pairs_consistent, scores_valid], sensors=[graph_refresh_sensor])
+defs = Definitions(
+    assets=[ranking_signals, co_investor_pairs, authority_score],
+    asset_checks=[pairs_consistent, scores_valid],
+    sensors=[graph_refresh_sensor],
+)

@@ -15,30 +15,49 @@ from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, REFRESH_AFTER_INPUTS_CHANGE, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 
-GRAPH = dict(group_name="graph", kinds={"postgres"}, owners=["team:data-platform"], retry_policy=DATABASE_RETRY,
-             backfill_policy=SINGLE_RUN, automation_condition=REFRESH_AFTER_INPUTS_CHANGE)
+GRAPH = dict(
+    group_name="graph",
+    kinds={"postgres"},
+    owners=["team:data-platform"],
+    retry_policy=DATABASE_RETRY,
+    backfill_policy=SINGLE_RUN,
+    automation_condition=REFRESH_AFTER_INPUTS_CHANGE,
+)
 
 
-@asset(deps=["investments", "funding_rounds", "investors"], **GRAPH,
-       description="investors.total_investments, total_leads, last_invested_at and is_lead_capable (stated, "
-       "else total_leads > 0; is_lead_capable_source says which) from live investments and rounds.")
+@asset(
+    deps=["investments", "funding_rounds", "investors"],
+    **GRAPH,
+    description="investors.total_investments, total_leads, last_invested_at and is_lead_capable (stated, "
+    "else total_leads > 0; is_lead_capable_source says which) from live investments and rounds.",
+)
 def ranking_signals(database: AlloyDBResource) -> MaterializeResult:
     started = time.perf_counter()
     with database.connection() as conn:
         changed = conn.execute(sql.UPDATE_RANKING_SIGNALS).rowcount
         live, derived, invested = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE is_lead_capable_source = 'derived'),"
-            " count(*) FILTER (WHERE total_investments > 0) FROM investors WHERE deleted_at IS NULL").fetchone()
+            " count(*) FILTER (WHERE total_investments > 0) FROM investors WHERE deleted_at IS NULL"
+        ).fetchone()
         most_active = preview(conn, sql.TOP_INVESTORS_BY_ACTIVITY, (PREVIEW_ROWS,))
-    return MaterializeResult(metadata={
-        "dagster/row_count": live, "rows_changed": changed, "lead_capable_derived": derived,
-        "investors_with_investments": invested, "seconds": round(time.perf_counter() - started, 3),
-        "most_active": most_active})
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": live,
+            "rows_changed": changed,
+            "lead_capable_derived": derived,
+            "investors_with_investments": invested,
+            "seconds": round(time.perf_counter() - started, 3),
+            "most_active": most_active,
+        }
+    )
 
 
-@asset(deps=["investments", "funding_rounds", "investors"], **GRAPH,
-       description="One row per unordered investor pair that shared a live round: shared rounds and companies, "
-       "first/last shared date and how often each led. Refreshed by applying only the difference.")
+@asset(
+    deps=["investments", "funding_rounds", "investors"],
+    **GRAPH,
+    description="One row per unordered investor pair that shared a live round: shared rounds and companies, "
+    "first/last shared date and how often each led. Refreshed by applying only the difference.",
+)
 def co_investor_pairs(database: AlloyDBResource) -> MaterializeResult:
     started = time.perf_counter()
     with database.connection() as conn, conn.transaction():
@@ -51,14 +70,24 @@ def co_investor_pairs(database: AlloyDBResource) -> MaterializeResult:
         ).fetchone()
         top_pairs = preview(conn, sql.TOP_PAIRS, (PREVIEW_ROWS,))
         conn.execute("DROP TABLE fresh_pairs")
-    return MaterializeResult(metadata={
-        "dagster/row_count": pairs, "pairs": pairs, **counts, "largest_round_investors": largest,
-        "seconds": round(time.perf_counter() - started, 3), "top_pairs": top_pairs})
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": pairs,
+            "pairs": pairs,
+            **counts,
+            "largest_round_investors": largest,
+            "seconds": round(time.perf_counter() - started, 3),
+            "top_pairs": top_pairs,
+        }
+    )
 
 
-@asset(deps=["investments", "funding_rounds", "investors"], **GRAPH,
-       description=f"investors.authority_score in [0, 1]: PageRank over follower -> lead edges with recency decay, "
-       f"plus volume ({FORMULA}; see docs/graph.md).")
+@asset(
+    deps=["investments", "funding_rounds", "investors"],
+    **GRAPH,
+    description=f"investors.authority_score in [0, 1]: PageRank over follower -> lead edges with recency decay, "
+    f"plus volume ({FORMULA}; see docs/graph.md).",
+)
 def authority_score(context: AssetExecutionContext, database: AlloyDBResource) -> MaterializeResult:
     started = time.perf_counter()
     params = {"half_life": HALF_LIFE_YEARS}
@@ -85,8 +114,15 @@ def authority_score(context: AssetExecutionContext, database: AlloyDBResource) -
         conn.execute("DROP TABLE scores")
         top_scores = preview(conn, sql.TOP_AUTHORITY, (PREVIEW_ROWS,))
     context.log.info(f"authority: {len(ids)} investors scored over {len(edges)} follower->lead edges")
-    return MaterializeResult(metadata={
-        "dagster/row_count": len(ids), "top_scores": top_scores,
-        "investors_scored": len(ids), "edges": len(edges), "rows_changed": changed, "formula": FORMULA,
-        "max_score": float(scores.max()) if len(scores) else 0.0,
-        "seconds": round(time.perf_counter() - started, 3)})
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": len(ids),
+            "top_scores": top_scores,
+            "investors_scored": len(ids),
+            "edges": len(edges),
+            "rows_changed": changed,
+            "formula": FORMULA,
+            "max_score": float(scores.max()) if len(scores) else 0.0,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )

@@ -20,8 +20,15 @@ DAMPING = 0.85
 PAGERANK_WEIGHT = 0.7
 
 
-def pagerank(n: int, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray,
-             damping: float = DAMPING, tolerance: float = 1e-12, max_iterations: int = 500) -> np.ndarray:
+def pagerank(
+    n: int,
+    sources: np.ndarray,
+    targets: np.ndarray,
+    weights: np.ndarray,
+    damping: float = DAMPING,
+    tolerance: float = 1e-12,
+    max_iterations: int = 500,
+) -> np.ndarray:
     matrix = sparse.csr_matrix((weights, (sources, targets)), shape=(n, n))
     out = np.asarray(matrix.sum(axis=1)).ravel()
     transition = sparse.diags(np.divide(1.0, out, out=np.zeros(n), where=out > 0)) @ matrix
@@ -43,8 +50,12 @@ def authority_scores(investor_ids: np.ndarray, volumes: np.ndarray, edges: list[
     position = {investor: i for i, investor in enumerate(investor_ids.tolist())}
     if edges:
         followers, leads, weights = (np.array(column) for column in zip(*edges, strict=True))
-        ranks = pagerank(len(investor_ids), np.vectorize(position.get)(followers),
-                         np.vectorize(position.get)(leads), weights.astype(float))
+        ranks = pagerank(
+            len(investor_ids),
+            np.vectorize(position.get)(followers),
+            np.vectorize(position.get)(leads),
+            weights.astype(float),
+        )
     else:
         ranks = np.full(len(investor_ids), 1.0 / len(investor_ids))
     log_volume = np.log1p(volumes)

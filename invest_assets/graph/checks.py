@@ -6,8 +6,11 @@ from invest_assets.graph import sql
 from invest_assets.resources.database import AlloyDBResource
 
 
-@asset_check(asset="co_investor_pairs", description="No self-pairs, no pair without a shared live round, and "
-             "shared_rounds equal to a recount from investments.")
+@asset_check(
+    asset="co_investor_pairs",
+    description="No self-pairs, no pair without a shared live round, and "
+    "shared_rounds equal to a recount from investments.",
+)
 def pairs_consistent(database: AlloyDBResource) -> AssetCheckResult:
     with database.connection() as conn:
         conn.execute(sql.CREATE_FRESH_PAIRS)
@@ -16,16 +19,22 @@ def pairs_consistent(database: AlloyDBResource) -> AssetCheckResult:
             SELECT count(*) FROM co_investor_pairs p FULL JOIN fresh_pairs f
               ON f.investor_a_id = p.investor_a_id AND f.investor_b_id = p.investor_b_id
             WHERE p.shared_rounds IS DISTINCT FROM f.shared_rounds
-            """).fetchone()[0]
+            """
+        ).fetchone()[0]
         self_pairs = conn.execute(
-            "SELECT count(*) FROM co_investor_pairs WHERE investor_a_id >= investor_b_id").fetchone()[0]
+            "SELECT count(*) FROM co_investor_pairs WHERE investor_a_id >= investor_b_id"
+        ).fetchone()[0]
         conn.rollback()
-    return AssetCheckResult(passed=mismatched == 0 and self_pairs == 0,
-                            metadata={"mismatched_pairs": mismatched, "self_or_unordered_pairs": self_pairs})
+    return AssetCheckResult(
+        passed=mismatched == 0 and self_pairs == 0,
+        metadata={"mismatched_pairs": mismatched, "self_or_unordered_pairs": self_pairs},
+    )
 
 
-@asset_check(asset="authority_score", description="Scores within [0, 1]; every live investor with a live "
-             "investment has one, nobody else does.")
+@asset_check(
+    asset="authority_score",
+    description="Scores within [0, 1]; every live investor with a live investment has one, nobody else does.",
+)
 def scores_valid(database: AlloyDBResource) -> AssetCheckResult:
     with database.connection() as conn:
         out_of_range, missing, unexpected = conn.execute(
@@ -35,6 +44,9 @@ def scores_valid(database: AlloyDBResource) -> AssetCheckResult:
                    count(*) FILTER (WHERE authority_score IS NULL AND id IN (SELECT investor_id FROM live)),
                    count(*) FILTER (WHERE authority_score IS NOT NULL AND id NOT IN (SELECT investor_id FROM live))
             FROM investors WHERE deleted_at IS NULL
-            """).fetchone()
-    return AssetCheckResult(passed=not (out_of_range or missing or unexpected),
-                            metadata={"out_of_range": out_of_range, "missing": missing, "unexpected": unexpected})
+            """
+        ).fetchone()
+    return AssetCheckResult(
+        passed=not (out_of_range or missing or unexpected),
+        metadata={"out_of_range": out_of_range, "missing": missing, "unexpected": unexpected},
+    )

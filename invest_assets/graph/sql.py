@@ -62,11 +62,16 @@ FROM per_company GROUP BY investor_a_id, investor_b_id
 PAIR_VALUES = "shared_rounds, shared_companies, first_shared_at, last_shared_at, a_led, b_led"
 
 APPLY_PAIRS = [
-    ("removed", """
+    (
+        "removed",
+        """
         DELETE FROM co_investor_pairs p WHERE NOT EXISTS (
           SELECT 1 FROM fresh_pairs f WHERE f.investor_a_id = p.investor_a_id AND f.investor_b_id = p.investor_b_id)
-     """),
-    ("updated", f"""
+     """,
+    ),
+    (
+        "updated",
+        f"""
         UPDATE co_investor_pairs p SET ({PAIR_VALUES}) = (
             f.shared_rounds, f.shared_companies, f.first_shared_at, f.last_shared_at, f.a_led, f.b_led),
           computed_at = now()
@@ -75,14 +80,18 @@ APPLY_PAIRS = [
           AND (p.shared_rounds, p.shared_companies, p.first_shared_at, p.last_shared_at, p.a_led, p.b_led)
               IS DISTINCT FROM (f.shared_rounds, f.shared_companies, f.first_shared_at, f.last_shared_at,
                                 f.a_led, f.b_led)
-     """),
-    ("inserted", f"""
+     """,
+    ),
+    (
+        "inserted",
+        f"""
         INSERT INTO co_investor_pairs (investor_a_id, investor_b_id, {PAIR_VALUES})
         SELECT f.investor_a_id, f.investor_b_id, {PAIR_VALUES} FROM fresh_pairs f
         WHERE NOT EXISTS (SELECT 1 FROM co_investor_pairs p
                           WHERE p.investor_a_id = f.investor_a_id AND p.investor_b_id = f.investor_b_id)
         ORDER BY f.investor_a_id, f.investor_b_id  -- key order: appends to the B-trees instead of random writes
-     """),
+     """,
+    ),
 ]
 
 # Follower -> lead edges weighted by recency (half-life HALF_LIFE_YEARS, measured from the

@@ -29,8 +29,16 @@ ORDER BY pairs.shared_rounds DESC, pairs.last_shared_at DESC NULLS LAST, v.name
 LIMIT %(limit)s
 """
 
-COLUMNS = ("source_id", "name", "shared_rounds", "shared_companies", "last_shared_at", "they_led_with_me",
-           "i_led_with_them", "companies")
+COLUMNS = (
+    "source_id",
+    "name",
+    "shared_rounds",
+    "shared_companies",
+    "last_shared_at",
+    "they_led_with_me",
+    "i_led_with_them",
+    "companies",
+)
 
 
 def warm_paths(conn: psycopg.Connection, investor: str, limit: int = 10) -> list[dict]:
@@ -46,5 +54,9 @@ def investor_exists(conn: psycopg.Connection, investor: str) -> bool:
     """Whether ``investor`` (a source_id or id) names a live investor; two index lookups."""
     if conn.execute("SELECT 1 FROM investors WHERE source_id = %s AND deleted_at IS NULL", (investor,)).fetchone():
         return True
-    return investor.isdigit() and int(investor) < 2**63 and conn.execute(
-        "SELECT 1 FROM investors WHERE id = %s AND deleted_at IS NULL", (int(investor),)).fetchone() is not None
+    return (
+        investor.isdigit()
+        and int(investor) < 2**63
+        and conn.execute("SELECT 1 FROM investors WHERE id = %s AND deleted_at IS NULL", (int(investor),)).fetchone()
+        is not None
+    )

@@ -35,8 +35,10 @@ ORDER BY total_investments DESC, id LIMIT %s
 
 
 class ProfileConfig(Config):
-    as_of: str | None = Field(default=None, description="ISO date: derive from rounds before it only (a backtest "
-                              "as of a cut date); empty: everything.")
+    as_of: str | None = Field(
+        default=None,
+        description="ISO date: derive from rounds before it only (a backtest as of a cut date); empty: everything.",
+    )
 
 
 def profile_metadata(report: ProfileReport, coverage: dict, rows_preview) -> dict:
@@ -63,8 +65,9 @@ def profile_metadata(report: ProfileReport, coverage: dict, rows_preview) -> dic
     "geographies and the check size range (_derived), from each investor's live rounds: what serves is the "
     "source's value where it states one, else the derived (investors.provenance says which).",
 )
-def investor_profiles(context: AssetExecutionContext, config: ProfileConfig,
-                      database: AlloyDBResource) -> MaterializeResult:
+def investor_profiles(
+    context: AssetExecutionContext, config: ProfileConfig, database: AlloyDBResource
+) -> MaterializeResult:
     as_of = date.fromisoformat(config.as_of) if config.as_of else None
     with database.connection() as conn:
         report = derive_profiles(conn, as_of)

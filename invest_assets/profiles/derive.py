@@ -33,10 +33,13 @@ def _derived(column: str) -> sql.Identifier:
 def _changed_counts(conn: psycopg.Connection) -> dict[str, int]:
     counts = sql.SQL(", ").join(
         sql.SQL("count(*) FILTER (WHERE v.{} IS DISTINCT FROM p.{})").format(_derived(f), sql.Identifier(f))
-        for f in DERIVED_FIELDS)
-    row = conn.execute(sql.SQL(
-        "SELECT {} FROM investors v LEFT JOIN derived_profiles p ON p.investor_id = v.id WHERE v.deleted_at IS NULL"
-    ).format(counts)).fetchone()
+        for f in DERIVED_FIELDS
+    )
+    row = conn.execute(
+        sql.SQL(
+            "SELECT {} FROM investors v LEFT JOIN derived_profiles p ON p.investor_id = v.id WHERE v.deleted_at IS NULL"
+        ).format(counts)
+    ).fetchone()
     return dict(zip(DERIVED_FIELDS, row, strict=True))
 
 

@@ -16,14 +16,18 @@ import pycountry
 TEMPLATE_VERSION = "graph-v1"
 
 # Words too common in company descriptions to say anything about a portfolio.
-STOPWORDS = sorted(set("""
+STOPWORDS = sorted(
+    set(
+        """
 about above after again also among an and any app apps are based being best better build builds building
 business businesses by can company companies customer customers data develop developer developers
 development does easy every for from global have help helps into its just leading make makes more most
 new next offer offers offering online our over people platform platforms product products provide provider
 providers provides service services simple software solution solutions that their them they this through
 tool tools use used users using which while with world your
-""".split()))
+""".split()
+    )
+)
 
 COUNTRIES = sorted((c.alpha_2, c.name) for c in pycountry.countries)
 
@@ -41,12 +45,15 @@ def pct(share: str) -> str:
 
 def usd(amount: str) -> str:
     """An amount in words: $500K, $1.5M, $2B."""
+
     def scaled(divisor: str, suffix: str) -> str:
         return f"rtrim(rtrim(to_char({amount} / {divisor}, 'FM999999990.0'), '0'), '.') || '{suffix}'"
 
-    return (f"'$' || CASE WHEN {amount} >= 1e9 THEN {scaled('1e9', 'B')} WHEN {amount} >= 1e6 THEN "
-            f"{scaled('1e6', 'M')} WHEN {amount} >= 1e3 THEN {scaled('1e3', 'K')} "
-            f"ELSE round({amount})::bigint::text END")
+    return (
+        f"'$' || CASE WHEN {amount} >= 1e9 THEN {scaled('1e9', 'B')} WHEN {amount} >= 1e6 THEN "
+        f"{scaled('1e6', 'M')} WHEN {amount} >= 1e3 THEN {scaled('1e3', 'K')} "
+        f"ELSE round({amount})::bigint::text END"
+    )
 
 
 def two_significant(amount: str) -> str:
@@ -55,14 +62,18 @@ def two_significant(amount: str) -> str:
 
 
 def check_words(amount: str) -> str:
-    return (f"CASE WHEN {amount} < 100e3 THEN 'angel-sized' WHEN {amount} < 500e3 THEN 'small seed' "
-            f"WHEN {amount} < 2e6 THEN 'seed to series a' WHEN {amount} < 10e6 THEN 'series a to b' "
-            f"WHEN {amount} < 50e6 THEN 'growth' ELSE 'late-stage' END")
+    return (
+        f"CASE WHEN {amount} < 100e3 THEN 'angel-sized' WHEN {amount} < 500e3 THEN 'small seed' "
+        f"WHEN {amount} < 2e6 THEN 'seed to series a' WHEN {amount} < 10e6 THEN 'series a to b' "
+        f"WHEN {amount} < 50e6 THEN 'growth' ELSE 'late-stage' END"
+    )
 
 
 def round_size_stage(amount: str) -> str:
-    return (f"CASE WHEN {amount} <= 1.5e6 THEN 'seed' WHEN {amount} <= 6e6 THEN 'series a' "
-            f"WHEN {amount} <= 20e6 THEN 'series b' ELSE 'growth' END")
+    return (
+        f"CASE WHEN {amount} <= 1.5e6 THEN 'seed' WHEN {amount} <= 6e6 THEN 'series a' "
+        f"WHEN {amount} <= 20e6 THEN 'series b' ELSE 'growth' END"
+    )
 
 
 # The live history of every live investor, as of %(as_of)s (NULL: everything; else only rounds
@@ -105,9 +116,9 @@ WITH totals AS (
   JOIN totals t USING (investor_id)
 ), sector AS (
   SELECT investor_id,
-         'Invests in ' || string_agg({label('sector')} || ' (' || {pct('share')} || ')', ', ' ORDER BY rank)
+         'Invests in ' || string_agg({label("sector")} || ' (' || {pct("share")} || ')', ', ' ORDER BY rank)
            FILTER (WHERE rank <= 5) || '.' AS listing,
-         string_agg({label('sector')}, ', ' ORDER BY recent_rank) FILTER (WHERE recent_rank <= 3 AND recent > 0)
+         string_agg({label("sector")}, ', ' ORDER BY recent_rank) FILTER (WHERE recent_rank <= 3 AND recent > 0)
            AS lately,
          array_agg(sector ORDER BY rank) FILTER (WHERE rank <= 3 AND (share >= 0.15 OR rank = 1)) AS focus
   FROM sector_ranked GROUP BY investor_id
@@ -128,7 +139,7 @@ WITH totals AS (
   JOIN totals t USING (investor_id)
 ), stage AS (
   SELECT investor_id,
-         'Invests at ' || string_agg({label('round_type')} || ' (' || {pct('share')} || ')', ', ' ORDER BY rank)
+         'Invests at ' || string_agg({label("round_type")} || ' (' || {pct("share")} || ')', ', ' ORDER BY rank)
            FILTER (WHERE rank <= 4) || '.' AS listing,
          array_agg(round_type ORDER BY rank) FILTER (WHERE rank <= 3 AND (share >= 0.2 OR rank = 1)) AS preferred,
          (array_agg(round_type ORDER BY led DESC, rank) FILTER (WHERE led > 0))[1] AS most_led
@@ -154,7 +165,7 @@ WITH totals AS (
   FROM profile_history WHERE place IS NOT NULL GROUP BY investor_id, place
 ), geography AS (
   SELECT c.investor_id,
-         'Backs companies in ' || string_agg(c.country || ' (' || {pct('c.share')} || ')', ', ' ORDER BY c.rank)
+         'Backs companies in ' || string_agg(c.country || ' (' || {pct("c.share")} || ')', ', ' ORDER BY c.rank)
            FILTER (WHERE c.rank <= 4) || '.' AS listing,
          array_agg(c.hq_country ORDER BY c.rank) FILTER (WHERE c.is_iso AND c.rank <= 3
                                                          AND (c.share >= 0.1 OR c.rank = 1)) AS codes
@@ -164,7 +175,7 @@ WITH totals AS (
   GROUP BY investor_id
 ), latest AS (
   SELECT investor_id,
-         string_agg(company || ' (' || concat_ws(', ', {label('sectors[1]')}, {label('round_type')},
+         string_agg(company || ' (' || concat_ws(', ', {label("sectors[1]")}, {label("round_type")},
                                                  announced_at::text) || ')', '; ' ORDER BY rn) AS listing
   FROM (SELECT h.*, row_number() OVER (PARTITION BY investor_id ORDER BY announced_at DESC NULLS LAST,
                                        round_id DESC) AS rn
@@ -189,10 +200,10 @@ WITH totals AS (
                 WHEN age IS NOT NULL THEN 'Invests in established companies, typically ' || age::int
                                           || ' years old.' END,
            'Outcomes so far: ' || concat_ws(', ',
-             CASE WHEN active > 0 THEN {pct('active::float8 / with_status')} || ' active' END,
-             CASE WHEN acquired > 0 THEN {pct('acquired::float8 / with_status')} || ' acquired' END,
-             CASE WHEN ipo > 0 THEN {pct('ipo::float8 / with_status')} || ' public' END,
-             CASE WHEN shutdown > 0 THEN {pct('shutdown::float8 / with_status')} || ' shut down' END) || '.'
+             CASE WHEN active > 0 THEN {pct("active::float8 / with_status")} || ' active' END,
+             CASE WHEN acquired > 0 THEN {pct("acquired::float8 / with_status")} || ' acquired' END,
+             CASE WHEN ipo > 0 THEN {pct("ipo::float8 / with_status")} || ' public' END,
+             CASE WHEN shutdown > 0 THEN {pct("shutdown::float8 / with_status")} || ' shut down' END) || '.'
          ) AS text
   FROM companies_backed WHERE first_founded IS NOT NULL OR with_status > 0
 )
@@ -200,23 +211,23 @@ SELECT t.investor_id,
        NULLIF(concat_ws(' ', s.listing, 'Most active lately in ' || s.lately || '.',
                         'Its companies build: ' || tm.words || '.'), '') AS sector_text,
        CASE WHEN st.listing IS NOT NULL THEN
-              st.listing || CASE WHEN t.leads > 0 THEN ' Leads ' || {pct('t.leads::float8 / t.rounds')}
-                                   || ' of its rounds' || coalesce(', most often at ' || {label('st.most_led')}, '')
+              st.listing || CASE WHEN t.leads > 0 THEN ' Leads ' || {pct("t.leads::float8 / t.rounds")}
+                                   || ' of its rounds' || coalesce(', most often at ' || {label("st.most_led")}, '')
                                    || '.' ELSE ' Follows other leads.' END
             WHEN t.median_round IS NOT NULL THEN
-              'Round types not recorded; its rounds are typically ' || {usd('t.median_round')} || ', the size of a '
-              || {round_size_stage('t.median_round')} || ' round.' END AS stage_text,
+              'Round types not recorded; its rounds are typically ' || {usd("t.median_round")} || ', the size of a '
+              || {round_size_stage("t.median_round")} || ' round.' END AS stage_text,
        CASE WHEN k.p50 IS NOT NULL THEN
-              'Typical check ' || CASE WHEN {usd('k.p25')} = {usd('k.p75')} THEN {usd('k.p50')}
-                                       ELSE {usd('k.p25')} || ' to ' || {usd('k.p75')} || ' (median '
-                                            || {usd('k.p50')} || ')' END
-              || ': ' || {check_words('k.p50')} || ' checks.' END AS check_text,
+              'Typical check ' || CASE WHEN {usd("k.p25")} = {usd("k.p75")} THEN {usd("k.p50")}
+                                       ELSE {usd("k.p25")} || ' to ' || {usd("k.p75")} || ' (median '
+                                            || {usd("k.p50")} || ')' END
+              || ': ' || {check_words("k.p50")} || ' checks.' END AS check_text,
        NULLIF(concat_ws(' ', g.listing, 'Most often ' || pl.names || '.'), '') AS geography_text,
        'Latest investments: ' || l.listing || '.' AS signal_text,
        NULLIF(concat_ws(' ', f.text, 'Its companies build: ' || tm.words || '.'), '') AS founder_text,
        s.focus AS focus_sectors, st.preferred AS preferred_stages, g.codes AS geographies,
-       CASE WHEN k.p25 IS NOT NULL THEN {two_significant('greatest(k.p25 / 2, 1)')} END AS check_size_min_usd,
-       CASE WHEN k.p75 IS NOT NULL THEN {two_significant('greatest(k.p75 * 2, 1)')} END AS check_size_max_usd
+       CASE WHEN k.p25 IS NOT NULL THEN {two_significant("greatest(k.p25 / 2, 1)")} END AS check_size_min_usd,
+       CASE WHEN k.p75 IS NOT NULL THEN {two_significant("greatest(k.p75 * 2, 1)")} END AS check_size_max_usd
 FROM totals t
 LEFT JOIN sector s USING (investor_id)
 LEFT JOIN terms tm USING (investor_id)
@@ -229,10 +240,25 @@ LEFT JOIN founder f USING (investor_id)
 """
 
 # The derived columns of investors, in the order PROFILES produces them.
-DERIVED_FIELDS = ("sector_text", "stage_text", "check_text", "geography_text", "signal_text", "founder_text",
-                  "focus_sectors", "preferred_stages", "geographies", "check_size_min_usd", "check_size_max_usd")
+DERIVED_FIELDS = (
+    "sector_text",
+    "stage_text",
+    "check_text",
+    "geography_text",
+    "signal_text",
+    "founder_text",
+    "focus_sectors",
+    "preferred_stages",
+    "geographies",
+    "check_size_min_usd",
+    "check_size_max_usd",
+)
 
 
 def parameters(as_of) -> dict:
-    return {"as_of": as_of, "stopwords": STOPWORDS, "iso_codes": [code for code, _ in COUNTRIES],
-            "iso_names": [name for _, name in COUNTRIES]}
+    return {
+        "as_of": as_of,
+        "stopwords": STOPWORDS,
+        "iso_codes": [code for code, _ in COUNTRIES],
+        "iso_names": [name for _, name in COUNTRIES],
+    }

@@ -68,10 +68,13 @@ class Evaluation:
     model: RankingModel | None = None
 
     def markdown(self) -> str:
-        lines = [f"Backtest: built as of {self.cut}, {self.rounds} test rounds in [{self.cut}, {self.until}); "
-                 "recall@25 with its bootstrap 95% interval, then the other metrics (all splits)", "",
-                 "| ranking | recall@25 | first rounds | follow-ons | hit@25 | nDCG@25 | MRR |",
-                 "|---|---|---|---|---|---|---|"]
+        lines = [
+            f"Backtest: built as of {self.cut}, {self.rounds} test rounds in [{self.cut}, {self.until}); "
+            "recall@25 with its bootstrap 95% interval, then the other metrics (all splits)",
+            "",
+            "| ranking | recall@25 | first rounds | follow-ons | hit@25 | nDCG@25 | MRR |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, splits in self.rankings.items():
             recall = [_interval(splits[split]["recall@25"]) for split in ("all", "first", "follow_on")]
             others = [f"{splits['all'][metric]['mean']:.3f}" for metric in ("hit@25", "ndcg@25", "mrr")]
@@ -80,8 +83,16 @@ class Evaluation:
 
     def as_json(self) -> str:
         model = json.loads(self.model.to_json()) if self.model else None
-        return json.dumps({"cut": str(self.cut), "until": str(self.until), "rounds": self.rounds,
-                           "rankings": self.rankings, "model": model}, indent=2)
+        return json.dumps(
+            {
+                "cut": str(self.cut),
+                "until": str(self.until),
+                "rounds": self.rounds,
+                "rankings": self.rankings,
+                "model": model,
+            },
+            indent=2,
+        )
 
 
 def _interval(value: dict) -> str:
@@ -106,9 +117,12 @@ def write_as_of_source(source: Path, out: Path, cut: date) -> dict[str, int]:
     dates = pd.to_datetime(rounds["announced_at"], errors="coerce")
     kept = rounds[dates < pd.Timestamp(cut)]
     investments = _read(source, "investments")
-    tables = {"companies": _read(source, "companies"), "investors": _read(source, "investors"),
-              "funding_rounds": kept,
-              "investments": investments[investments["funding_round_source_id"].isin(set(kept["source_id"]))]}
+    tables = {
+        "companies": _read(source, "companies"),
+        "investors": _read(source, "investors"),
+        "funding_rounds": kept,
+        "investments": investments[investments["funding_round_source_id"].isin(set(kept["source_id"]))],
+    }
     for table, frame in tables.items():
         frame.reindex(columns=list(TABLES[table].column_names)).to_csv(out / f"{table}.csv", index=False)
     return {table: len(frame) for table, frame in tables.items()}
@@ -125,8 +139,9 @@ def build_as_of(source: Path, workdir: Path, cut: date) -> str:
     built = subprocess.run([cli, "build"], cwd=workdir, env=env, capture_output=True, text=True)
     if built.returncode != 0:
         raise RuntimeError(f"the as-of build failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}")
-    return subprocess.run([cli, "db", "url"], cwd=workdir, env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [cli, "db", "url"], cwd=workdir, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def _words(code: str) -> str:
@@ -170,10 +185,19 @@ def held_out_rounds(source: Path, cut: date, until: date, known: set[str]) -> li
             continue
         sectors = json.loads(company["sectors"]) if company["sectors"] else []
         check = int(row["amount_usd"]) / max(len(investors), 1) if row["amount_usd"] else None
-        selected.append(HeldOutRound(row["source_id"], row["company_source_id"], answer,
-                                  row["company_source_id"] in earlier, texts,
-                                  sectors or [company["primary_sector"]] * bool(company["primary_sector"]),
-                                  row["round_type"] or None, check, company["hq_country"] or None))
+        selected.append(
+            HeldOutRound(
+                row["source_id"],
+                row["company_source_id"],
+                answer,
+                row["company_source_id"] in earlier,
+                texts,
+                sectors or [company["primary_sector"]] * bool(company["primary_sector"]),
+                row["round_type"] or None,
+                check,
+                company["hq_country"] or None,
+            )
+        )
     return selected
 
 
@@ -182,8 +206,12 @@ def score(ranked: list[str], answer: set[str]) -> dict[str, float]:
     hits = [i for i, investor in enumerate(top) if investor in answer]
     dcg = sum(1 / math.log2(i + 2) for i in hits)
     ideal = sum(1 / math.log2(i + 2) for i in range(min(len(answer), K)))
-    return {"recall@25": len(hits) / len(answer), "hit@25": float(bool(hits)), "ndcg@25": dcg / ideal,
-            "mrr": 1 / (hits[0] + 1) if hits else 0.0}
+    return {
+        "recall@25": len(hits) / len(answer),
+        "hit@25": float(bool(hits)),
+        "ndcg@25": dcg / ideal,
+        "mrr": 1 / (hits[0] + 1) if hits else 0.0,
+    }
 
 
 def summarize(values: list[float], rng: np.random.Generator) -> dict:
@@ -202,14 +230,16 @@ def baselines(conn: psycopg.Connection, companies: list[str], seed: int = 0) -> 
     """Simple rankings over the pre-cut database, for find_investors to beat."""
     activity = conn.execute(
         "SELECT source_id, total_investments FROM investors WHERE deleted_at IS NULL AND total_investments > 0"
-        " ORDER BY total_investments DESC, id").fetchall()
+        " ORDER BY total_investments DESC, id"
+    ).fetchall()
     popular = [source_id for source_id, _ in activity]
     by_sector: dict[str, list[str]] = {}
     for sector, source_id in conn.execute(
-            "SELECT s.sector, v.source_id FROM investments i JOIN funding_rounds r ON r.id = i.funding_round_id"
-            " JOIN companies c ON c.id = r.company_id JOIN investors v ON v.id = i.investor_id,"
-            " unnest(c.sectors) AS s(sector) WHERE i.deleted_at IS NULL AND r.deleted_at IS NULL"
-            " GROUP BY s.sector, v.source_id ORDER BY s.sector, count(*) DESC, v.source_id"):
+        "SELECT s.sector, v.source_id FROM investments i JOIN funding_rounds r ON r.id = i.funding_round_id"
+        " JOIN companies c ON c.id = r.company_id JOIN investors v ON v.id = i.investor_id,"
+        " unnest(c.sectors) AS s(sector) WHERE i.deleted_at IS NULL AND r.deleted_at IS NULL"
+        " GROUP BY s.sector, v.source_id ORDER BY s.sector, count(*) DESC, v.source_id"
+    ):
         by_sector.setdefault(sector, []).append(source_id)
     syndicates = _syndicates(conn, companies)
     rng = np.random.default_rng(seed)
@@ -229,10 +259,14 @@ def baselines(conn: psycopg.Connection, companies: list[str], seed: int = 0) -> 
     def syndicate_then_portfolio(round_: HeldOutRound) -> list[str]:
         return _merge(syndicates.get(round_.company_source_id, []), portfolio.ranking(round_))
 
-    return {"random": random_ranking, "global popularity": lambda _: popular[:K],
-            "sector popularity": sector_popularity, "company's syndicate, then popularity": existing_syndicate,
-            "seed weights over portfolio counts": portfolio.ranking,
-            "company's syndicate, then seed weights over portfolio counts": syndicate_then_portfolio}
+    return {
+        "random": random_ranking,
+        "global popularity": lambda _: popular[:K],
+        "sector popularity": sector_popularity,
+        "company's syndicate, then popularity": existing_syndicate,
+        "seed weights over portfolio counts": portfolio.ranking,
+        "company's syndicate, then seed weights over portfolio counts": syndicate_then_portfolio,
+    }
 
 
 SEED_COUNT_WEIGHTS = {"sector": 0.30, "stage": 0.15, "check": 0.15, "geography": 0.10}
@@ -249,22 +283,32 @@ class PortfolioCounts:
 
     @classmethod
     def of(cls, conn: psycopg.Connection) -> PortfolioCounts:
-        rows = pd.DataFrame(conn.execute(
-            "SELECT v.source_id, c.sectors, r.round_type, c.hq_country,"
-            " coalesce(i.amount_usd, r.amount_usd / count(*) OVER (PARTITION BY r.id)) AS check_usd"
-            " FROM investments i JOIN funding_rounds r ON r.id = i.funding_round_id AND r.deleted_at IS NULL"
-            " JOIN companies c ON c.id = r.company_id JOIN investors v ON v.id = i.investor_id"
-            " WHERE i.deleted_at IS NULL").fetchall(), columns=["investor", "sectors", "stage", "geography", "check"])
+        rows = pd.DataFrame(
+            conn.execute(
+                "SELECT v.source_id, c.sectors, r.round_type, c.hq_country,"
+                " coalesce(i.amount_usd, r.amount_usd / count(*) OVER (PARTITION BY r.id)) AS check_usd"
+                " FROM investments i JOIN funding_rounds r ON r.id = i.funding_round_id AND r.deleted_at IS NULL"
+                " JOIN companies c ON c.id = r.company_id JOIN investors v ON v.id = i.investor_id"
+                " WHERE i.deleted_at IS NULL"
+            ).fetchall(),
+            columns=["investor", "sectors", "stage", "geography", "check"],
+        )
         rows["check"] = _check_bin(rows["check"])
         investors = np.asarray(sorted(rows["investor"].unique()))
         by = {"sector": rows.explode("sectors").rename(columns={"sectors": "sector"})}
-        by = {d: pd.crosstab((by.get(d, rows))["investor"], (by.get(d, rows))[d]).reindex(investors, fill_value=0)
-              for d in SEED_COUNT_WEIGHTS}
+        by = {
+            d: pd.crosstab((by.get(d, rows))["investor"], (by.get(d, rows))[d]).reindex(investors, fill_value=0)
+            for d in SEED_COUNT_WEIGHTS
+        }
         return cls(investors, by)
 
     def ranking(self, round_: HeldOutRound) -> list[str]:
-        wanted = {"sector": round_.sectors, "stage": [round_.round_type], "geography": [round_.country],
-                  "check": list(_check_bin(pd.Series([round_.check_usd])).dropna())}
+        wanted = {
+            "sector": round_.sectors,
+            "stage": [round_.round_type],
+            "geography": [round_.country],
+            "check": list(_check_bin(pd.Series([round_.check_usd])).dropna()),
+        }
         score = np.zeros(len(self.investors))
         for dimension, weight in SEED_COUNT_WEIGHTS.items():
             counts = self.by[dimension]
@@ -294,7 +338,8 @@ def _merge(*rankings: Iterable[str]) -> list[str]:
 
 def _syndicates(conn: psycopg.Connection, companies: list[str]) -> dict[str, list[str]]:
     """Per company: its pre-cut investors (most rounds first), then their co-investors by shared rounds."""
-    rows = conn.execute("""
+    rows = conn.execute(
+        """
         WITH backers AS (
           SELECT c.source_id AS company, i.investor_id, count(*) AS rounds
           FROM investments i JOIN funding_rounds r ON r.id = i.funding_round_id
@@ -314,7 +359,9 @@ def _syndicates(conn: psycopg.Connection, companies: list[str]) -> dict[str, lis
           UNION ALL SELECT company, investor_id, 1, strength FROM co
         )
         SELECT r.company, v.source_id FROM ranked r JOIN investors v ON v.id = r.investor_id
-        ORDER BY r.company, r.tier, r.strength DESC, v.source_id""", (companies,)).fetchall()
+        ORDER BY r.company, r.tier, r.strength DESC, v.source_id""",
+        (companies,),
+    ).fetchall()
     syndicates: dict[str, list[str]] = {}
     for company, source_id in rows:
         syndicates.setdefault(company, []).append(source_id)
@@ -356,7 +403,8 @@ def feedback_examples(conn: psycopg.Connection) -> FeedbackExamples:
     candidate query per judged run: feedback is made by people, so it stays small."""
     judged = conn.execute(
         "SELECT DISTINCT ON (f.run_id, f.investor_id) f.run_id, f.investor_id, f.signal, r.tool_input"
-        " FROM feedback f JOIN runs r ON r.id = f.run_id ORDER BY f.run_id, f.investor_id, f.id DESC").fetchall()
+        " FROM feedback f JOIN runs r ON r.id = f.run_id ORDER BY f.run_id, f.investor_id, f.id DESC"
+    ).fetchall()
     if not judged:
         return FeedbackExamples.none()
     embedder = _embedder()
@@ -381,23 +429,31 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def fit_model(conn: psycopg.Connection, rounds: list[HeldOutRound], as_of: date, labels_until: date,
-              feedback: FeedbackExamples | None = None) -> RankingModel:
+def fit_model(
+    conn: psycopg.Connection,
+    rounds: list[HeldOutRound],
+    as_of: date,
+    labels_until: date,
+    feedback: FeedbackExamples | None = None,
+) -> RankingModel:
     """Logistic regression over the graph variant's candidates of ``rounds`` (each labelled by whether it
     invested in the round), with features from a database built as of ``as_of``, before every round; plus
     ``feedback``'s judged investors as further positives and negatives."""
     from sklearn.linear_model import LogisticRegression
 
     if not rounds:
-        raise ValueError(f"no rounds to learn from after {as_of} with an investor known by then; "
-                         "choose an earlier cut or more training months")
+        raise ValueError(
+            f"no rounds to learn from after {as_of} with an investor known by then; "
+            "choose an earlier cut or more training months"
+        )
     embedder = _embedder()
     company_ids = _ids(conn, "companies", (r.company_source_id for r in rounds))
     investor_ids = _ids(conn, "investors", (s for r in rounds for s in r.answer))
     blocks, labels = [], []
     for round_ in rounds:
-        ids, features = graph_candidates(conn, embedder, round_.texts, ranking_filters(as_of),
-                                         _graph_query(company_ids, round_, as_of))
+        ids, features = graph_candidates(
+            conn, embedder, round_.texts, ranking_filters(as_of), _graph_query(company_ids, round_, as_of)
+        )
         positives = {investor_ids[s] for s in round_.answer if s in investor_ids}
         blocks.append(features)
         labels.extend(i in positives for i in ids)
@@ -406,11 +462,23 @@ def fit_model(conn: psycopg.Connection, rounds: list[HeldOutRound], as_of: date,
     means, scales = features.mean(axis=0), features.std(axis=0)
     scales = np.where(scales > 0, scales, 1.0)
     fitted = LogisticRegression(max_iter=2000).fit((features - means) / scales, labels)
-    trained = {"rounds": len(rounds), "candidates": len(labels), "positives": int(labels.sum()),
-               "features_as_of": str(as_of), "labels_from": str(as_of), "labels_until": str(labels_until),
-               "feedback": len(feedback.labels), "feedback_positives": int(feedback.labels.sum())}
-    return RankingModel(tuple(float(w) for w in fitted.coef_[0]), tuple(float(m) for m in means),
-                        tuple(float(v) for v in scales), f"graph-lr-{as_of}", trained)
+    trained = {
+        "rounds": len(rounds),
+        "candidates": len(labels),
+        "positives": int(labels.sum()),
+        "features_as_of": str(as_of),
+        "labels_from": str(as_of),
+        "labels_until": str(labels_until),
+        "feedback": len(feedback.labels),
+        "feedback_positives": int(feedback.labels.sum()),
+    }
+    return RankingModel(
+        tuple(float(w) for w in fitted.coef_[0]),
+        tuple(float(m) for m in means),
+        tuple(float(v) for v in scales),
+        f"graph-lr-{as_of}",
+        trained,
+    )
 
 
 def _embedder():
@@ -419,14 +487,24 @@ def _embedder():
     return resolved(embedder_resource())
 
 
-def find_investors_ranker(conn: psycopg.Connection, cut: date, rounds: list[HeldOutRound], variant: str,
-                          model: RankingModel | None = None) -> Ranker:
+def find_investors_ranker(
+    conn: psycopg.Connection, cut: date, rounds: list[HeldOutRound], variant: str, model: RankingModel | None = None
+) -> Ranker:
     embedder = _embedder()
     company_ids = _ids(conn, "companies", (r.company_source_id for r in rounds))
 
     def rank(round_: HeldOutRound) -> list[str]:
-        result = find_investors(conn, embedder, round_.texts, ranking_filters(cut), user="evaluate", limit=K,
-                                variant=variant, graph=_graph_query(company_ids, round_, cut), model=model)
+        result = find_investors(
+            conn,
+            embedder,
+            round_.texts,
+            ranking_filters(cut),
+            user="evaluate",
+            limit=K,
+            variant=variant,
+            graph=_graph_query(company_ids, round_, cut),
+            model=model,
+        )
         return [investor["source_id"] for investor in result.investors]
 
     return rank
@@ -440,12 +518,21 @@ def _sample(rounds: list[HeldOutRound], size: int | None, seed: int) -> list[Hel
 
 
 def _history(conn: psycopg.Connection) -> set[str]:
-    return {row[0] for row in conn.execute(
-        "SELECT source_id FROM investors WHERE deleted_at IS NULL AND total_investments > 0")}
+    return {
+        row[0]
+        for row in conn.execute("SELECT source_id FROM investors WHERE deleted_at IS NULL AND total_investments > 0")
+    }
 
 
-def learn(source: Path, cut: date, workdir: Path, train_months: int, max_rounds: int | None,
-          seed: int, feedback: FeedbackExamples | None = None) -> RankingModel:
+def learn(
+    source: Path,
+    cut: date,
+    workdir: Path,
+    train_months: int,
+    max_rounds: int | None,
+    seed: int,
+    feedback: FeedbackExamples | None = None,
+) -> RankingModel:
     """Fit the graph model on the rounds of the ``train_months`` before ``cut``, with features from a
     build as of their start: neither features nor labels see the cut or anything after it."""
     start = (pd.Timestamp(cut) - pd.DateOffset(months=train_months)).date()
@@ -454,23 +541,36 @@ def learn(source: Path, cut: date, workdir: Path, train_months: int, max_rounds:
         return fit_model(conn, rounds, start, cut, feedback)
 
 
-def evaluate(source: Path, cut: date, until: date, workdir: Path, max_rounds: int | None = None,
-             seed: int = 0, train_months: int = 12, feedback: FeedbackExamples | None = None) -> Evaluation:
+def evaluate(
+    source: Path,
+    cut: date,
+    until: date,
+    workdir: Path,
+    max_rounds: int | None = None,
+    seed: int = 0,
+    train_months: int = 12,
+    feedback: FeedbackExamples | None = None,
+) -> Evaluation:
     """The backtest; ``feedback`` (users' judgements, from the serving database) joins the fit's labels."""
     model = learn(source, cut, workdir, train_months, max_rounds, seed, feedback)
     url = build_as_of(source, workdir / "test", cut)
     with AlloyDBResource(url=url).connection() as conn:  # pgvector's types registered, as the CLI's
         rounds = _sample(held_out_rounds(source, cut, until, _history(conn)), max_rounds, seed)
         companies = sorted({round_.company_source_id for round_ in rounds})
-        rankers = {**baselines(conn, companies, seed),
-                   "find_investors rerank (seed weights)": find_investors_ranker(conn, cut, rounds, "rerank"),
-                   "find_investors graph (learned)": find_investors_ranker(conn, cut, rounds, "graph", model)}
+        rankers = {
+            **baselines(conn, companies, seed),
+            "find_investors rerank (seed weights)": find_investors_ranker(conn, cut, rounds, "rerank"),
+            "find_investors graph (learned)": find_investors_ranker(conn, cut, rounds, "graph", model),
+        }
         evaluation = Evaluation(cut, until, len(rounds), model=model)
         rng = np.random.default_rng(seed)
         for name, ranker in rankers.items():
             scores = [(round_.follow_on, score(ranker(round_), round_.answer)) for round_ in rounds]
             evaluation.rankings[name] = {
-                split: {metric: summarize([s[metric] for follow_on, s in scores if keep(follow_on)], rng)
-                        for metric in METRICS}
-                for split, keep in (("all", lambda _: True), ("first", lambda f: not f), ("follow_on", bool))}
+                split: {
+                    metric: summarize([s[metric] for follow_on, s in scores if keep(follow_on)], rng)
+                    for metric in METRICS
+                }
+                for split, keep in (("all", lambda _: True), ("first", lambda f: not f), ("follow_on", bool))
+            }
     return evaluation

@@ -143,8 +143,9 @@ def parse_table_names(text: str) -> dict[str, str]:
     pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
     unknown = [pair for pair in pairs if len(pair) != 2 or pair[0].strip() not in TABLES]
     if unknown:
-        raise ValueError(f"{settings.BIGQUERY_TABLES.name}: expected table=bigquery_table pairs for "
-                         f"{sorted(TABLES)}, got {unknown}")
+        raise ValueError(
+            f"{settings.BIGQUERY_TABLES.name}: expected table=bigquery_table pairs for {sorted(TABLES)}, got {unknown}"
+        )
     return {source.strip(): name.strip() for source, name in pairs}
 
 

@@ -94,9 +94,14 @@ def get_or_create_id(conn: psycopg.Connection, table: str, key: dict) -> int:
     select = sql.SQL("SELECT id FROM {} WHERE {}").format(sql.Identifier(table), where)
     row = conn.execute(select, key).fetchone()
     if row is None:
-        row = conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id").format(
-            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, key)),
-            sql.SQL(", ").join(map(sql.Placeholder, key))), key).fetchone()
+        row = conn.execute(
+            sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id").format(
+                sql.Identifier(table),
+                sql.SQL(", ").join(map(sql.Identifier, key)),
+                sql.SQL(", ").join(map(sql.Placeholder, key)),
+            ),
+            key,
+        ).fetchone()
     if row is None:  # another transaction inserted it in between, and has committed
         row = conn.execute(select, key).fetchone()
     return row[0]
@@ -170,8 +175,9 @@ def validated_url(url: str) -> str:
         password = parts.password
         if password:
             reason = reason.replace(password, "***")
-        raise InvalidDatabaseURL(f"ALLOYDB_URL {masked_url(url)!r} is not a valid PostgreSQL URL ({reason}): "
-                                 f"{expected}") from None
+        raise InvalidDatabaseURL(
+            f"ALLOYDB_URL {masked_url(url)!r} is not a valid PostgreSQL URL ({reason}): {expected}"
+        ) from None
     return url
 
 

@@ -79,7 +79,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 def _trigrams(word: str) -> list[str]:
     padded = f"<{word}>"
-    return [padded[i:i + 3] for i in range(len(padded) - 2)]
+    return [padded[i : i + 3] for i in range(len(padded) - 2)]
 
 
 class _HashingEmbedder:
@@ -131,8 +131,11 @@ class EmbedderResource(ConfigurableResource):
     """Turns texts into unit vectors; every vector is tagged with ``identity``."""
 
     provider: str = Field(default="local", description="local | openai (INVEST_EMBEDDER).")
-    model: str = Field(default=OPENAI_MODEL, description="OpenAI embedding model; with provider local, a version of"
-                       " LOCAL_MODELS (the newest when this names none).")
+    model: str = Field(
+        default=OPENAI_MODEL,
+        description="OpenAI embedding model; with provider local, a version of"
+        " LOCAL_MODELS (the newest when this names none).",
+    )
     dimensions: int = Field(default=1536, description="Output dimension (must match the vector columns).")
     base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint; empty: api.openai.com.")
     api_key: str | None = Field(default=None, description="OPENAI_API_KEY (set through EnvVar; never logged).")
@@ -207,8 +210,10 @@ class EmbedderResource(ConfigurableResource):
                 model=self.model, input=inputs, dimensions=self.dimensions, encoding_format="float"
             )
         except OpenAIError as err:
-            raise EmbeddingError(f"embedding request of {len(inputs)} inputs failed: {type(err).__name__}: "
-                                 f"{_without_secrets(str(err), self.api_key)}") from None
+            raise EmbeddingError(
+                f"embedding request of {len(inputs)} inputs failed: {type(err).__name__}: "
+                f"{_without_secrets(str(err), self.api_key)}"
+            ) from None
         data = sorted(response.data or [], key=lambda item: item.index)
         if len(data) != len(inputs) or any(len(item.embedding) != self.dimensions for item in data):
             raise EmbeddingError(
@@ -224,8 +229,13 @@ class EmbedderResource(ConfigurableResource):
         vectors = np.concatenate([v for v, _ in results])
         tokens = sum(t for _, t in results) or counted_tokens
         price = USD_PER_MILLION_TOKENS.get(self.model, 0.0)
-        return EmbeddingBatch(_unit(vectors), tokens=tokens, truncated=truncated, requests=len(requests),
-                              cost_usd=round(tokens * price / 1e6, 6))
+        return EmbeddingBatch(
+            _unit(vectors),
+            tokens=tokens,
+            truncated=truncated,
+            requests=len(requests),
+            cost_usd=round(tokens * price / 1e6, 6),
+        )
 
 
 def _without_secrets(message: str, secret: str | None) -> str:

@@ -23,6 +23,7 @@ Resource = TypeVar("Resource", bound=ConfigurableResource)
 class ConfigurationError(ValueError):
     """A setting names something that does not exist; reported before any step runs."""
 
+
 EMBEDDERS = ("local", "openai")
 SOURCES = ("local", "bigquery")
 

@@ -1,6 +1,5 @@
 """Recall of the candidate index: a fixed sample of queries through the ANN index and exactly."""
 
-
 from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
 
 from invest_assets import settings
@@ -17,7 +16,9 @@ def sample_queries(conn, count: int = SAMPLE_QUERIES) -> list[str]:
     rows = conn.execute(
         "SELECT sector_text FROM (SELECT sector_text, row_number() OVER (ORDER BY id) AS n, count(*) OVER () AS total"
         " FROM investors WHERE deleted_at IS NULL AND sector_text_hash IS NOT NULL) s"
-        " WHERE n %% greatest(total / %s, 1) = 0 ORDER BY n LIMIT %s", (count, count)).fetchall()
+        " WHERE n %% greatest(total / %s, 1) = 0 ORDER BY n LIMIT %s",
+        (count, count),
+    ).fetchall()
     return [text for (text,) in rows]
 
 
@@ -40,22 +41,34 @@ def recall_at_k(conn, embedder: EmbedderResource, queries: list[str], k: int = K
     recalls, short_pages = [], 0
     no_filters = Filters(recency_months=None)
     for text in queries:
-        exact, indexed = (search(conn, embedder, {"sector": text}, no_filters, "single", limit=k, scan=scan)
-                          for scan in ("exact", "hnsw-iterative"))
+        exact, indexed = (
+            search(conn, embedder, {"sector": text}, no_filters, "single", limit=k, scan=scan)
+            for scan in ("exact", "hnsw-iterative")
+        )
         recalls.append(page_recall(exact.investors, indexed.investors))
         short_pages += indexed.scan == INDEX_THEN_EXACT
     return (sum(recalls) / len(recalls) if recalls else 1.0), short_pages
 
 
-@asset_check(asset="sector_embedding", name="candidate_recall",
-             description=f"recall@{K} (ties counted as matches) of the ANN candidate index against an exact scan over "
-             f"{SAMPLE_QUERIES} fixed queries; fails below {settings.RECALL_THRESHOLD.name} "
-             f"(default {settings.RECALL_THRESHOLD.default}).")
+@asset_check(
+    asset="sector_embedding",
+    name="candidate_recall",
+    description=f"recall@{K} (ties counted as matches) of the ANN candidate index against an exact scan over "
+    f"{SAMPLE_QUERIES} fixed queries; fails below {settings.RECALL_THRESHOLD.name} "
+    f"(default {settings.RECALL_THRESHOLD.default}).",
+)
 def candidate_recall(database: AlloyDBResource, embedder: EmbedderResource) -> AssetCheckResult:
     threshold = settings.RECALL_THRESHOLD.value()
     with database.connection() as conn:
         queries = sample_queries(conn)
         recall, short_pages = recall_at_k(conn, embedder, queries)
-    return AssetCheckResult(passed=recall >= threshold, severity=AssetCheckSeverity.ERROR,
-                            metadata={"recall_at_25": round(recall, 4), "threshold": threshold,
-                                      "queries": len(queries), "index_pages_completed_exactly": short_pages})
+    return AssetCheckResult(
+        passed=recall >= threshold,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "recall_at_25": round(recall, 4),
+            "threshold": threshold,
+            "queries": len(queries),
+            "index_pages_completed_exactly": short_pages,
+        },
+    )

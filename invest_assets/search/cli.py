@@ -42,8 +42,12 @@ class WeightsParam(click.ParamType):
         if unknown:
             self.fail(f"unknown dimensions {sorted(unknown)}; choose from {', '.join(DIMENSIONS)}", param, ctx)
         for dimension, weight in weights.items():
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
-                    or weight < 0:
+            if (
+                isinstance(weight, bool)
+                or not isinstance(weight, (int, float))
+                or not math.isfinite(weight)
+                or weight < 0
+            ):
                 self.fail(f"{dimension}: {weight!r} is not a finite number >= 0", param, ctx)
         return {d: float(w) for d, w in weights.items()}
 
@@ -67,8 +71,9 @@ def _embedder():
 
 def _dimension_options(command):
     for dimension in reversed(DIMENSIONS):
-        command = click.option(f"--{dimension}-text", dimension_column(dimension, "text"),
-                               help=f"What the founder wants on {dimension}.")(command)
+        command = click.option(
+            f"--{dimension}-text", dimension_column(dimension, "text"), help=f"What the founder wants on {dimension}."
+        )(command)
     return command
 
 
@@ -78,21 +83,40 @@ def _dimension_options(command):
 @click.option("--sector", help="Required focus sector, e.g. fintech.")
 @click.option("--stage", help="Required stage, e.g. seed.")
 @click.option("--geo", "geographies", multiple=True, help="Allowed geography (ISO-3166 alpha-2); repeatable.")
-@click.option("--recency-months", type=click.IntRange(0, 1200), default=24, show_default=True,
-              help="0 disables the recency filter.")
-@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), help="The date the recency filter counts back from "
-              "(default: today), to query historical data honestly.")
-@click.option("--variant", type=click.Choice(VARIANTS), help="rerank (default without --company): weighted text "
-              "distance; single: one dimension; graph (default with --company): the learned graph-aware model.")
-@click.option("--company", help="The founder's company (source_id): its sectors and country become the query "
-              "texts unless given, and its investors so far feed the graph variant.")
+@click.option(
+    "--recency-months",
+    type=click.IntRange(0, 1200),
+    default=24,
+    show_default=True,
+    help="0 disables the recency filter.",
+)
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The date the recency filter counts back from (default: today), to query historical data honestly.",
+)
+@click.option(
+    "--variant",
+    type=click.Choice(VARIANTS),
+    help="rerank (default without --company): weighted text "
+    "distance; single: one dimension; graph (default with --company): the learned graph-aware model.",
+)
+@click.option(
+    "--company",
+    help="The founder's company (source_id): its sectors and country become the query "
+    "texts unless given, and its investors so far feed the graph variant.",
+)
 @click.option("--weights", type=WeightsParam(), help='JSON weights per dimension, e.g. {"sector": 0.5, "signal": 0.5}.')
 @click.option("--limit", type=click.IntRange(1, 1000), help="Results (default 25 for rerank, 50 for single).")
 @click.option("--user", type=UserParam(), default="cli", show_default=True, help="workos_user_id recorded in runs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--queries", type=click.File("r"), help="Batch: a JSON-lines file ('-': stdin), one query object per "
-              'line with the flags as keys (e.g. {"company": "c1", "as_of": "2013-01-01", "geo": ["US"]}); '
-              "prints one JSON result per line, in order, over one connection.")
+@click.option(
+    "--queries",
+    type=click.File("r"),
+    help="Batch: a JSON-lines file ('-': stdin), one query object per "
+    'line with the flags as keys (e.g. {"company": "c1", "as_of": "2013-01-01", "geo": ["US"]}); '
+    "prints one JSON result per line, in order, over one connection.",
+)
 def find_investors_command(queries, as_json, **params):
     """Rank investors for a founder: hard filters plus per-dimension thesis texts."""
     if queries:
@@ -109,11 +133,27 @@ def find_investors_command(queries, as_json, **params):
         _print(result, hints)
 
 
-def _answer(conn, embedder, *, check_size, sector, stage, geographies, recency_months, as_of, variant, company,
-            weights, limit, user, **texts):
+def _answer(
+    conn,
+    embedder,
+    *,
+    check_size,
+    sector,
+    stage,
+    geographies,
+    recency_months,
+    as_of,
+    variant,
+    company,
+    weights,
+    limit,
+    user,
+    **texts,
+):
     """One query, as the flags give it: the result and, for an empty one, hints."""
-    filters = Filters(check_size, sector, stage, list(geographies) or None, recency_months or None,
-                      as_of.date() if as_of else None)
+    filters = Filters(
+        check_size, sector, stage, list(geographies) or None, recency_months or None, as_of.date() if as_of else None
+    )
     texts = {d: text for d in DIMENSIONS if (text := texts[dimension_column(d, "text")]) and text.strip()}
     graph = None
     if company:
@@ -124,8 +164,9 @@ def _answer(conn, embedder, *, check_size, sector, stage, geographies, recency_m
         raise InvalidRequest(f"give at least one query text: {', '.join(f'--{d}-text' for d in DIMENSIONS)}")
     if weights and variant == "rerank" and not set(texts) <= set(weights):
         raise InvalidRequest(f"--weights: no weight for {sorted(set(texts) - set(weights))}")
-    result = find_investors(conn, embedder, texts, filters, user=user, variant=variant, weights=weights,
-                            limit=limit, graph=graph)
+    result = find_investors(
+        conn, embedder, texts, filters, user=user, variant=variant, weights=weights, limit=limit, graph=graph
+    )
     hints = [] if result.investors else empty_result_hints(conn, filters, result.candidate_dimension)
     return result, hints
 
@@ -166,14 +207,22 @@ def _answer_batch(queries, user: str) -> None:
 
 
 def _as_json(result, hints) -> dict:
-    return {"run_id": result.run_id, "variant": result.variant, "scan": result.scan,
-            "filtered_rows": result.filtered_rows, "weights": result.weights, "investors": result.investors,
-            "hints": hints}
+    return {
+        "run_id": result.run_id,
+        "variant": result.variant,
+        "scan": result.scan,
+        "filtered_rows": result.filtered_rows,
+        "weights": result.weights,
+        "investors": result.investors,
+        "hints": hints,
+    }
 
 
 def _print(result, hints) -> None:
-    click.echo(f"run {result.run_id}: {len(result.investors)} investors ({result.variant}, {result.scan} scan over "
-               f"{result.filtered_rows} filtered rows, {result.latency_ms} ms)")
+    click.echo(
+        f"run {result.run_id}: {len(result.investors)} investors ({result.variant}, {result.scan} scan over "
+        f"{result.filtered_rows} filtered rows, {result.latency_ms} ms)"
+    )
     for hint in hints:
         click.echo(f"hint: {hint}")
     graph_scores = result.variant == "graph"
@@ -183,12 +232,15 @@ def _print(result, hints) -> None:
         weights_used = ", ".join(f"{d} {w:.2f}" for d, w in result.weights.items())
         click.echo(f"distance = weighted cosine distance ({weights_used}); lower is better, 0 = same direction")
     for rank, investor in enumerate(result.investors, 1):
-        per_dimension = "  ".join(f"{d} {v:.3f}" if v is not None else f"{d} -"
-                                  for d, v in investor["distances"].items())
+        per_dimension = "  ".join(
+            f"{d} {v:.3f}" if v is not None else f"{d} -" for d, v in investor["distances"].items()
+        )
         why = f"  ({'; '.join(investor['explanation'])})" if investor.get("explanation") else ""
-        click.echo(f"{rank:3d}. {'score' if graph_scores else 'distance'} {investor['final_score']:.4f}  "
-                   f"{investor['name']} ({investor['source_id']})  [{per_dimension}]  "
-                   f"{', '.join(investor['focus_sectors'] or [])}{why}")
+        click.echo(
+            f"{rank:3d}. {'score' if graph_scores else 'distance'} {investor['final_score']:.4f}  "
+            f"{investor['name']} ({investor['source_id']})  [{per_dimension}]  "
+            f"{', '.join(investor['focus_sectors'] or [])}{why}"
+        )
 
 
 _FLAGS = {opt for param in find_investors_command.params for opt in getattr(param, "opts", [])}
@@ -229,8 +281,10 @@ def similar_companies_command(source_id, limit, as_json):
     click.echo(f"{answer['company']['name']} ({source_id}): {answer['company']['text']}")
     click.echo("distance = cosine distance of the description vectors; lower is nearer")
     for rank, company in enumerate(answer["similar"], 1):
-        click.echo(f"{rank:3d}. {company['distance']:.4f}  {company['name']} ({company['source_id']})  "
-                   f"{company['primary_sector'] or '-'}, {company['hq_country'] or '-'}: {company['description']}")
+        click.echo(
+            f"{rank:3d}. {company['distance']:.4f}  {company['name']} ({company['source_id']})  "
+            f"{company['primary_sector'] or '-'}, {company['hq_country'] or '-'}: {company['description']}"
+        )
 
 
 @click.command("index")
@@ -242,5 +296,7 @@ def index_command(dimensions):
     with _connection() as conn:
         changes = sync_ann_indexes(conn, configured_dimensions(dimensions))
     deferred = changes["deferred"] and f"; deferred until they have {SCANN_MIN_ROWS} vectors: {changes['deferred']}"
-    click.echo(f"{changes['method'][0]} indexes: created {changes['created'] or 'none'}, "
-               f"dropped {changes['dropped'] or 'none'}{deferred or ''}")
+    click.echo(
+        f"{changes['method'][0]} indexes: created {changes['created'] or 'none'}, "
+        f"dropped {changes['dropped'] or 'none'}{deferred or ''}"
+    )

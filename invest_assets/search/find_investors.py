@@ -58,9 +58,23 @@ HNSW_MAX_SCAN_TUPLES = 50_000
 # query stuck behind a lock or a runaway plan fails fast, with its runs row, instead of piling up.
 INDEX_THEN_EXACT = "hnsw-iterative+exact"
 FEEDBACK_SIGNALS = ("thumbs_up", "thumbs_down", "meeting_booked", "check_received", "pass")
-RESULT_FIELDS = ("id", "source_id", "name", "kind", "firm_id", "linkedin_url", "domain", "thesis_summary",
-                 "check_size_min_usd", "check_size_max_usd", "preferred_stages", "focus_sectors", "geographies",
-                 "last_invested_at", "authority_score")
+RESULT_FIELDS = (
+    "id",
+    "source_id",
+    "name",
+    "kind",
+    "firm_id",
+    "linkedin_url",
+    "domain",
+    "thesis_summary",
+    "check_size_min_usd",
+    "check_size_max_usd",
+    "preferred_stages",
+    "focus_sectors",
+    "geographies",
+    "last_invested_at",
+    "authority_score",
+)
 
 
 class InvalidRequest(ValueError):
@@ -102,8 +116,11 @@ def filter_sql(filters: Filters, dimension: str, model_id: int | None) -> tuple[
         clauses.append(sql.SQL("{} = %(model_id)s").format(INVESTOR_TARGETS[dimension].column("model_id")))
         params["model_id"] = model_id
     if filters.check_size_usd is not None:
-        clauses.append(sql.SQL("check_size_min_usd <= %(check)s"
-                               " AND (check_size_max_usd IS NULL OR check_size_max_usd >= %(check)s)"))
+        clauses.append(
+            sql.SQL(
+                "check_size_min_usd <= %(check)s AND (check_size_max_usd IS NULL OR check_size_max_usd >= %(check)s)"
+            )
+        )
         params["check"] = filters.check_size_usd
     if filters.sector:
         # The seed's `= ANY(...)`, written as containment so the GIN indexes on the arrays apply.
@@ -116,8 +133,12 @@ def filter_sql(filters: Filters, dimension: str, model_id: int | None) -> tuple[
         clauses.append(sql.SQL("geographies && %(geos)s::text[]"))
         params["geos"] = list(filters.geographies)
     if filters.recency_months:
-        clauses.append(sql.SQL("(last_invested_at IS NULL OR last_invested_at >"
-                               " COALESCE(%(as_of)s::date, now()) - make_interval(months => %(months)s))"))
+        clauses.append(
+            sql.SQL(
+                "(last_invested_at IS NULL OR last_invested_at >"
+                " COALESCE(%(as_of)s::date, now()) - make_interval(months => %(months)s))"
+            )
+        )
         params["months"] = filters.recency_months
         params["as_of"] = filters.as_of
     return sql.SQL(" AND ").join(clauses), params
@@ -128,20 +149,31 @@ def ensure_same_model(conn: psycopg.Connection, model_ids: dict[str, int]) -> No
     path: one statement, whose EXISTS probes stop at the first vector of the query's model."""
     probes = sql.SQL(", ").join(
         sql.SQL("EXISTS (SELECT 1 FROM investors WHERE {} = {})").format(
-            INVESTOR_TARGETS[d].column("model_id"), sql.Placeholder(d)) for d in model_ids)
+            INVESTOR_TARGETS[d].column("model_id"), sql.Placeholder(d)
+        )
+        for d in model_ids
+    )
     served = conn.execute(sql.SQL("SELECT {}").format(probes), model_ids).fetchone()
     for (dimension, model_id), present in zip(model_ids.items(), served, strict=True):
         column = INVESTOR_TARGETS[dimension].column("model_id")
-        if present or conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM investors WHERE {} <> %s)").format(
-                column), (model_id,)).fetchone()[0]:
+        if (
+            present
+            or conn.execute(
+                sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM investors WHERE {} <> %s)").format(column), (model_id,)
+            ).fetchone()[0]
+        ):
             continue
         names = conn.execute(
-            sql.SQL("SELECT DISTINCT m.provider || '/' || m.model || ' (' || m.dimensions || ')'"
-                    " FROM investors i JOIN embedding_models m ON m.id = i.{}").format(column)).fetchall()
+            sql.SQL(
+                "SELECT DISTINCT m.provider || '/' || m.model || ' (' || m.dimensions || ')'"
+                " FROM investors i JOIN embedding_models m ON m.id = i.{}"
+            ).format(column)
+        ).fetchall()
         raise StoredModelMismatch(
             f"{INVESTOR_TARGETS[dimension].column_name('embedding')} vectors were made by "
             f"{', '.join(n for (n,) in names)}, not by the query embedder (model id {model_id}); re-embed, or query "
-            "with the embedder that made them")
+            "with the embedder that made them"
+        )
 
 
 def candidate_query(where: sql.Composable, dimension: str, scan: str) -> sql.Composed:
@@ -151,11 +183,13 @@ def candidate_query(where: sql.Composable, dimension: str, scan: str) -> sql.Com
         # MATERIALIZED keeps the planner from walking the ANN index: every filtered row is scored.
         return sql.SQL(
             "WITH f AS MATERIALIZED (SELECT id, {d} AS distance FROM investors WHERE {w})"
-            " SELECT id, distance FROM f ORDER BY distance, id LIMIT %(limit)s").format(d=distance, w=where)
+            " SELECT id, distance FROM f ORDER BY distance, id LIMIT %(limit)s"
+        ).format(d=distance, w=where)
     # No sort of its own: under ``set_index_scan`` the ANN index is then the only plan that
     # needs no Sort node. Ties are broken by id afterwards, in Python.
     return sql.SQL("SELECT id, {d} AS distance FROM investors WHERE {w} ORDER BY {d} LIMIT %(limit)s").format(
-        d=distance, w=where)
+        d=distance, w=where
+    )
 
 
 def set_index_scan(conn: psycopg.Connection, hnsw: tuple[int, str], limit: int) -> None:
@@ -163,9 +197,11 @@ def set_index_scan(conn: psycopg.Connection, hnsw: tuple[int, str], limit: int) 
     ef_search, iterative_scan = hnsw
     # The scan was chosen per query, so the plan must walk the ANN index: every other plan
     # (a btree or GIN scan of the filters, a sequential scan) has to sort by distance.
-    conn.execute("SELECT set_config('hnsw.iterative_scan', %s, true), set_config('hnsw.ef_search', %s, true),"
-                 " set_config('hnsw.max_scan_tuples', %s, true), set_config('enable_sort', 'off', true)",
-                 (iterative_scan, str(max(ef_search, limit)), str(HNSW_MAX_SCAN_TUPLES)))
+    conn.execute(
+        "SELECT set_config('hnsw.iterative_scan', %s, true), set_config('hnsw.ef_search', %s, true),"
+        " set_config('hnsw.max_scan_tuples', %s, true), set_config('enable_sort', 'off', true)",
+        (iterative_scan, str(max(ef_search, limit)), str(HNSW_MAX_SCAN_TUPLES)),
+    )
 
 
 def _candidates(conn, where, params, dimension, vector, limit, scan, hnsw: tuple[int, str]) -> list[tuple[int, float]]:
@@ -177,18 +213,27 @@ def _candidates(conn, where, params, dimension, vector, limit, scan, hnsw: tuple
     return sorted(rows, key=lambda row: (row[1], row[0]))
 
 
-def _rerank(conn, ids, vectors: dict[str, np.ndarray], weights: dict[str, float], model_ids: dict[str, int],
-            limit: int):
+def _rerank(
+    conn, ids, vectors: dict[str, np.ndarray], weights: dict[str, float], model_ids: dict[str, int], limit: int
+):
     """Weighted distance over the dimensions with query text; a missing vector counts as distance 1."""
     distances = sql.SQL(", ").join(
         sql.SQL("CASE WHEN {m} = {model} THEN {e} <=> {query} END").format(
-            m=INVESTOR_TARGETS[d].column("model_id"), e=INVESTOR_TARGETS[d].column("embedding"),
-            model=sql.Placeholder(f"model_{d}"), query=sql.Placeholder(d))
-        for d in vectors)
-    params = {"ids": list(ids), **{d: Vector(v) for d, v in vectors.items()},
-              **{f"model_{d}": model_ids[d] for d in vectors}}
-    rows = conn.execute(sql.SQL("SELECT id, {} FROM investors WHERE id = ANY(%(ids)s)").format(distances),
-                        params).fetchall()
+            m=INVESTOR_TARGETS[d].column("model_id"),
+            e=INVESTOR_TARGETS[d].column("embedding"),
+            model=sql.Placeholder(f"model_{d}"),
+            query=sql.Placeholder(d),
+        )
+        for d in vectors
+    )
+    params = {
+        "ids": list(ids),
+        **{d: Vector(v) for d, v in vectors.items()},
+        **{f"model_{d}": model_ids[d] for d in vectors},
+    }
+    rows = conn.execute(
+        sql.SQL("SELECT id, {} FROM investors WHERE id = ANY(%(ids)s)").format(distances), params
+    ).fetchall()
     scored = []
     for row in rows:
         per_dimension = {d: row[1 + i] for i, d in enumerate(vectors)}
@@ -224,10 +269,19 @@ def normalized_weights(dimensions: list[str], weights: dict[str, float] | None) 
     return {d: w / total for d, w in chosen.items()}
 
 
-def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str], filters: Filters,
-           variant: str = "rerank", weights: dict[str, float] | None = None, limit: int | None = None,
-           scan: str | None = None, hnsw: tuple[int, str] = (HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN),
-           graph: GraphQuery | None = None, model: RankingModel | None = None) -> SearchResult:
+def search(
+    conn: psycopg.Connection,
+    embedder: EmbedderResource,
+    texts: dict[str, str],
+    filters: Filters,
+    variant: str = "rerank",
+    weights: dict[str, float] | None = None,
+    limit: int | None = None,
+    scan: str | None = None,
+    hnsw: tuple[int, str] = (HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN),
+    graph: GraphQuery | None = None,
+    model: RankingModel | None = None,
+) -> SearchResult:
     """Rank investors for the query texts (any subset of the six dimensions) under ``filters``."""
     texts = {d: t for d, t in texts.items() if t and t.strip()}
     unknown = set(texts) - set(DIMENSIONS)
@@ -269,8 +323,9 @@ def search(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str
     return SearchResult(investors, variant, scan, candidate, filtered, weights=chosen_weights)
 
 
-def graph_candidates(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str],
-                     filters: Filters, graph: GraphQuery) -> tuple[list[int], np.ndarray]:
+def graph_candidates(
+    conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str], filters: Filters, graph: GraphQuery
+) -> tuple[list[int], np.ndarray]:
     """The graph variant's candidates and their features, as ``search`` computes them (for fitting)."""
     dimensions = [d for d in DIMENSIONS if texts.get(d, "").strip()]
     served = serving_embedders(conn, embedder, dimensions)
@@ -284,8 +339,9 @@ def _graph_features(conn, vectors, model_ids, candidate, filters, graph: GraphQu
     return candidate_features(conn, graph, vectors, model_ids, candidate, where, params)
 
 
-def _graph_search(conn, vectors, model_ids, candidate, filters, page, graph: GraphQuery | None,
-                  model: RankingModel | None) -> SearchResult:
+def _graph_search(
+    conn, vectors, model_ids, candidate, filters, page, graph: GraphQuery | None, model: RankingModel | None
+) -> SearchResult:
     """The graph-aware variant: graph and text candidates scored by the learned model (higher is better)."""
     graph = graph or GraphQuery(as_of=filters.as_of)
     model = model or served_model(conn)
@@ -293,10 +349,16 @@ def _graph_search(conn, vectors, model_ids, candidate, filters, page, graph: Gra
     scores = model.score(features) if ids else np.zeros(0)
     order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))[:page]
     details = _investor_rows(conn, [ids[i] for i in order])
-    investors = [{**details[ids[i]], "final_score": float(scores[i]),
-                  "distances": {d: float(features[i, DIMENSIONS.index(d)]) for d in vectors},
-                  "features": {name: float(value) for name, value in zip(FEATURES, features[i], strict=True)},
-                  "explanation": explain(model, features[i])} for i in order]
+    investors = [
+        {
+            **details[ids[i]],
+            "final_score": float(scores[i]),
+            "distances": {d: float(features[i, DIMENSIONS.index(d)]) for d in vectors},
+            "features": {name: float(value) for name, value in zip(FEATURES, features[i], strict=True)},
+            "explanation": explain(model, features[i]),
+        }
+        for i in order
+    ]
     return SearchResult(investors, "graph", "graph", candidate, len(ids), weights={"model": model.version})
 
 
@@ -304,20 +366,35 @@ def _user_id(conn: psycopg.Connection, user: str) -> int:
     return get_or_create_id(conn, "users", {"workos_user_id": user})
 
 
-def find_investors(conn: psycopg.Connection, embedder: EmbedderResource, texts: dict[str, str], filters: Filters,
-                   *, user: str = "cli", variant: str = "rerank", weights: dict[str, float] | None = None,
-                   limit: int | None = None, graph: GraphQuery | None = None,
-                   model: RankingModel | None = None) -> SearchResult:
+def find_investors(
+    conn: psycopg.Connection,
+    embedder: EmbedderResource,
+    texts: dict[str, str],
+    filters: Filters,
+    *,
+    user: str = "cli",
+    variant: str = "rerank",
+    weights: dict[str, float] | None = None,
+    limit: int | None = None,
+    graph: GraphQuery | None = None,
+    model: RankingModel | None = None,
+) -> SearchResult:
     """``search`` plus its audit row in ``runs`` (success, no_results or error)."""
     started = time.perf_counter()
-    tool_input = {"thesis": texts, "filters": asdict(filters), "variant": variant, "weights": weights,
-                  "company_id": graph.company_id if graph else None,
-                  "company_sectors": graph.sectors if graph else None}
+    tool_input = {
+        "thesis": texts,
+        "filters": asdict(filters),
+        "variant": variant,
+        "weights": weights,
+        "company_id": graph.company_id if graph else None,
+        "company_sectors": graph.sectors if graph else None,
+    }
     user_id = _user_id(conn, user)
     conn.commit()
     try:
-        result = search(conn, embedder, texts, filters, variant=variant, weights=weights, limit=limit, graph=graph,
-                        model=model)
+        result = search(
+            conn, embedder, texts, filters, variant=variant, weights=weights, limit=limit, graph=graph, model=model
+        )
     except Exception as err:
         conn.rollback()
         _record_run(conn, user_id, texts, tool_input, [], started, "error", f"{type(err).__name__}: {err}")
@@ -336,15 +413,24 @@ def _record_run(conn, user_id, texts, tool_input, ids, started, status, error=No
                           status, error_message)
         VALUES (%s, %s, 'find_investors', %s, %s, %s, %s, %s, %s) RETURNING id
         """,
-        (user_id, " | ".join(f"{d}: {t}" for d, t in texts.items()), json.dumps(tool_input, default=str),
-         len(ids), ids, int((time.perf_counter() - started) * 1000), status, error),
+        (
+            user_id,
+            " | ".join(f"{d}: {t}" for d, t in texts.items()),
+            json.dumps(tool_input, default=str),
+            len(ids),
+            ids,
+            int((time.perf_counter() - started) * 1000),
+            status,
+            error,
+        ),
     ).fetchone()[0]
     conn.commit()
     return run_id
 
 
-def record_feedback(conn: psycopg.Connection, run_id: int, investor: str, signal: str, *, user: str = "cli",
-                    note: str | None = None) -> int:
+def record_feedback(
+    conn: psycopg.Connection, run_id: int, investor: str, signal: str, *, user: str = "cli", note: str | None = None
+) -> int:
     """The seed's per-result feedback; ``investor`` is a source_id or id."""
     if signal not in FEEDBACK_SIGNALS:
         raise InvalidRequest(f"signal must be one of {FEEDBACK_SIGNALS}")
@@ -362,7 +448,8 @@ def record_feedback(conn: psycopg.Connection, run_id: int, investor: str, signal
         raise InvalidRequest(f"investor {investor!r} is not among the results of run {run_id}")
     feedback_id = conn.execute(
         "INSERT INTO feedback (run_id, investor_id, signal, note, user_id) VALUES (%s, %s, %s, %s, %s) RETURNING id",
-        (run_id, row[0], signal, note, _user_id(conn, user))).fetchone()[0]
+        (run_id, row[0], signal, note, _user_id(conn, user)),
+    ).fetchone()[0]
     conn.commit()
     return feedback_id
 
@@ -371,21 +458,29 @@ def empty_result_hints(conn: psycopg.Connection, filters: Filters, candidate: st
     """Why a query found nobody, when the data can say: nothing built yet, or a filter value no
     investor has (with the values that exist). Only run for an empty answer."""
     column = INVESTOR_TARGETS[candidate].column("embedding")
-    if not conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM investors WHERE {} IS NOT NULL)").format(column)
-                        ).fetchone()[0]:
+    if not conn.execute(
+        sql.SQL("SELECT EXISTS (SELECT 1 FROM investors WHERE {} IS NOT NULL)").format(column)
+    ).fetchone()[0]:
         return [f"no investor has a {candidate} vector yet: build first (`make run` or `invest-assets build`)"]
     hints = []
-    for name, column_name, values in (("sector", "focus_sectors", [filters.sector]),
-                                      ("stage", "preferred_stages", [filters.stage]),
-                                      ("geography", "geographies", filters.geographies or [])):
+    for name, column_name, values in (
+        ("sector", "focus_sectors", [filters.sector]),
+        ("stage", "preferred_stages", [filters.stage]),
+        ("geography", "geographies", filters.geographies or []),
+    ):
         listed = sql.Identifier(column_name)
         for value in filter(None, values):
-            if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM investors WHERE {} @> ARRAY[%s]::text[])").format(
-                    listed), (value,)).fetchone()[0]:
+            if conn.execute(
+                sql.SQL("SELECT EXISTS (SELECT 1 FROM investors WHERE {} @> ARRAY[%s]::text[])").format(listed),
+                (value,),
+            ).fetchone()[0]:
                 continue
-            known = conn.execute(sql.SQL(
-                "SELECT v FROM investors, unnest({}) AS v WHERE deleted_at IS NULL GROUP BY v ORDER BY count(*) DESC,"
-                " v LIMIT 20").format(listed)).fetchall()
+            known = conn.execute(
+                sql.SQL(
+                    "SELECT v FROM investors, unnest({}) AS v WHERE deleted_at IS NULL"
+                    " GROUP BY v ORDER BY count(*) DESC, v LIMIT 20"
+                ).format(listed)
+            ).fetchall()
             hints.append(f"no investor lists {name} {value!r}; known: {', '.join(v for (v,) in known) or 'none'}")
     return hints
 
@@ -395,7 +490,9 @@ def company_query(conn: psycopg.Connection, source_id: str, as_of: date | None) 
     what the graph knows of it (its id and sectors; its investors before ``as_of`` come from the rounds)."""
     row = conn.execute(
         "SELECT id, coalesce(nullif(sectors, '{}'), array_remove(ARRAY[primary_sector], NULL)), hq_country"
-        " FROM companies WHERE source_id = %s AND deleted_at IS NULL", (source_id,)).fetchone()
+        " FROM companies WHERE source_id = %s AND deleted_at IS NULL",
+        (source_id,),
+    ).fetchone()
     if row is None:
         raise InvalidRequest(f"no company {source_id!r}")
     company_id, sectors, country = row

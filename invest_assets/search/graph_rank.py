@@ -33,9 +33,20 @@ from invest_assets.sources.schema import DIMENSIONS
 from invest_assets.vectors.targets import INVESTOR_TARGETS
 
 TEXT_FEATURES = tuple(f"{d}_distance" for d in DIMENSIONS)
-GRAPH_FEATURES = ("log_investments", "authority", "years_since_last", "log_syndicate", "existing_investor",
-                  "log_sector_investments", "log_recent_investments", "log_recent_sector_investments",
-                  "log_city_investments", "log_region_investments", "log_company_rounds", "in_latest_round")
+GRAPH_FEATURES = (
+    "log_investments",
+    "authority",
+    "years_since_last",
+    "log_syndicate",
+    "existing_investor",
+    "log_sector_investments",
+    "log_recent_investments",
+    "log_recent_sector_investments",
+    "log_city_investments",
+    "log_region_investments",
+    "log_company_rounds",
+    "in_latest_round",
+)
 FEATURES = TEXT_FEATURES + GRAPH_FEATURES
 PER_SOURCE = 150
 MODEL_FILE = Path(__file__).with_name("ranking_model.json")
@@ -59,17 +70,30 @@ class RankingModel:
         return {name: float(w * v) for name, w, v in zip(FEATURES, self.weights, z, strict=True)}
 
     def to_json(self) -> str:
-        return json.dumps({"version": self.version, "features": list(FEATURES), "weights": list(self.weights),
-                           "means": list(self.means), "scales": list(self.scales), "trained": self.trained},
-                          indent=2)
+        return json.dumps(
+            {
+                "version": self.version,
+                "features": list(FEATURES),
+                "weights": list(self.weights),
+                "means": list(self.means),
+                "scales": list(self.scales),
+                "trained": self.trained,
+            },
+            indent=2,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> RankingModel:
         data = json.loads(text)
         if data["features"] != list(FEATURES):
             raise ValueError(f"ranking model {data['version']} has features {data['features']}, not {FEATURES}")
-        return cls(tuple(data["weights"]), tuple(data["means"]), tuple(data["scales"]), data["version"],
-                   data.get("trained", {}))
+        return cls(
+            tuple(data["weights"]),
+            tuple(data["means"]),
+            tuple(data["scales"]),
+            data["version"],
+            data.get("trained", {}),
+        )
 
 
 @cache
@@ -98,7 +122,8 @@ def store_model(conn: psycopg.Connection, model: RankingModel, metrics: dict, se
             conn.execute("UPDATE ranking_models SET serving = false WHERE serving")
         model_id = conn.execute(
             "INSERT INTO ranking_models (version, model, metrics, serving) VALUES (%s, %s, %s, %s) RETURNING id",
-            (model.version, model.to_json(), json.dumps(metrics), serve)).fetchone()[0]
+            (model.version, model.to_json(), json.dumps(metrics), serve),
+        ).fetchone()[0]
     _served.pop(conn.info.dsn, None)
     return model_id
 
@@ -181,48 +206,96 @@ LEFT JOIN local_backing l ON l.investor_id = c.investor_id
 """
 
 
-def candidate_features(conn: psycopg.Connection, query: GraphQuery, vectors: dict[str, np.ndarray],
-                       model_ids: dict[str, int], candidate: str, where: sql.Composable,
-                       where_params: dict) -> tuple[list[int], np.ndarray]:
+def candidate_features(
+    conn: psycopg.Connection,
+    query: GraphQuery,
+    vectors: dict[str, np.ndarray],
+    model_ids: dict[str, int],
+    candidate: str,
+    where: sql.Composable,
+    where_params: dict,
+) -> tuple[list[int], np.ndarray]:
     """Candidate ids and their FEATURES rows for one query (filters as ``where`` on investors ``v``)."""
     distances = sql.SQL(", ").join(
         sql.SQL("CASE WHEN v.{m} = {model} THEN v.{e} <=> {query} END").format(
-            m=INVESTOR_TARGETS[d].column("model_id"), e=INVESTOR_TARGETS[d].column("embedding"),
-            model=sql.Placeholder(f"model_{d}"), query=sql.Placeholder(f"q_{d}"))
-        for d in vectors)
+            m=INVESTOR_TARGETS[d].column("model_id"),
+            e=INVESTOR_TARGETS[d].column("embedding"),
+            model=sql.Placeholder(f"model_{d}"),
+            query=sql.Placeholder(f"q_{d}"),
+        )
+        for d in vectors
+    )
     statement = sql.SQL(CANDIDATES).format(
-        distances=distances, filters=where, candidate_model=INVESTOR_TARGETS[candidate].column("model_id"),
-        candidate_embedding=INVESTOR_TARGETS[candidate].column("embedding"))
-    params = {**where_params, "company": query.company_id, "as_of": query.as_of, "sectors": query.sectors,
-              "per_source": PER_SOURCE, "candidate_model": model_ids[candidate],
-              "candidate_query": Vector(vectors[candidate]),
-              **{f"q_{d}": Vector(v) for d, v in vectors.items()}, **{f"model_{d}": model_ids[d] for d in vectors}}
+        distances=distances,
+        filters=where,
+        candidate_model=INVESTOR_TARGETS[candidate].column("model_id"),
+        candidate_embedding=INVESTOR_TARGETS[candidate].column("embedding"),
+    )
+    params = {
+        **where_params,
+        "company": query.company_id,
+        "as_of": query.as_of,
+        "sectors": query.sectors,
+        "per_source": PER_SOURCE,
+        "candidate_model": model_ids[candidate],
+        "candidate_query": Vector(vectors[candidate]),
+        **{f"q_{d}": Vector(v) for d, v in vectors.items()},
+        **{f"model_{d}": model_ids[d] for d in vectors},
+    }
     rows = conn.execute(statement, params).fetchall()
     ids = [row[0] for row in rows]
     features = np.ones((len(rows), len(FEATURES)))
     dims = [DIMENSIONS.index(d) for d in vectors]
     for i, row in enumerate(rows):
-        for j, value in zip(dims, row[1:1 + len(vectors)], strict=True):
+        for j, value in zip(dims, row[1 : 1 + len(vectors)], strict=True):
             features[i, j] = 1.0 if value is None else value
-        investments, authority, years, strength, existing, in_sector, recent, recent_in_sector, in_city, \
-            in_region, company_rounds, in_latest = row[1 + len(vectors):]
+        (
+            investments,
+            authority,
+            years,
+            strength,
+            existing,
+            in_sector,
+            recent,
+            recent_in_sector,
+            in_city,
+            in_region,
+            company_rounds,
+            in_latest,
+        ) = row[1 + len(vectors) :]
         recency = 10.0 if years is None else min(max(float(years), 0.0), 10.0)
-        features[i, len(TEXT_FEATURES):] = (math.log1p(investments), authority, recency, math.log1p(strength),
-                                            float(existing), math.log1p(in_sector), math.log1p(recent),
-                                            math.log1p(recent_in_sector), math.log1p(in_city),
-                                            math.log1p(in_region), math.log1p(company_rounds), float(in_latest))
+        features[i, len(TEXT_FEATURES) :] = (
+            math.log1p(investments),
+            authority,
+            recency,
+            math.log1p(strength),
+            float(existing),
+            math.log1p(in_sector),
+            math.log1p(recent),
+            math.log1p(recent_in_sector),
+            math.log1p(in_city),
+            math.log1p(in_region),
+            math.log1p(company_rounds),
+            float(in_latest),
+        )
     return ids, features
 
 
 def explain(model: RankingModel, row: np.ndarray) -> list[str]:
     """The features that did most to put a result where it is, in words."""
-    words = {"log_syndicate": "co-invested with the company's investors", "existing_investor": "already backs it",
-             "log_sector_investments": "active in its sectors", "log_investments": "very active",
-             "authority": "leads others follow", "years_since_last": "invested recently",
-             "log_recent_investments": "active this year",
-             "log_recent_sector_investments": "active in its sectors lately",
-             "log_city_investments": "backs companies in its city",
-             "log_region_investments": "backs companies in its region",
-             "log_company_rounds": "joined several of its rounds", "in_latest_round": "joined its latest round"}
+    words = {
+        "log_syndicate": "co-invested with the company's investors",
+        "existing_investor": "already backs it",
+        "log_sector_investments": "active in its sectors",
+        "log_investments": "very active",
+        "authority": "leads others follow",
+        "years_since_last": "invested recently",
+        "log_recent_investments": "active this year",
+        "log_recent_sector_investments": "active in its sectors lately",
+        "log_city_investments": "backs companies in its city",
+        "log_region_investments": "backs companies in its region",
+        "log_company_rounds": "joined several of its rounds",
+        "in_latest_round": "joined its latest round",
+    }
     top = sorted(model.contributions(row).items(), key=lambda item: -item[1])[:3]
     return [words.get(name, f"close on {name.removesuffix('_distance')}") for name, value in top if value > 0]

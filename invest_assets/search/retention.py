@@ -2,7 +2,6 @@
 (default 90) are deleted, in batches, by a daily scheduled job. Runs with feedback stay: they
 are the revealed preferences a ranking learns from."""
 
-
 import psycopg
 
 from invest_assets import settings

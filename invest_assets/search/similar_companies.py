@@ -27,17 +27,24 @@ def similar_companies(conn: psycopg.Connection, source_id: str, limit: int = 10)
     """The company (as its vector was made) and its ``limit`` nearest live companies."""
     company = conn.execute(
         "SELECT id, source_id, name, description_text, description_embedding IS NOT NULL FROM companies"
-        " WHERE source_id = %s AND deleted_at IS NULL", (source_id,)).fetchone()
+        " WHERE source_id = %s AND deleted_at IS NULL",
+        (source_id,),
+    ).fetchone()
     if company is None:
         raise InvalidRequest(f"no live company with source_id {source_id!r}")
     company_id, _, name, text, embedded = company
     if not embedded:
-        why = ("it has neither a description nor sectors" if text is None
-               else "materialize company_description_embedding (or let stale_embeddings_sensor do it)")
+        why = (
+            "it has neither a description nor sectors"
+            if text is None
+            else "materialize company_description_embedding (or let stale_embeddings_sensor do it)"
+        )
         raise InvalidRequest(f"{name} ({source_id}) has no description vector yet: {why}")
     with conn.transaction():
-        conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true),"
-                     " set_config('hnsw.ef_search', %s, true)", (str(max(40, limit)),))
+        conn.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', %s, true)",
+            (str(max(40, limit)),),
+        )
         cur = conn.execute(SIMILAR_SQL, {"id": company_id, "limit": limit})
         columns = [c.name for c in cur.description]
         similar = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]

@@ -37,8 +37,10 @@ def table_file(directory: Path, table: str) -> Path:
     if not found:
         raise SourceError(f"no {table}.csv or {table}.parquet in {directory}")
     if len(found) > 1:
-        raise SourceError(f"two files for the {table} table: {found[0]} and {found[1]}; keep one (the other may be "
-                          "a stale copy) and run again")
+        raise SourceError(
+            f"two files for the {table} table: {found[0]} and {found[1]}; keep one (the other may be "
+            "a stale copy) and run again"
+        )
     return found[0]
 
 
@@ -67,8 +69,9 @@ def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
         path,
         read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=CSV_BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, cell_type),
-                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, cell_type), strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
     )
     while True:
         try:
@@ -76,14 +79,20 @@ def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
         except StopIteration:
             return
         except pa.ArrowInvalid as err:
-            raise SourceError(f"{path}: not a CSV file of the {path.stem} table as written: {err}. A row with more "
-                              "or fewer cells than the header usually means an unquoted comma or a wrong "
-                              "delimiter.") from None
+            raise SourceError(
+                f"{path}: not a CSV file of the {path.stem} table as written: {err}. A row with more "
+                "or fewer cells than the header usually means an unquoted comma or a wrong "
+                "delimiter."
+            ) from None
         if utf8:
             yield batch.to_pandas()
         else:
-            yield pd.DataFrame({name: [cell.decode("utf-8", "surrogateescape") for cell in column.to_pylist()]
-                                for name, column in zip(header, batch.columns, strict=True)})
+            yield pd.DataFrame(
+                {
+                    name: [cell.decode("utf-8", "surrogateescape") for cell in column.to_pylist()]
+                    for name, column in zip(header, batch.columns, strict=True)
+                }
+            )
 
 
 def read_local_table(directory: Path, table: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:

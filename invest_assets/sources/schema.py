@@ -33,6 +33,7 @@ def dimension_column(dimension: str, suffix: str) -> str:
     ``signal_embedding``, ...). ``vectors.targets`` builds every embedding column, asset and job name on it."""
     return f"{dimension}_{suffix}"
 
+
 COMPANY_STATUSES = frozenset({"active", "acquired", "shutdown", "ipo"})
 INVESTOR_KINDS = frozenset({"person", "firm"})
 
@@ -167,9 +168,14 @@ INVESTORS = SourceTable(
         _c("thesis_summary_long", "text", "Raw text the thesis was extracted from."),
         _c("thesis_source", "text", "web, deck or manual."),
         _c("thesis_model", "text", "Model that extracted the thesis."),
-        *(_c(dimension_column(d, "text"), "text",
-             f"Source text of the {d} dimension (embedded into {dimension_column(d, 'embedding')}).")
-          for d in DIMENSIONS),
+        *(
+            _c(
+                dimension_column(d, "text"),
+                "text",
+                f"Source text of the {d} dimension (embedded into {dimension_column(d, 'embedding')}).",
+            )
+            for d in DIMENSIONS
+        ),
         UPDATED_AT,
     ),
     references=(Reference("firm_source_id", "investors", "firm_id", required=False),),
@@ -181,8 +187,14 @@ TABLES: dict[str, SourceTable] = {t.name: t for t in (COMPANIES, INVESTORS, FUND
 # What the source says about an investor's profile: stored as ``<column>_stated`` beside the
 # graph-derived ``<column>_derived``; the table's ``<column>`` serves the stated value when there
 # is one, else the derived (migration 0040).
-PROFILE_COLUMNS = (*(dimension_column(d, "text") for d in DIMENSIONS), "focus_sectors", "preferred_stages",
-                   "geographies", "check_size_min_usd", "check_size_max_usd")
+PROFILE_COLUMNS = (
+    *(dimension_column(d, "text") for d in DIMENSIONS),
+    "focus_sectors",
+    "preferred_stages",
+    "geographies",
+    "check_size_min_usd",
+    "check_size_max_usd",
+)
 
 # Source columns that land in a differently named table column.
 RENAMED_COLUMNS = {

@@ -188,8 +188,10 @@ def parse_cell(column: Column, value: Any) -> Any:
         values = parsed if isinstance(parsed, list) else [parsed]
         too_long = [item for item in values if len(item) > INDEXED_MAX_CHARS]
         if too_long:
-            raise CellError(f"out_of_range: {column.name}: a value of {len(too_long[0])} characters is longer than the "
-                            f"{INDEXED_MAX_CHARS} an indexed column takes")
+            raise CellError(
+                f"out_of_range: {column.name}: a value of {len(too_long[0])} characters is longer than the "
+                f"{INDEXED_MAX_CHARS} an indexed column takes"
+            )
     if column.choices is not None and parsed not in column.choices:
         raise CellError(f"invalid_choice: {column.name}: {parsed[:80]!r} is not one of {sorted(column.choices)}")
     if column.iso_countries:

@@ -77,12 +77,28 @@ REGIONS = {  # country: (weight, region words, cities)
     "AU": (0.02, "asia pacific australia sydney", ("Sydney",)),
 }
 SIGNALS = (
-    "mission driven", "deep technical moats", "network effects", "capital efficiency", "category creation",
-    "climate impact", "contrarian bets", "community led growth", "regulated markets", "open source distribution",
+    "mission driven",
+    "deep technical moats",
+    "network effects",
+    "capital efficiency",
+    "category creation",
+    "climate impact",
+    "contrarian bets",
+    "community led growth",
+    "regulated markets",
+    "open source distribution",
 )
 FOUNDERS = (
-    "technical founders", "repeat founders", "domain experts", "first time founders", "operators from big tech",
-    "phd researchers", "underrepresented founders", "solo founders", "immigrant founders", "student founders",
+    "technical founders",
+    "repeat founders",
+    "domain experts",
+    "first time founders",
+    "operators from big tech",
+    "phd researchers",
+    "underrepresented founders",
+    "solo founders",
+    "immigrant founders",
+    "student founders",
 )
 COMPANY_STATUS = {"active": 0.8, "acquired": 0.12, "shutdown": 0.06, "ipo": 0.02}
 SECTOR_OPENERS = ("We invest in", "Focused on", "Backing", "Our thesis centers on", "Conviction in", "Thesis:")
@@ -92,10 +108,23 @@ NULL_TEXT_RATE = 0.03
 # Investors whose source states no thesis at all (no texts, no typed preferences): the
 # investor_profiles asset derives theirs from their rounds, as for real sources.
 GRAPH_PROFILED_SHARE = 0.3
-STATED_PROFILE_COLUMNS = ("sector_text", "stage_text", "check_text", "geography_text", "signal_text", "founder_text",
-                          "preferred_stages", "focus_sectors", "geographies", "check_size_min_usd",
-                          "check_size_max_usd", "thesis_summary", "thesis_summary_long", "thesis_source",
-                          "thesis_model")
+STATED_PROFILE_COLUMNS = (
+    "sector_text",
+    "stage_text",
+    "check_text",
+    "geography_text",
+    "signal_text",
+    "founder_text",
+    "preferred_stages",
+    "focus_sectors",
+    "geographies",
+    "check_size_min_usd",
+    "check_size_max_usd",
+    "thesis_summary",
+    "thesis_summary_long",
+    "thesis_source",
+    "thesis_model",
+)
 
 
 def _words(rng: np.random.Generator, vocabulary: str, k: int) -> str:
@@ -169,38 +198,47 @@ def _investors(rng: np.random.Generator, n: int) -> pd.DataFrame:
         founder = [FOUNDERS[f] for f in founder_order[i][:2]]
         twitter, inactive, max_empty, stated, leads = draws[i]
         sector_labels = ", ".join(s.replace("_", " ") for s in sectors)
-        rows.append({
-            "source_id": f"inv-{i:06d}",
-            "name": f"{sectors[0].replace('_', ' ').title()} {'Ventures' if is_firm else 'Partner'} {i}",
-            "kind": kinds[i],
-            "firm_source_id": f"inv-{firm_pick[i]:06d}" if not is_firm and len(firm_ids) and has_firm[i] else "",
-            "linkedin_url": f"https://www.linkedin.com/in/investor-{i}",
-            "twitter_handle": f"@investor{i}" if twitter < 0.5 else "",
-            "domain": f"investor{i}.vc" if is_firm else "",
-            "active": "false" if inactive < 0.08 else "true",
-            "check_size_min_usd": str(low),
-            "check_size_max_usd": "" if max_empty < 0.15 else str(high),
-            "preferred_stages": _json(stages),
-            "focus_sectors": _json(sectors),
-            "geographies": _json(geos),
-            "is_lead_capable": "" if stated < 0.6 else ("true" if stated < 0.85 else "false"),
-            "thesis_summary": f"Backs {sector_labels} companies at "
-            f"{' to '.join(dict.fromkeys([stages[0], stages[-1]]))} in {', '.join(geos)}.",
-            "thesis_summary_long": " ".join(
-                _words_in_order(sector_words[s], word_order[i][slot], 6) for slot, s in enumerate(sector_idx)),
-            "thesis_source": thesis_sources[i],
-            "thesis_model": "sonnet-4-6",
-            "sector_text": f"{SECTOR_OPENERS[sector_openers[i]]} {sector_labels}: " + "; ".join(
-                _words_in_order(sector_words[s], word_order[i][slot][::-1], 5) for slot, s in enumerate(sector_idx)),
-            "stage_text": f"{STAGE_OPENERS[stage_openers[i]]} {', '.join(s.replace('_', ' ') for s in stages)}: "
-            + "; ".join(_words_in_order(stage_words[s], word_order[i][slot], 4) for slot, s in enumerate(stage_idx)),
-            "check_text": f"Checks from ${low:,} to ${high:,}, "
-            + ("leading or co-leading rounds" if leads < 0.5 else "following a trusted lead"),
-            "geography_text": "Active in " + "; ".join(
-                _words_in_order(region_words[g], geo_word_order[i][slot], 3) for slot, g in enumerate(geo_idx)),
-            "signal_text": f"Excited by {signal[0]} and {signal[1]} in {sectors[0].replace('_', ' ')}",
-            "founder_text": f"We back {founder[0]} and {founder[1]}",
-        })
+        rows.append(
+            {
+                "source_id": f"inv-{i:06d}",
+                "name": f"{sectors[0].replace('_', ' ').title()} {'Ventures' if is_firm else 'Partner'} {i}",
+                "kind": kinds[i],
+                "firm_source_id": f"inv-{firm_pick[i]:06d}" if not is_firm and len(firm_ids) and has_firm[i] else "",
+                "linkedin_url": f"https://www.linkedin.com/in/investor-{i}",
+                "twitter_handle": f"@investor{i}" if twitter < 0.5 else "",
+                "domain": f"investor{i}.vc" if is_firm else "",
+                "active": "false" if inactive < 0.08 else "true",
+                "check_size_min_usd": str(low),
+                "check_size_max_usd": "" if max_empty < 0.15 else str(high),
+                "preferred_stages": _json(stages),
+                "focus_sectors": _json(sectors),
+                "geographies": _json(geos),
+                "is_lead_capable": "" if stated < 0.6 else ("true" if stated < 0.85 else "false"),
+                "thesis_summary": f"Backs {sector_labels} companies at "
+                f"{' to '.join(dict.fromkeys([stages[0], stages[-1]]))} in {', '.join(geos)}.",
+                "thesis_summary_long": " ".join(
+                    _words_in_order(sector_words[s], word_order[i][slot], 6) for slot, s in enumerate(sector_idx)
+                ),
+                "thesis_source": thesis_sources[i],
+                "thesis_model": "sonnet-4-6",
+                "sector_text": f"{SECTOR_OPENERS[sector_openers[i]]} {sector_labels}: "
+                + "; ".join(
+                    _words_in_order(sector_words[s], word_order[i][slot][::-1], 5) for slot, s in enumerate(sector_idx)
+                ),
+                "stage_text": f"{STAGE_OPENERS[stage_openers[i]]} {', '.join(s.replace('_', ' ') for s in stages)}: "
+                + "; ".join(
+                    _words_in_order(stage_words[s], word_order[i][slot], 4) for slot, s in enumerate(stage_idx)
+                ),
+                "check_text": f"Checks from ${low:,} to ${high:,}, "
+                + ("leading or co-leading rounds" if leads < 0.5 else "following a trusted lead"),
+                "geography_text": "Active in "
+                + "; ".join(
+                    _words_in_order(region_words[g], geo_word_order[i][slot], 3) for slot, g in enumerate(geo_idx)
+                ),
+                "signal_text": f"Excited by {signal[0]} and {signal[1]} in {sectors[0].replace('_', ' ')}",
+                "founder_text": f"We back {founder[0]} and {founder[1]}",
+            }
+        )
     frame = pd.DataFrame(rows, columns=[c for c in TABLES["investors"].column_names if c != "updated_at"])
     for column in ("sector_text", "stage_text", "check_text", "geography_text", "signal_text", "founder_text"):
         frame[column] = _maybe_null(rng, frame[column].tolist())
@@ -218,20 +256,22 @@ def _companies(rng: np.random.Generator, m: int) -> pd.DataFrame:
     for j in range(m):
         sectors = list(rng.choice(sector_names, size=rng.integers(1, 3), replace=False))
         country = str(rng.choice(countries, p=weights))
-        rows.append({
-            "source_id": f"co-{j:06d}",
-            "name": f"{sectors[0].replace('_', ' ').title()} Co {j}",
-            "domain": f"company{j}.com",
-            "hq_country": country,
-            "hq_region": REGIONS[country][1].split()[0],
-            "hq_city": str(rng.choice(REGIONS[country][2])),
-            "founded_year": str(int(rng.integers(2000, 2024))),
-            "primary_sector": sectors[0],
-            "sectors": _json(sectors),
-            "status": str(rng.choice(statuses, p=list(COMPANY_STATUS.values()))),
-            "description": f"{sectors[0].replace('_', ' ').title()} company building "
-            f"{_words(rng, SECTORS[sectors[0]], 4)}",
-        })
+        rows.append(
+            {
+                "source_id": f"co-{j:06d}",
+                "name": f"{sectors[0].replace('_', ' ').title()} Co {j}",
+                "domain": f"company{j}.com",
+                "hq_country": country,
+                "hq_region": REGIONS[country][1].split()[0],
+                "hq_city": str(rng.choice(REGIONS[country][2])),
+                "founded_year": str(int(rng.integers(2000, 2024))),
+                "primary_sector": sectors[0],
+                "sectors": _json(sectors),
+                "status": str(rng.choice(statuses, p=list(COMPANY_STATUS.values()))),
+                "description": f"{sectors[0].replace('_', ' ').title()} company building "
+                f"{_words(rng, SECTORS[sectors[0]], 4)}",
+            }
+        )
     frame = pd.DataFrame(rows, columns=[c for c in TABLES["companies"].column_names if c != "updated_at"])
     frame["updated_at"] = _timestamps(rng, m)
     return frame
@@ -263,8 +303,10 @@ def _rounds_and_investments(
     rng: np.random.Generator, r: int, companies: pd.DataFrame, investors: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     if r == 0 or companies.empty or investors.empty:
-        return (pd.DataFrame(columns=list(TABLES["funding_rounds"].column_names)),
-                pd.DataFrame(columns=list(TABLES["investments"].column_names)))
+        return (
+            pd.DataFrame(columns=list(TABLES["funding_rounds"].column_names)),
+            pd.DataFrame(columns=list(TABLES["investments"].column_names)),
+        )
     n = len(investors)
     popularity = rng.pareto(1.2, size=n) + 1.0
     focus = [json.loads(s) for s in investors["focus_sectors"]]
@@ -283,22 +325,26 @@ def _rounds_and_investments(
         amount = int(np.clip(rng.lognormal(np.log(np.sqrt(low * high) * 2), 0.6), low, high * 4))
         lead = investors["source_id"].iat[int(chosen[0])]
         round_id = f"rd-{k:06d}"
-        round_rows.append({
-            "source_id": round_id,
-            "company_source_id": companies["source_id"].iat[company_idx[k]],
-            "round_type": round_types[k],
-            "announced_at": dates[k],
-            "amount_usd": "" if rng.random() < 0.05 else str(amount),
-            "lead_investor_source_id": lead,
-        })
+        round_rows.append(
+            {
+                "source_id": round_id,
+                "company_source_id": companies["source_id"].iat[company_idx[k]],
+                "round_type": round_types[k],
+                "announced_at": dates[k],
+                "amount_usd": "" if rng.random() < 0.05 else str(amount),
+                "lead_investor_source_id": lead,
+            }
+        )
         shares = rng.dirichlet(np.ones(len(chosen))) * amount
         for position, (investor, share) in enumerate(zip(chosen, shares, strict=True)):
-            investment_rows.append({
-                "funding_round_source_id": round_id,
-                "investor_source_id": investors["source_id"].iat[int(investor)],
-                "is_lead": "true" if position == 0 else "false",
-                "amount_usd": "" if rng.random() < 0.3 else str(int(share)),
-            })
+            investment_rows.append(
+                {
+                    "funding_round_source_id": round_id,
+                    "investor_source_id": investors["source_id"].iat[int(investor)],
+                    "is_lead": "true" if position == 0 else "false",
+                    "amount_usd": "" if rng.random() < 0.3 else str(int(share)),
+                }
+            )
     rounds = pd.DataFrame(round_rows)
     rounds["updated_at"] = _timestamps(rng, r)
     investments = pd.DataFrame(investment_rows)
@@ -326,8 +372,12 @@ def generate_sample(
     company_frame = _companies(rng, companies)
     round_frame, investment_frame = _rounds_and_investments(rng, rounds, company_frame, investor_frame)
     investor_frame = _leave_profiles_to_the_graph(rng, investor_frame)
-    frames = {"companies": company_frame, "investors": investor_frame,
-              "funding_rounds": round_frame, "investments": investment_frame}
+    frames = {
+        "companies": company_frame,
+        "investors": investor_frame,
+        "funding_rounds": round_frame,
+        "investments": investment_frame,
+    }
     _write(out_dir, frames)
     return {table: len(frame) for table, frame in frames.items()}
 
@@ -348,18 +398,20 @@ def write_many_investors(directory: Path, n: int, *, version: int = 1) -> Path:
     ids = np.arange(n)
     if version > 1:
         ids = ids[ids % 10 != 0]
-    frame = pd.DataFrame({
-        "source_id": [f"inv{i}" for i in ids],
-        "name": [f"Investor {i} v{version}" for i in ids],
-        "kind": np.where(ids % 3 == 0, "person", "firm"),
-        "check_size_min_usd": (ids % 50 + 1) * 100_000,
-        "check_size_max_usd": (ids % 50 + 1) * 1_000_000,
-        "preferred_stages": '["seed","series_a"]',
-        "focus_sectors": '["fintech"]',
-        "geographies": '["US","GB"]',
-        "signal_text": [f"mission driven founders number {i} in fintech" for i in ids],
-        "updated_at": "2024-01-01T00:00:00+00:00",
-    })
+    frame = pd.DataFrame(
+        {
+            "source_id": [f"inv{i}" for i in ids],
+            "name": [f"Investor {i} v{version}" for i in ids],
+            "kind": np.where(ids % 3 == 0, "person", "firm"),
+            "check_size_min_usd": (ids % 50 + 1) * 100_000,
+            "check_size_max_usd": (ids % 50 + 1) * 1_000_000,
+            "preferred_stages": '["seed","series_a"]',
+            "focus_sectors": '["fintech"]',
+            "geographies": '["US","GB"]',
+            "signal_text": [f"mission driven founders number {i} in fintech" for i in ids],
+            "updated_at": "2024-01-01T00:00:00+00:00",
+        }
+    )
     directory.mkdir(parents=True, exist_ok=True)
     _write(directory, {"investors": frame})
     return directory

@@ -34,12 +34,15 @@ HNSW_EF_CONSTRUCTION = 128
 
 def _ann_indexes(conn: psycopg.Connection, table: str = "investors") -> dict[str, str]:
     """Each ANN (HNSW or ScaNN) index on ``table``, by name, with the embedding target it indexes."""
-    rows = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s"
-                        " AND (indexdef ILIKE '%% USING hnsw%%' OR indexdef ILIKE '%% USING scann%%')",
-                        (table,)).fetchall()
+    rows = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s"
+        " AND (indexdef ILIKE '%% USING hnsw%%' OR indexdef ILIKE '%% USING scann%%')",
+        (table,),
+    ).fetchall()
     on_table = [t for t in TARGETS.values() if t.table == table]
-    return {name: t.key for name, definition in rows for t in on_table
-            if f"({t.column_name('embedding')}" in definition}
+    return {
+        name: t.key for name, definition in rows for t in on_table if f"({t.column_name('embedding')}" in definition
+    }
 
 
 def indexed_dimensions(conn: psycopg.Connection) -> set[str]:
@@ -53,8 +56,9 @@ def configured_dimensions(setting: str | None = None) -> list[str]:
     names = [d.strip() for d in setting.split(",") if d.strip()]
     unknown = set(names) - set(DIMENSIONS)
     if unknown:
-        raise ValueError(f"{settings.ANN_DIMENSIONS.name}: unknown dimensions {sorted(unknown)}; "
-                         f"choose from {DIMENSIONS}")
+        raise ValueError(
+            f"{settings.ANN_DIMENSIONS.name}: unknown dimensions {sorted(unknown)}; choose from {DIMENSIONS}"
+        )
     return names
 
 
@@ -72,14 +76,15 @@ def _create_statement(conn: psycopg.Connection, method: str, key: str) -> sql.Co
     column = indexed.column("embedding")
     name = sql.Identifier(f"{indexed.table}_{indexed.prefix}_ann")
     if method == "hnsw":
-        return sql.SQL("CREATE INDEX {} ON {} USING hnsw ({} vector_cosine_ops)"
-                       " WITH (m = {}, ef_construction = {})").format(
-            name, indexed.table_id, column, sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
+        return sql.SQL(
+            "CREATE INDEX {} ON {} USING hnsw ({} vector_cosine_ops) WITH (m = {}, ef_construction = {})"
+        ).format(name, indexed.table_id, column, sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
     rows = conn.execute(sql.SQL("SELECT count({}) FROM {}").format(column, indexed.table_id)).fetchone()[0]
     if rows < SCANN_MIN_ROWS:
         return None
-    return sql.SQL("CREATE INDEX {} ON {} USING scann ({} cosine) WITH (num_leaves = {}, quantizer = 'SQ8')"
-                   ).format(name, indexed.table_id, column, sql.Literal(max(1, round(math.sqrt(rows)))))
+    return sql.SQL("CREATE INDEX {} ON {} USING scann ({} cosine) WITH (num_leaves = {}, quantizer = 'SQ8')").format(
+        name, indexed.table_id, column, sql.Literal(max(1, round(math.sqrt(rows))))
+    )
 
 
 def ensure_ann_index(conn: psycopg.Connection, dimension: str) -> str:

@@ -48,7 +48,9 @@ def serving_embedders(conn: psycopg.Connection, embedder: EmbedderResource, dime
     if missing := [d for d in dimensions if d not in served]:
         conn.execute(
             "INSERT INTO serving_embedding_models (dimension, model_id) SELECT unnest(%s::text[]), %s"
-            " ON CONFLICT DO NOTHING", (missing, register_model(conn, embedder.identity)))
+            " ON CONFLICT DO NOTHING",
+            (missing, register_model(conn, embedder.identity)),
+        )
         served = _serving_models(conn, dimensions)
     return {d: (served[d][0], _producing(embedder, served[d][1])) for d in dimensions}
 
@@ -56,5 +58,7 @@ def serving_embedders(conn: psycopg.Connection, embedder: EmbedderResource, dime
 def _serving_models(conn: psycopg.Connection, dimensions) -> dict[str, tuple[int, ModelIdentity]]:
     rows = conn.execute(
         "SELECT s.dimension, m.id, m.provider, m.model, m.dimensions FROM serving_embedding_models s"
-        " JOIN embedding_models m ON m.id = s.model_id WHERE s.dimension = ANY(%s)", (list(dimensions),)).fetchall()
+        " JOIN embedding_models m ON m.id = s.model_id WHERE s.dimension = ANY(%s)",
+        (list(dimensions),),
+    ).fetchall()
     return {dimension: (model_id, ModelIdentity(*model)) for dimension, model_id, *model in rows}

@@ -56,8 +56,9 @@ class EmbeddingTarget:
 INVESTOR_TARGETS = {
     d: EmbeddingTarget(d, "investors", d, "investor", "deleted_at IS NULL AND active") for d in DIMENSIONS
 }
-COMPANY_DESCRIPTION = EmbeddingTarget("company_description", "companies", "description", "company",
-                                      "deleted_at IS NULL")
+COMPANY_DESCRIPTION = EmbeddingTarget(
+    "company_description", "companies", "description", "company", "deleted_at IS NULL"
+)
 TARGETS = {**INVESTOR_TARGETS, COMPANY_DESCRIPTION.key: COMPANY_DESCRIPTION}
 
 

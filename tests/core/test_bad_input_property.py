@@ -17,8 +17,27 @@ from tests.source_files import write_table
 NASTY_TEXT = st.lists(
     st.one_of(
         st.characters(codec="utf-8"),
-        st.sampled_from(["\x00", "\u202e", "\u200f", "🚀", "👩‍👩‍👧", "e\u0301", "'", '"', "\\", ";", "--", "%s", "{}",
-                         "\r", "\n", "\t", "\ufeff"]),
+        st.sampled_from(
+            [
+                "\x00",
+                "\u202e",
+                "\u200f",
+                "🚀",
+                "👩‍👩‍👧",
+                "e\u0301",
+                "'",
+                '"',
+                "\\",
+                ";",
+                "--",
+                "%s",
+                "{}",
+                "\r",
+                "\n",
+                "\t",
+                "\ufeff",
+            ]
+        ),
     ),
     max_size=20,
 ).map("".join)
@@ -32,16 +51,21 @@ def mostly(valid, invalid):
 
 
 CLEAN_TEXT = NASTY_TEXT.map(lambda t: t.replace("\x00", ""))
-NAMES = mostly(st.one_of(CLEAN_TEXT.filter(bool), st.just(HUGE_TEXT), st.just(SQL_INJECTION)),
-               st.one_of(st.just(""), NASTY_TEXT.map(lambda t: t + "\x00")))
+NAMES = mostly(
+    st.one_of(CLEAN_TEXT.filter(bool), st.just(HUGE_TEXT), st.just(SQL_INJECTION)),
+    st.one_of(st.just(""), NASTY_TEXT.map(lambda t: t + "\x00")),
+)
 KEYS = st.sampled_from(["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"])
 INTEGER_CELLS = mostly(
     st.one_of(st.integers(0, 10**12).map(str), st.just("")),
     st.one_of(st.integers(-(10**6), -1).map(str), st.just("1.5"), st.just("9" * 30), NASTY_TEXT.filter(bool)),
 )
 LIST_CELLS = mostly(
-    st.one_of(st.lists(st.sampled_from(["seed", "series_a", "fintech", "ai"]), max_size=3).map(json.dumps),
-              st.lists(CLEAN_TEXT.filter(bool), max_size=2).map(json.dumps), st.just("")),
+    st.one_of(
+        st.lists(st.sampled_from(["seed", "series_a", "fintech", "ai"]), max_size=3).map(json.dumps),
+        st.lists(CLEAN_TEXT.filter(bool), max_size=2).map(json.dumps),
+        st.just(""),
+    ),
     st.sampled_from(["[1, 2]", "not json", '[""]']),
 )
 GEO_CELLS = mostly(
@@ -61,8 +85,9 @@ ROW = st.fixed_dictionaries(
         "geographies": GEO_CELLS,
         "signal_text": st.one_of(CLEAN_TEXT, st.just(SQL_INJECTION)),
         "thesis_summary": CLEAN_TEXT,
-        "updated_at": mostly(st.sampled_from(["2024-01-01T00:00:00Z", ""]),
-                             st.sampled_from(["yesterday", "2024-13-45"])),
+        "updated_at": mostly(
+            st.sampled_from(["2024-01-01T00:00:00Z", ""]), st.sampled_from(["yesterday", "2024-13-45"])
+        ),
     }
 )
 
@@ -89,7 +114,8 @@ def load(db, rows, via="frame", directory=None):
         live = conn.execute(
             # What the source stated, as stored (the served columns may fall back to derived values).
             "SELECT source_id, name, signal_text_stated, thesis_summary, check_size_min_usd_stated,"
-            " preferred_stages_stated FROM investors").fetchall()
+            " preferred_stages_stated FROM investors"
+        ).fetchall()
         quarantined = conn.execute("SELECT source_id, reason, raw::text FROM quarantine").fetchall()
     return {r[0]: r for r in live}, quarantined
 
@@ -99,8 +125,11 @@ def as_given(cell):
 
 
 @pytest.mark.filterwarnings("ignore")
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(rows=st.lists(ROW, min_size=1, max_size=12))
 @pytest.mark.parametrize("via", ["frame", "csv", "parquet"])
 def test_every_row_is_loaded_as_given_or_quarantined(db, tmp_path, via, rows):
@@ -129,8 +158,10 @@ def test_every_row_is_loaded_as_given_or_quarantined(db, tmp_path, via, rows):
 
 @pytest.mark.parametrize("via", ["csv", "parquet"])
 def test_a_nul_byte_in_a_file_cell_is_quarantined_not_cut(db, tmp_path, via):
-    rows = [{"source_id": "k1", "name": "Consumer\x00 Partner 0", "kind": "firm"},
-            {"source_id": "k2", "name": "Consumer Partner 1", "kind": "firm"}]
+    rows = [
+        {"source_id": "k1", "name": "Consumer\x00 Partner 0", "kind": "firm"},
+        {"source_id": "k2", "name": "Consumer Partner 1", "kind": "firm"},
+    ]
     live, quarantined = load(db, rows, via, tmp_path)
     assert set(live) == {"k2"}
     [(source_id, reason, raw)] = quarantined

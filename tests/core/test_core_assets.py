@@ -12,19 +12,41 @@ from invest_assets.resources.local_source import LocalFileSource
 from tests.source_files import write_source
 
 COMPANIES = [
-    {"source_id": "c1", "name": "Acme Pay", "sectors": '["fintech","payments"]', "founded_year": "2015",
-     "status": "active", "hq_country": "US", "updated_at": "2024-01-02T03:04:05+00:00"},
+    {
+        "source_id": "c1",
+        "name": "Acme Pay",
+        "sectors": '["fintech","payments"]',
+        "founded_year": "2015",
+        "status": "active",
+        "hq_country": "US",
+        "updated_at": "2024-01-02T03:04:05+00:00",
+    },
     {"source_id": "c2", "name": "Medi", "sectors": "[]", "status": "ipo"},
 ]
 INVESTORS = [
-    {"source_id": "f1", "name": "Fund One", "kind": "firm", "check_size_min_usd": "500000",
-     "check_size_max_usd": "", "preferred_stages": '["seed","series_a"]', "focus_sectors": '["fintech"]',
-     "geographies": '["US","CA"]', "is_lead_capable": "true", "signal_text": "mission driven fintech"},
+    {
+        "source_id": "f1",
+        "name": "Fund One",
+        "kind": "firm",
+        "check_size_min_usd": "500000",
+        "check_size_max_usd": "",
+        "preferred_stages": '["seed","series_a"]',
+        "focus_sectors": '["fintech"]',
+        "geographies": '["US","CA"]',
+        "is_lead_capable": "true",
+        "signal_text": "mission driven fintech",
+    },
     {"source_id": "p1", "name": "Pat Partner", "kind": "person", "firm_source_id": "f1", "active": "false"},
 ]
 ROUNDS = [
-    {"source_id": "r1", "company_source_id": "c1", "round_type": "seed", "announced_at": "2019-05-31",
-     "amount_usd": "3000000", "lead_investor_source_id": "f1"},
+    {
+        "source_id": "r1",
+        "company_source_id": "c1",
+        "round_type": "seed",
+        "announced_at": "2019-05-31",
+        "amount_usd": "3000000",
+        "lead_investor_source_id": "f1",
+    },
     {"source_id": "r2", "company_source_id": "c2", "round_type": "series_a", "announced_at": "2020-01-01"},
 ]
 INVESTMENTS = [
@@ -35,8 +57,11 @@ INVESTMENTS = [
 
 
 def run(db, directory):
-    result = materialize(core_assets, resources={"database": db, "source": LocalFileSource(directory=str(directory))},
-                         tags=all_months_tags())
+    result = materialize(
+        core_assets,
+        resources={"database": db, "source": LocalFileSource(directory=str(directory))},
+        tags=all_months_tags(),
+    )
     assert result.success
     return {
         e.materialization.asset_key.path[-1]: e.materialization.metadata
@@ -51,8 +76,9 @@ def snapshot(db, table):
 
 @pytest.fixture
 def source(tmp_path):
-    return write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS,
-                        funding_rounds=ROUNDS, investments=INVESTMENTS)
+    return write_source(
+        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
 
 
 def test_values_are_typed_and_references_resolved(db, source):
@@ -65,19 +91,22 @@ def test_values_are_typed_and_references_resolved(db, source):
         assert conn.execute("SELECT sectors FROM companies WHERE source_id='c2'").fetchone()[0] == []
         investor = conn.execute(
             "SELECT check_size_min_usd, check_size_max_usd, preferred_stages, geographies, is_lead_capable_stated,"
-            " active FROM investors WHERE source_id='f1'").fetchone()
+            " active FROM investors WHERE source_id='f1'"
+        ).fetchone()
         assert investor == (500000, None, ["seed", "series_a"], ["US", "CA"], True, True)
         person = conn.execute(
-            "SELECT p.active, f.source_id FROM investors p JOIN investors f ON f.id = p.firm_id"
-            " WHERE p.source_id='p1'").fetchone()
+            "SELECT p.active, f.source_id FROM investors p JOIN investors f ON f.id = p.firm_id WHERE p.source_id='p1'"
+        ).fetchone()
         assert person == (False, "f1")
         round_ = conn.execute(
             "SELECT r.announced_at, r.amount_usd, c.source_id, i.source_id FROM funding_rounds r"
             " JOIN companies c ON c.id = r.company_id JOIN investors i ON i.id = r.lead_investor_id"
-            " WHERE r.source_id='r1'").fetchone()
+            " WHERE r.source_id='r1'"
+        ).fetchone()
         assert round_ == (date(2019, 5, 31), 3_000_000, "c1", "f1")
         investments = conn.execute(
-            "SELECT source_id, is_lead, amount_usd FROM investments ORDER BY source_id").fetchall()
+            "SELECT source_id, is_lead, amount_usd FROM investments ORDER BY source_id"
+        ).fetchall()
         assert investments == [("r1|f1", True, 2_000_000), ("r1|p1", False, None), ("r2|f1", False, None)]
 
 
@@ -100,8 +129,7 @@ def test_missing_rows_are_soft_deleted_and_revived(db, tmp_path):
     assert metadata["funding_rounds"]["soft_deleted"].value == 1
     assert metadata["investments"]["soft_deleted"].value == 1
     with db.connection() as conn:
-        deleted = conn.execute(
-            "SELECT source_id FROM funding_rounds WHERE deleted_at IS NOT NULL").fetchall()
+        deleted = conn.execute("SELECT source_id FROM funding_rounds WHERE deleted_at IS NOT NULL").fetchall()
         assert deleted == [("r2",)]
         ids_before = conn.execute("SELECT source_id, id FROM funding_rounds ORDER BY 1").fetchall()
     metadata = run(db, write_source(tmp_path / "c", **full))
@@ -114,21 +142,25 @@ def test_missing_rows_are_soft_deleted_and_revived(db, tmp_path):
 def test_bad_rows_are_quarantined_with_reasons_and_the_rest_loads(db, tmp_path):
     investors = INVESTORS + [
         {"source_id": "bad_geo", "name": "X", "kind": "firm", "geographies": '["USA"]'},
-        {"source_id": "bad_check", "name": "Y", "kind": "firm", "check_size_min_usd": "9",
-         "check_size_max_usd": "1"},
+        {"source_id": "bad_check", "name": "Y", "kind": "firm", "check_size_min_usd": "9", "check_size_max_usd": "1"},
         {"source_id": "bad_type", "name": "Z", "kind": "firm", "check_size_min_usd": "lots"},
         {"source_id": "dup", "name": "First", "kind": "firm"},
         {"source_id": "dup", "name": "Second", "kind": "firm"},
     ]
     rounds = ROUNDS + [{"source_id": "r_orphan", "company_source_id": "nope", "announced_at": "2020-02-02"}]
-    directory = write_source(tmp_path / "s", companies=COMPANIES, investors=investors, funding_rounds=rounds,
-                             investments=INVESTMENTS)
-    result = materialize(core_assets, resources={"database": db, "source": LocalFileSource(directory=str(directory))},
-                         tags=all_months_tags())
+    directory = write_source(
+        tmp_path / "s", companies=COMPANIES, investors=investors, funding_rounds=rounds, investments=INVESTMENTS
+    )
+    result = materialize(
+        core_assets,
+        resources={"database": db, "source": LocalFileSource(directory=str(directory))},
+        tags=all_months_tags(),
+    )
     assert result.success
     with db.connection() as conn:
-        reasons = dict(conn.execute(
-            "SELECT source_id || '@' || table_name, split_part(reason, ':', 1) FROM quarantine").fetchall())
+        reasons = dict(
+            conn.execute("SELECT source_id || '@' || table_name, split_part(reason, ':', 1) FROM quarantine").fetchall()
+        )
         assert conn.execute("SELECT count(DISTINCT run_id) FROM quarantine").fetchone()[0] == 1
         live = {r[0] for r in conn.execute("SELECT source_id FROM investors")}
     assert reasons == {
@@ -139,6 +171,9 @@ def test_bad_rows_are_quarantined_with_reasons_and_the_rest_loads(db, tmp_path):
         "r_orphan@funding_rounds": "unknown_reference",
     }
     assert live == {"f1", "p1"}
-    by_asset = {e.asset_key.path[-1]: e.passed for e in result.get_asset_check_evaluations()
-                if e.check_name == "no_quarantined_rows"}
+    by_asset = {
+        e.asset_key.path[-1]: e.passed
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "no_quarantined_rows"
+    }
     assert by_asset == {"companies": True, "investors": False, "funding_rounds": False, "investments": True}

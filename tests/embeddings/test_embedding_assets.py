@@ -22,22 +22,31 @@ N = 60
 
 def investor(i, signal="mission driven fintech founders"):
     return {
-        "source_id": f"i{i:03d}", "name": f"Investor {i}", "kind": "firm",
-        "sector_text": f"fintech payments lending {i % 7}", "stage_text": "seed and series a",
-        "check_text": f"checks of {i} hundred thousand", "geography_text": "united states and canada",
-        "signal_text": signal if i != 5 else "", "founder_text": f"technical founders {i % 3}",
+        "source_id": f"i{i:03d}",
+        "name": f"Investor {i}",
+        "kind": "firm",
+        "sector_text": f"fintech payments lending {i % 7}",
+        "stage_text": "seed and series a",
+        "check_text": f"checks of {i} hundred thousand",
+        "geography_text": "united states and canada",
+        "signal_text": signal if i != 5 else "",
+        "founder_text": f"technical founders {i % 3}",
     }
 
 
 def build(db, directory, embedder, selection=None):
     assets = [*core_assets, *embedding_assets]
     result = materialize(
-        assets, selection=selection, resources={
-            "database": db, "source": LocalFileSource(directory=str(directory)), "embedder": embedder},
-        tags=all_months_tags())
+        assets,
+        selection=selection,
+        resources={"database": db, "source": LocalFileSource(directory=str(directory)), "embedder": embedder},
+        tags=all_months_tags(),
+    )
     assert result.success
-    return {e.materialization.asset_key.path[-1]: e.materialization.metadata
-            for e in result.get_asset_materialization_events()}
+    return {
+        e.materialization.asset_key.path[-1]: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
 
 
 def vectors(db):
@@ -65,8 +74,9 @@ def test_changing_k_signal_texts_re_embeds_exactly_those(db, tmp_path, fake):
     changed = {3, 17, 18, 40, 59}
     rows2 = [investor(i, "climate hardware moonshots") if i in changed else investor(i) for i in range(N)]
     fake.requests.clear()
-    metadata = build(db, write_source(tmp_path / "v2", investors=rows2), openai(fake),
-                     selection=["investors", "signal_embedding"])
+    metadata = build(
+        db, write_source(tmp_path / "v2", investors=rows2), openai(fake), selection=["investors", "signal_embedding"]
+    )
     assert fake.inputs == ["climate hardware moonshots"] * len(changed)
     assert metadata["signal_embedding"]["rows_embedded"].value == len(changed)
     assert metadata["signal_embedding"]["dagster/row_count"].value == N - 1  # every signal text has its vector
@@ -80,9 +90,9 @@ def test_changing_k_signal_texts_re_embeds_exactly_those(db, tmp_path, fake):
         if i in changed:
             assert values[signal] != before[source_id][signal]
         else:
-            assert values[signal:signal + 3] == before[source_id][signal:signal + 3]
-        others = values[:signal] + values[signal + 3:]
-        assert others == before[source_id][:signal] + before[source_id][signal + 3:]  # byte-identical
+            assert values[signal : signal + 3] == before[source_id][signal : signal + 3]
+        others = values[:signal] + values[signal + 3 :]
+        assert others == before[source_id][:signal] + before[source_id][signal + 3 :]  # byte-identical
 
 
 def test_second_run_embeds_nothing_and_checks_pass(db, tmp_path):
@@ -91,8 +101,11 @@ def test_second_run_embeds_nothing_and_checks_pass(db, tmp_path):
     build(db, directory, local)
     metadata = build(db, directory, local)
     assert all(metadata[f"{d}_embedding"]["rows_embedded"].value == 0 for d in DIMENSIONS)
-    result = materialize([*embedding_assets, *embedding_checks], selection=["signal_embedding"],
-                         resources={"database": db, "embedder": local})
+    result = materialize(
+        [*embedding_assets, *embedding_checks],
+        selection=["signal_embedding"],
+        resources={"database": db, "embedder": local},
+    )
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
     with db.connection() as conn:
@@ -108,7 +121,8 @@ def test_blank_text_clears_the_vector_and_deleted_rows_are_skipped(db, tmp_path)
     build(db, write_source(tmp_path / "b", investors=rows), local)
     with db.connection() as conn:
         blank = conn.execute(
-            "SELECT signal_embedding, signal_model_id FROM investors WHERE source_id = %s", ("i002",)).fetchone()
+            "SELECT signal_embedding, signal_model_id FROM investors WHERE source_id = %s", ("i002",)
+        ).fetchone()
         assert blank == (None, None)
         conn.execute("UPDATE investors SET sector_text = 'changed while deleted' WHERE deleted_at IS NOT NULL")
         conn.commit()
@@ -116,8 +130,12 @@ def test_blank_text_clears_the_vector_and_deleted_rows_are_skipped(db, tmp_path)
 
 
 def test_a_failure_keeps_committed_batches_and_the_rerun_continues(db, tmp_path, fake):
-    build(db, write_source(tmp_path / "s", investors=[investor(i) for i in range(N)]), EmbedderResource(),
-          selection=["investors"])
+    build(
+        db,
+        write_source(tmp_path / "s", investors=[investor(i) for i in range(N)]),
+        EmbedderResource(),
+        selection=["investors"],
+    )
     fake.faults.extend([None, ("500",), ("500",)])  # first batch fine, then the service fails for good
     with db.connection() as conn, pytest.raises(EmbeddingError):
         embed_dimension(conn, openai(fake, max_retries=1), "sector", batch_rows=20)

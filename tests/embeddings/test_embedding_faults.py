@@ -25,8 +25,10 @@ pytestmark = pytest.mark.slow
 
 N = 12_000
 BATCH = 300  # 40 committed batches: a kill lands between the first and the last
-VECTORS = ("SELECT source_id, md5(signal_embedding::text), signal_embedded_hash = signal_text_hash, signal_embedded_at"
-           " FROM investors ORDER BY source_id")
+VECTORS = (
+    "SELECT source_id, md5(signal_embedding::text), signal_embedded_hash = signal_text_hash, signal_embedded_at"
+    " FROM investors ORDER BY source_id"
+)
 
 
 def start_embedding(url, tmp_path, name):
@@ -36,7 +38,10 @@ def start_embedding(url, tmp_path, name):
     with open(tmp_path / f"{name}.log", "w") as log:
         return subprocess.Popen(
             [DAGSTER, "asset", "materialize", "-m", "invest_assets.definitions", "--select", "signal_embedding"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -80,8 +85,7 @@ def loaded(tmp_path, new_database_url):
     return url, source
 
 
-def test_sigkill_mid_embedding_leaves_whole_rows_and_the_rerun_embeds_only_the_rest(loaded, tmp_path,
-                                                                                   new_database_url):
+def test_sigkill_mid_embedding_leaves_whole_rows_and_the_rerun_embeds_only_the_rest(loaded, tmp_path, new_database_url):
     url, source = loaded
     killed = start_embedding(url, tmp_path, "killed")
     wait_until_some_batches_committed(url)

@@ -25,25 +25,34 @@ def built(db, tmp_path):
 
 
 def reembed_shard(db, embedder, dimension, shard, expect_success=True):
-    result = materialize(reembed_assets, selection=[f"{dimension}_reembedding"], partition_key=shard,
-                         resources={"database": db, "embedder": embedder}, raise_on_error=False)
+    result = materialize(
+        reembed_assets,
+        selection=[f"{dimension}_reembedding"],
+        partition_key=shard,
+        resources={"database": db, "embedder": embedder},
+        raise_on_error=False,
+    )
     assert result.success is expect_success
     return result.asset_materializations_for_node(f"{dimension}_reembedding")[0].metadata if expect_success else None
 
 
 def served(db, dimension):
     with db.connection() as conn:
-        model = conn.execute("SELECT m.provider || '/' || m.model || '/' || m.dimensions FROM embedding_models m"
-                             " WHERE id = %s", (serving_model_ids(conn)[dimension],)).fetchone()[0]
-        stored = conn.execute(f"SELECT DISTINCT {dimension}_model_id FROM investors"
-                              f" WHERE {dimension}_model_id IS NOT NULL").fetchall()
+        model = conn.execute(
+            "SELECT m.provider || '/' || m.model || '/' || m.dimensions FROM embedding_models m WHERE id = %s",
+            (serving_model_ids(conn)[dimension],),
+        ).fetchone()[0]
+        stored = conn.execute(
+            f"SELECT DISTINCT {dimension}_model_id FROM investors WHERE {dimension}_model_id IS NOT NULL"
+        ).fetchall()
     return model, len(stored)
 
 
 def shard_of(db, source_id):
     with db.connection() as conn:
-        return conn.execute(f"SELECT {SHARD_OF_ID.as_string(conn)} FROM investors i WHERE source_id = %s",
-                            (source_id,)).fetchone()[0]
+        return conn.execute(
+            f"SELECT {SHARD_OF_ID.as_string(conn)} FROM investors i WHERE source_id = %s", (source_id,)
+        ).fetchone()[0]
 
 
 def test_a_model_change_backfills_by_shard_retries_a_failed_shard_alone_and_switches_once(built):
@@ -92,8 +101,9 @@ def test_a_size_change_retypes_the_column_keeps_its_index_and_waits_for_changed_
 
     assert served(built, "sector") == ("local/local-hashing-v2/256", 1)
     with built.connection() as conn:
-        assert conn.execute("SELECT DISTINCT vector_dims(sector_embedding) FROM investors"
-                            " WHERE sector_embedding IS NOT NULL").fetchall() == [(256,)]
+        assert conn.execute(
+            "SELECT DISTINCT vector_dims(sector_embedding) FROM investors WHERE sector_embedding IS NOT NULL"
+        ).fetchall() == [(256,)]
         assert "sector" in indexed_dimensions(conn)
         result = find_investors(conn, LOCAL, {"sector": "robotics"}, Filters())
         assert result.investors[0]["source_id"] == changed  # queries now embed at 256 dimensions

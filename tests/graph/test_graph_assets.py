@@ -35,7 +35,8 @@ def graph(db):
         conn.execute(
             "INSERT INTO investors (source_id, name, kind, is_lead_capable_stated, deleted_at) VALUES"
             " ('A','Alpha','firm',NULL,NULL), ('B','Beta','firm',NULL,NULL), ('C','Gamma','person',NULL,NULL),"
-            " ('D','Delta','firm',true,NULL), ('E','Epsilon','firm',NULL,now())")
+            " ('D','Delta','firm',true,NULL), ('E','Epsilon','firm',NULL,now())"
+        )
         conn.execute("INSERT INTO companies (source_id, name) VALUES ('X','Xco'), ('Y','Yco')")
         conn.execute(
             """
@@ -44,7 +45,8 @@ def graph(db):
                    (SELECT id FROM investors WHERE source_id = l), CASE WHEN del THEN now() END
             FROM (VALUES ('r1','X','2020-01-01','A',false), ('r2','Y','2021-06-30','B',false),
                          ('r3','X','2022-01-01',NULL,true), ('r4','Y','2019-03-03','A',false)) v(r, c, d, l, del)
-            """)
+            """
+        )
         conn.execute(
             """
             INSERT INTO investments (source_id, funding_round_id, investor_id, is_lead, deleted_at)
@@ -54,7 +56,8 @@ def graph(db):
                          ('r2','B',true,false), ('r2','C',false,false), ('r2','E',false,false),
                          ('r3','A',false,false), ('r3','B',false,false),
                          ('r4','A',true,false), ('r4','D',false,true)) v(r, i, lead, del)
-            """)
+            """
+        )
     return db
 
 
@@ -69,7 +72,8 @@ def test_ranking_signals(graph):
     with graph.connection() as conn:
         rows = conn.execute(
             "SELECT source_id, total_investments, total_leads, last_invested_at, is_lead_capable,"
-            " is_lead_capable_source FROM investors WHERE deleted_at IS NULL ORDER BY 1").fetchall()
+            " is_lead_capable_source FROM investors WHERE deleted_at IS NULL ORDER BY 1"
+        ).fetchall()
     assert rows == [
         ("A", 2, 2, date(2020, 1, 1), True, "derived"),
         ("B", 2, 1, date(2021, 6, 30), True, "derived"),
@@ -81,7 +85,8 @@ def test_ranking_signals(graph):
     assert metadata["rows_changed"].value == 0 and metadata["dagster/row_count"].value == 4
     assert preview_rows(metadata["most_active"])[:2] == [
         ["A", "Alpha", "2", "2", "2020-01-01", "True", "derived"],
-        ["B", "Beta", "2", "1", "2021-06-30", "True", "derived"]]
+        ["B", "Beta", "2", "1", "2021-06-30", "True", "derived"],
+    ]
 
 
 def preview_rows(markdown) -> list[list[str]]:
@@ -95,7 +100,8 @@ def test_co_investor_pairs(graph):
         rows = conn.execute(
             "SELECT a.source_id, b.source_id, shared_rounds, shared_companies, first_shared_at, last_shared_at,"
             " a_led, b_led FROM co_investor_pairs p JOIN investors a ON a.id = p.investor_a_id"
-            " JOIN investors b ON b.id = p.investor_b_id ORDER BY 1, 2").fetchall()
+            " JOIN investors b ON b.id = p.investor_b_id ORDER BY 1, 2"
+        ).fetchall()
         assert rows == [
             ("A", "B", 1, 1, date(2020, 1, 1), date(2020, 1, 1), 1, 0),
             ("A", "C", 1, 1, date(2020, 1, 1), date(2020, 1, 1), 1, 0),
@@ -103,7 +109,9 @@ def test_co_investor_pairs(graph):
         ]
         paths = warm_paths(conn, "C")
     assert [(p["source_id"], p["shared_rounds"], p["companies"]) for p in paths] == [
-        ("B", 2, ["Xco", "Yco"]), ("A", 1, ["Xco"])]
+        ("B", 2, ["Xco", "Yco"]),
+        ("A", 1, ["Xco"]),
+    ]
     assert paths[0]["they_led_with_me"] == 1 and paths[0]["i_led_with_them"] == 0
 
 
@@ -125,12 +133,15 @@ def test_authority_score(graph):
     metadata = run(graph, ["authority_score"]).get_asset_materialization_events()[0].materialization.metadata
     assert [row[0] for row in preview_rows(metadata["top_scores"])] == ["A", "B", "C"]  # D has no score
     with graph.connection() as conn:
-        scores = dict(conn.execute(
-            "SELECT source_id, authority_score FROM investors WHERE deleted_at IS NULL").fetchall())
-        formula = conn.execute("SELECT DISTINCT authority_formula FROM investors WHERE authority_score IS NOT NULL"
-                               ).fetchall()
-    volume_a = 0.5 ** ((date(2021, 6, 30) - date(2020, 1, 1)).days / 365.25 / 3) + \
-        0.5 ** ((date(2021, 6, 30) - date(2019, 3, 3)).days / 365.25 / 3)
+        scores = dict(
+            conn.execute("SELECT source_id, authority_score FROM investors WHERE deleted_at IS NULL").fetchall()
+        )
+        formula = conn.execute(
+            "SELECT DISTINCT authority_formula FROM investors WHERE authority_score IS NOT NULL"
+        ).fetchall()
+    volume_a = 0.5 ** ((date(2021, 6, 30) - date(2020, 1, 1)).days / 365.25 / 3) + 0.5 ** (
+        (date(2021, 6, 30) - date(2019, 3, 3)).days / 365.25 / 3
+    )
     volume_b = 0.5 ** ((date(2021, 6, 30) - date(2020, 1, 1)).days / 365.25 / 3) + 1.0
     assert scores["A"] == pytest.approx(0.7 + 0.3 * np.log1p(volume_a) / np.log1p(volume_b), abs=1e-6)
     assert scores["A"] > scores["B"] > scores["C"] > 0 and scores["D"] is None
@@ -156,7 +167,12 @@ def test_warm_paths_cli(graph, database_url):
     from pathlib import Path
 
     run(graph, ["co_investor_pairs"])
-    done = subprocess.run([Path(sys.executable).parent / "invest-assets", "warm-paths", "C", "--json"],
-                          env=dict(os.environ, ALLOYDB_URL=database_url), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [Path(sys.executable).parent / "invest-assets", "warm-paths", "C", "--json"],
+        env=dict(os.environ, ALLOYDB_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert [p["source_id"] for p in json.loads(done.stdout)] == ["B", "A"]

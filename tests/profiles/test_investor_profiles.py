@@ -17,29 +17,74 @@ from invest_assets.resources.local_source import LocalFileSource
 from tests.source_files import write_source
 
 COMPANIES = [
-    {"source_id": "c1", "name": "Ledgerly", "hq_country": "US", "hq_region": "CA", "hq_city": "San Francisco",
-     "founded_year": "2018", "sectors": '["fintech"]', "status": "active",
-     "description": "Payments ledger for community banks"},
-    {"source_id": "c2", "name": "Cardwise", "hq_country": "US", "hq_region": "NY", "hq_city": "New York",
-     "founded_year": "2016", "sectors": '["fintech","payments"]', "status": "acquired",
-     "description": "Corporate cards and payments for banks"},
-    {"source_id": "c3", "name": "Helix Bio", "hq_country": "GB", "hq_city": "London", "founded_year": "2010",
-     "primary_sector": "biotech", "status": "ipo"},
+    {
+        "source_id": "c1",
+        "name": "Ledgerly",
+        "hq_country": "US",
+        "hq_region": "CA",
+        "hq_city": "San Francisco",
+        "founded_year": "2018",
+        "sectors": '["fintech"]',
+        "status": "active",
+        "description": "Payments ledger for community banks",
+    },
+    {
+        "source_id": "c2",
+        "name": "Cardwise",
+        "hq_country": "US",
+        "hq_region": "NY",
+        "hq_city": "New York",
+        "founded_year": "2016",
+        "sectors": '["fintech","payments"]',
+        "status": "acquired",
+        "description": "Corporate cards and payments for banks",
+    },
+    {
+        "source_id": "c3",
+        "name": "Helix Bio",
+        "hq_country": "GB",
+        "hq_city": "London",
+        "founded_year": "2010",
+        "primary_sector": "biotech",
+        "status": "ipo",
+    },
     {"source_id": "c4", "name": "Stealth Co"},
 ]
 INVESTORS = [
-    {"source_id": "f1", "name": "Fund One", "kind": "firm", "focus_sectors": '["payments"]',
-     "signal_text": "mission driven fintech"},
+    {
+        "source_id": "f1",
+        "name": "Fund One",
+        "kind": "firm",
+        "focus_sectors": '["payments"]',
+        "signal_text": "mission driven fintech",
+    },
     {"source_id": "f2", "name": "Fund Two", "kind": "firm"},
     {"source_id": "f3", "name": "Fund Three", "kind": "firm"},
 ]
 ROUNDS = [
-    {"source_id": "r1", "company_source_id": "c1", "round_type": "seed", "announced_at": "2019-05-01",
-     "amount_usd": "3000000", "lead_investor_source_id": "f1"},
-    {"source_id": "r2", "company_source_id": "c2", "round_type": "series_a", "announced_at": "2020-01-15",
-     "amount_usd": "10000000"},
-    {"source_id": "r3", "company_source_id": "c3", "round_type": "series_b", "announced_at": "2021-06-01",
-     "amount_usd": "40000000", "lead_investor_source_id": "f2"},
+    {
+        "source_id": "r1",
+        "company_source_id": "c1",
+        "round_type": "seed",
+        "announced_at": "2019-05-01",
+        "amount_usd": "3000000",
+        "lead_investor_source_id": "f1",
+    },
+    {
+        "source_id": "r2",
+        "company_source_id": "c2",
+        "round_type": "series_a",
+        "announced_at": "2020-01-15",
+        "amount_usd": "10000000",
+    },
+    {
+        "source_id": "r3",
+        "company_source_id": "c3",
+        "round_type": "series_b",
+        "announced_at": "2021-06-01",
+        "amount_usd": "40000000",
+        "lead_investor_source_id": "f2",
+    },
 ]
 INVESTMENTS = [
     {"funding_round_source_id": "r1", "investor_source_id": "f1", "is_lead": "true", "amount_usd": "2000000"},
@@ -47,9 +92,20 @@ INVESTMENTS = [
     {"funding_round_source_id": "r2", "investor_source_id": "f1"},
     {"funding_round_source_id": "r3", "investor_source_id": "f2", "is_lead": "true"},
 ]
-COLUMNS = ("sector_text", "stage_text", "check_text", "geography_text", "signal_text", "founder_text",
-           "focus_sectors", "preferred_stages", "geographies", "check_size_min_usd", "check_size_max_usd",
-           "provenance")
+COLUMNS = (
+    "sector_text",
+    "stage_text",
+    "check_text",
+    "geography_text",
+    "signal_text",
+    "founder_text",
+    "focus_sectors",
+    "preferred_stages",
+    "geographies",
+    "check_size_min_usd",
+    "check_size_max_usd",
+    "provenance",
+)
 
 
 def build(db, directory, *, embed=False):
@@ -57,8 +113,11 @@ def build(db, directory, *, embed=False):
     resources = {"database": db, "source": LocalFileSource(directory=str(directory)), "embedder": EmbedderResource()}
     result = materialize(assets, resources=resources, tags=all_months_tags())
     assert result.success
-    [event] = [e for e in result.get_asset_materialization_events()
-               if e.materialization.asset_key.path == ["investor_profiles"]]
+    [event] = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key.path == ["investor_profiles"]
+    ]
     return event.materialization.metadata
 
 
@@ -70,42 +129,59 @@ def profiles(db):
 
 @pytest.fixture
 def source(tmp_path):
-    return write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS,
-                        investments=INVESTMENTS)
+    return write_source(
+        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
 
 
-DERIVED_EVERYTHING = {field: "derived" for field in (
-    "sector_text", "stage_text", "check_text", "geography_text", "signal_text", "founder_text", "focus_sectors",
-    "preferred_stages", "geographies", "check_size")}
+DERIVED_EVERYTHING = {
+    field: "derived"
+    for field in (
+        "sector_text",
+        "stage_text",
+        "check_text",
+        "geography_text",
+        "signal_text",
+        "founder_text",
+        "focus_sectors",
+        "preferred_stages",
+        "geographies",
+        "check_size",
+    )
+}
 EXPECTED_F2 = {
     "sector_text": "Invests in biotech (50%), fintech (50%). Most active lately in biotech. "
-                   "Its companies build: banks, community, ledger, payments.",
+    "Its companies build: banks, community, ledger, payments.",
     "stage_text": "Invests at seed (50%), series b (50%). Leads 50% of its rounds, most often at series b.",
     "check_text": "Typical check $1.5M to $40M (median $20.8M): growth checks.",  # 3M / 2 in r1, 40M alone in r3
-    "geography_text": "Backs companies in United Kingdom (50%), United States (50%). "
-                      "Most often London, San Francisco.",
+    "geography_text": "Backs companies in United Kingdom (50%), United States (50%). Most often London, San Francisco.",
     "signal_text": "Latest investments: Helix Bio (biotech, series b, 2021-06-01); "
-                   "Ledgerly (fintech, seed, 2019-05-01).",
+    "Ledgerly (fintech, seed, 2019-05-01).",
     "founder_text": "Backs companies founded 2010 to 2018. Invests at the very start, when companies are at most two "
-                    "years old. Outcomes so far: 50% active, 50% public. "
-                    "Its companies build: banks, community, ledger, payments.",
-    "focus_sectors": ["biotech", "fintech"], "preferred_stages": ["seed", "series_b"], "geographies": ["GB", "US"],
-    "check_size_min_usd": 750_000, "check_size_max_usd": 80_000_000,  # half the smallest, twice the largest
+    "years old. Outcomes so far: 50% active, 50% public. "
+    "Its companies build: banks, community, ledger, payments.",
+    "focus_sectors": ["biotech", "fintech"],
+    "preferred_stages": ["seed", "series_b"],
+    "geographies": ["GB", "US"],
+    "check_size_min_usd": 750_000,
+    "check_size_max_usd": 80_000_000,  # half the smallest, twice the largest
     "provenance": DERIVED_EVERYTHING,
 }
 EXPECTED_F1 = {
     "sector_text": "Invests in fintech (100%), payments (50%). Most active lately in fintech, payments. "
-                   "Its companies build: banks, payments, cards, community, corporate, ledger.",
+    "Its companies build: banks, payments, cards, community, corporate, ledger.",
     "stage_text": "Invests at seed (50%), series a (50%). Leads 50% of its rounds, most often at seed.",
     "check_text": "Typical check $2M to $10M (median $6M): series a to b checks.",  # its own 2M, 10M alone in r2
     "geography_text": "Backs companies in United States (100%). Most often New York, San Francisco.",
     "signal_text": "mission driven fintech",  # stated by the source
     "founder_text": "Backs companies founded 2016 to 2018. Invests at the very start, when companies are at most two "
-                    "years old. Outcomes so far: 50% active, 50% acquired. Its companies build: banks, payments, "
-                    "cards, community, corporate, ledger.",
+    "years old. Outcomes so far: 50% active, 50% acquired. Its companies build: banks, payments, "
+    "cards, community, corporate, ledger.",
     "focus_sectors": ["payments"],  # stated
-    "preferred_stages": ["seed", "series_a"], "geographies": ["US"],
-    "check_size_min_usd": 1_000_000, "check_size_max_usd": 20_000_000,
+    "preferred_stages": ["seed", "series_a"],
+    "geographies": ["US"],
+    "check_size_min_usd": 1_000_000,
+    "check_size_max_usd": 20_000_000,
     "provenance": DERIVED_EVERYTHING | {"signal_text": "source", "focus_sectors": "source"},
 }
 
@@ -125,8 +201,10 @@ def test_a_source_value_wins_and_clearing_it_lets_the_derived_one_back(db, sourc
     write_source(source, companies=COMPANIES, investors=cleared, funding_rounds=ROUNDS, investments=INVESTMENTS)
     build(db, source)
     f1 = profiles(db)["f1"]
-    assert f1["signal_text"] == "Latest investments: Cardwise (fintech, series a, 2020-01-15); Ledgerly (fintech, " \
-                                "seed, 2019-05-01)."
+    assert (
+        f1["signal_text"] == "Latest investments: Cardwise (fintech, series a, 2020-01-15); Ledgerly (fintech, "
+        "seed, 2019-05-01)."
+    )
     assert f1["focus_sectors"] == ["fintech", "payments"]
     assert f1["provenance"] == DERIVED_EVERYTHING
 
@@ -152,8 +230,10 @@ def test_one_new_investment_re_derives_and_re_embeds_only_what_it_changes(db, so
     before = profiles(db)
     # A round of a company the source knows nothing else about: it changes f2's stage mix and latest
     # activity, and nothing its other texts say.
-    rounds = [*ROUNDS, {"source_id": "r4", "company_source_id": "c4", "round_type": "seed",
-                        "announced_at": "2021-07-01"}]
+    rounds = [
+        *ROUNDS,
+        {"source_id": "r4", "company_source_id": "c4", "round_type": "seed", "announced_at": "2021-07-01"},
+    ]
     investments = [*INVESTMENTS, {"funding_round_source_id": "r4", "investor_source_id": "f2"}]
     write_source(source, companies=COMPANIES, investors=INVESTORS, funding_rounds=rounds, investments=investments)
     metadata = build(db, source)
@@ -163,11 +243,15 @@ def test_one_new_investment_re_derives_and_re_embeds_only_what_it_changes(db, so
     after = profiles(db)
     assert after["f1"] == before["f1"]
     assert {f for f in COLUMNS if after["f2"][f] != before["f2"][f]} == {"stage_text", "signal_text"}
-    assert after["f2"]["stage_text"] == "Invests at seed (65%), series b (35%). Leads 35% of its rounds, most often " \
-                                        "at series b."
+    assert (
+        after["f2"]["stage_text"] == "Invests at seed (65%), series b (35%). Leads 35% of its rounds, most often "
+        "at series b."
+    )
 
     with DagsterInstance.ephemeral() as instance:
         context = build_sensor_context(instance=instance, resources={"database": db, "embedder": EmbedderResource()})
         requests = stale_embeddings_sensor(context).run_requests
     assert sorted((r.tags["invest/dimension"], r.tags["invest/stale_rows"]) for r in requests) == [
-        ("signal", "1"), ("stage", "1")]
+        ("signal", "1"),
+        ("stage", "1"),
+    ]

@@ -2,7 +2,6 @@
 becomes a sync, a profile refresh, and exactly two embedding runs (f2's stage and signal),
 each embedding one vector, with nobody clicking anything."""
 
-
 import psycopg
 import pytest
 from dagster import DagsterRunStatus, RunsFilter
@@ -22,8 +21,10 @@ ANY_STALE = " OR ".join(f"{d}_text_hash IS DISTINCT FROM {d}_embedded_hash" for 
 def settled(url, instance) -> bool:
     """Profiles derived, every vector current, no run queued or in progress."""
     with psycopg.connect(url) as conn:
-        busy = conn.execute(f"SELECT count(*) FILTER (WHERE profile_derived_at IS NULL), count(*) FILTER (WHERE"
-                            f" {ANY_STALE}) FROM investors WHERE source_id = 'f2'").fetchone()
+        busy = conn.execute(
+            f"SELECT count(*) FILTER (WHERE profile_derived_at IS NULL), count(*) FILTER (WHERE"
+            f" {ANY_STALE}) FROM investors WHERE source_id = 'f2'"
+        ).fetchone()
     return busy == (0, 0) and not instance.get_run_records(RunsFilter(statuses=ACTIVE_STATUSES))
 
 
@@ -35,8 +36,9 @@ def vectors(url) -> dict:
 
 @pytest.fixture
 def daemon(tmp_path, database_url, monkeypatch):
-    source = write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS,
-                          investments=INVESTMENTS)
+    source = write_source(
+        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
     with daemon_on_source(tmp_path, database_url, source, monkeypatch) as running:
         yield running
 
@@ -49,10 +51,17 @@ def test_one_new_investment_re_embeds_only_f2s_stage_and_signal_through_the_daem
     before = vectors(url)
     assert all(before["f2"].values())
 
-    rounds = [*ROUNDS, {"source_id": "r4", "company_source_id": "c4", "round_type": "seed",
-                        "announced_at": "2021-07-01"}]
-    write_source(daemon["source"], companies=COMPANIES, investors=INVESTORS, funding_rounds=rounds,
-                 investments=[*INVESTMENTS, {"funding_round_source_id": "r4", "investor_source_id": "f2"}])
+    rounds = [
+        *ROUNDS,
+        {"source_id": "r4", "company_source_id": "c4", "round_type": "seed", "announced_at": "2021-07-01"},
+    ]
+    write_source(
+        daemon["source"],
+        companies=COMPANIES,
+        investors=INVESTORS,
+        funding_rounds=rounds,
+        investments=[*INVESTMENTS, {"funding_round_source_id": "r4", "investor_source_id": "f2"}],
+    )
 
     def new_runs():
         return [r.dagster_run for r in instance.get_run_records() if r.dagster_run.run_id not in before_runs]
@@ -64,8 +73,10 @@ def test_one_new_investment_re_embeds_only_f2s_stage_and_signal_through_the_daem
     wait_until(both_embedded, "the stage and signal embedding runs", log)
     runs = new_runs()
     assert all(run.status == DagsterRunStatus.SUCCESS for run in runs)
-    assert sorted((run.tags[DIMENSION_TAG], run.tags[STALE_ROWS_TAG]) for run in runs if DIMENSION_TAG in run.tags) \
-        == [("signal", "1"), ("stage", "1")]
+    assert sorted((run.tags[DIMENSION_TAG], run.tags[STALE_ROWS_TAG]) for run in runs if DIMENSION_TAG in run.tags) == [
+        ("signal", "1"),
+        ("stage", "1"),
+    ]
     after = vectors(url)
     changed = {(investor, d) for investor in after for d in DIMENSIONS if after[investor][d] != before[investor][d]}
     assert changed == {("f2", "stage"), ("f2", "signal")}

@@ -25,21 +25,53 @@ from tests.source_files import write_source
 
 CUT, UNTIL = date(2021, 1, 1), date(2022, 1, 1)
 COMPANIES = [
-    {"source_id": f"c{n}", "name": f"Company {n}", "sectors": '["fintech"]' if n % 2 else '["biotech"]',
-     "hq_country": "US", "founded_year": "2018"} for n in range(1, 9)]
-INVESTORS = [{"source_id": source_id, "name": source_id.title(), "kind": "firm"}
-             for source_id in ("fin1", "fin2", "bio1", "late")]
+    {
+        "source_id": f"c{n}",
+        "name": f"Company {n}",
+        "sectors": '["fintech"]' if n % 2 else '["biotech"]',
+        "hq_country": "US",
+        "founded_year": "2018",
+    }
+    for n in range(1, 9)
+]
+INVESTORS = [
+    {"source_id": source_id, "name": source_id.title(), "kind": "firm"}
+    for source_id in ("fin1", "fin2", "bio1", "late")
+]
 ROUNDS = [
     # before the cut: fin1 and fin2 back fintech companies together, bio1 biotech ones
-    *({"source_id": f"r{n}", "company_source_id": f"c{n}", "round_type": "seed", "announced_at": f"2020-0{n}-01",
-       "amount_usd": "2000000"} for n in range(1, 7)),
+    *(
+        {
+            "source_id": f"r{n}",
+            "company_source_id": f"c{n}",
+            "round_type": "seed",
+            "announced_at": f"2020-0{n}-01",
+            "amount_usd": "2000000",
+        }
+        for n in range(1, 7)
+    ),
     # after the cut: a follow-on of c1 and a first round of c7 (fintech) and c8 (biotech)
-    {"source_id": "f1", "company_source_id": "c1", "round_type": "series_a", "announced_at": "2021-03-01",
-     "amount_usd": "8000000"},
-    {"source_id": "f7", "company_source_id": "c7", "round_type": "seed", "announced_at": "2021-04-01",
-     "amount_usd": "2000000"},
-    {"source_id": "f8", "company_source_id": "c8", "round_type": "seed", "announced_at": "2021-05-01",
-     "amount_usd": "2000000"},
+    {
+        "source_id": "f1",
+        "company_source_id": "c1",
+        "round_type": "series_a",
+        "announced_at": "2021-03-01",
+        "amount_usd": "8000000",
+    },
+    {
+        "source_id": "f7",
+        "company_source_id": "c7",
+        "round_type": "seed",
+        "announced_at": "2021-04-01",
+        "amount_usd": "2000000",
+    },
+    {
+        "source_id": "f8",
+        "company_source_id": "c8",
+        "round_type": "seed",
+        "announced_at": "2021-05-01",
+        "amount_usd": "2000000",
+    },
 ]
 INVESTMENTS = [
     *({"funding_round_source_id": f"r{n}", "investor_source_id": i} for n in (1, 3, 5) for i in ("fin1", "fin2")),
@@ -53,22 +85,27 @@ INVESTMENTS = [
 
 def test_score_counts_recall_hits_ndcg_and_reciprocal_rank():
     assert score(["x", "a", "y", "b"], {"a", "b"}) == {
-        "recall@25": 1.0, "hit@25": 1.0, "ndcg@25": (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3)),
-        "mrr": 0.5}
+        "recall@25": 1.0,
+        "hit@25": 1.0,
+        "ndcg@25": (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3)),
+        "mrr": 0.5,
+    }
     assert score(["x"], {"a"}) == {"recall@25": 0.0, "hit@25": 0.0, "ndcg@25": 0.0, "mrr": 0.0}
 
 
 def test_the_as_of_source_holds_nothing_from_the_cut_on(tmp_path):
-    source = write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS,
-                          investments=INVESTMENTS)
+    source = write_source(
+        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
     counts = write_as_of_source(source, tmp_path / "as_of", CUT)
     assert counts == {"companies": 8, "investors": 4, "funding_rounds": 6, "investments": 9}
 
 
 @pytest.mark.slow
 def test_a_backtest_through_the_build_and_find_investors(tmp_path):
-    source = write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS,
-                          investments=INVESTMENTS)
+    source = write_source(
+        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
     workdir = tmp_path / "work"
     try:
         result = evaluate(source, CUT, UNTIL, workdir, train_months=9)  # learns from r4-r6, built as of r3
@@ -109,8 +146,15 @@ def users_prefer_bio1_for_fintech(conn) -> dict:
     returns both investors' feature rows in those queries."""
     query = GraphQuery(None, ["fintech"], date(2020, 4, 1))
     for _ in range(5):
-        run = find_investors(conn, LOCAL, {"sector": "Invests in fintech."}, ranking_filters(date(2020, 4, 1)),
-                             variant="graph", graph=query, user="tester")
+        run = find_investors(
+            conn,
+            LOCAL,
+            {"sector": "Invests in fintech."},
+            ranking_filters(date(2020, 4, 1)),
+            variant="graph",
+            graph=query,
+            user="tester",
+        )
         rows = {i["source_id"]: np.asarray([i["features"][f] for f in FEATURES]) for i in run.investors}
         record_feedback(conn, run.run_id, "bio1", "thumbs_up", user="tester")
         record_feedback(conn, run.run_id, "fin1", "pass", user="tester")

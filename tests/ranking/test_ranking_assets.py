@@ -19,14 +19,18 @@ from tests.source_files import write_source
 @pytest.mark.slow
 def test_the_backtest_assets_store_and_serve_the_model_and_show_the_table(db, tmp_path, monkeypatch):
     monkeypatch.setenv("INVEST_ASSETS_HOME", str(tmp_path / "home"))
-    source = write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS,
-                          investments=INVESTMENTS)
+    source = write_source(
+        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
     config = {"cut": str(CUT), "until": str(UNTIL), "train_months": 9, "max_rounds": None}
     with db.connection() as conn:
         assert served_model(conn) == shipped_model()  # nothing fitted here yet
     try:
-        result = materialize([ranking_backtest], resources={"database": db, "source": LocalFileSource(
-            directory=str(source))}, run_config={"ops": {"ranking_backtest": {"config": config}}})
+        result = materialize(
+            [ranking_backtest],
+            resources={"database": db, "source": LocalFileSource(directory=str(source))},
+            run_config={"ops": {"ranking_backtest": {"config": config}}},
+        )
     finally:
         for build in ("train", "test"):
             stop_embedded_server(str(tmp_path / "home" / "backtest" / build / "home"))

@@ -13,8 +13,12 @@ from invest_assets.settings import masked_url
 
 BIN = Path(sys.executable).parent
 PASSWORD = "Pl4nted-S3cret"
-BAD_URLS = [f"mysql://app:{PASSWORD}@db.internal/invest", f"postgressql://app:{PASSWORD}@db.internal/invest",
-            f"postgresql:/app:{PASSWORD}@db.internal/invest", f"postgresql://app:{PASSWORD}@db.internal:notaport/x"]
+BAD_URLS = [
+    f"mysql://app:{PASSWORD}@db.internal/invest",
+    f"postgressql://app:{PASSWORD}@db.internal/invest",
+    f"postgresql:/app:{PASSWORD}@db.internal/invest",
+    f"postgresql://app:{PASSWORD}@db.internal:notaport/x",
+]
 
 
 @pytest.mark.parametrize("url", BAD_URLS)
@@ -26,8 +30,10 @@ def test_a_bad_url_is_refused_with_the_password_masked(url):
 
 
 def test_masking_covers_password_parameters():
-    assert masked_url(f"postgresql://h/db?sslmode=require&password={PASSWORD}") == \
-        "postgresql://h/db?sslmode=require&password=***"
+    assert (
+        masked_url(f"postgresql://h/db?sslmode=require&password={PASSWORD}")
+        == "postgresql://h/db?sslmode=require&password=***"
+    )
 
 
 @pytest.mark.slow
@@ -36,8 +42,9 @@ def test_the_clis_say_one_line_and_leak_nothing(tmp_path, command):
     home = tmp_path / "dagster_home"
     env = dict(os.environ, ALLOYDB_URL=BAD_URLS[0], INVEST_ASSETS_HOME=str(tmp_path / "home"))
     env.pop("DAGSTER_HOME", None)
-    done = subprocess.run([BIN / "invest-assets", *command], env=env, capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
+    done = subprocess.run(
+        [BIN / "invest-assets", *command], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().startswith("error: ALLOYDB_URL") and "Traceback" not in done.stderr
     written = "".join(path.read_text(errors="replace") for path in tmp_path.rglob("*") if path.is_file())

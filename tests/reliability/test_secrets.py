@@ -23,16 +23,23 @@ def run_text(instance, result) -> str:
 
 @pytest.mark.parametrize("fail", [False, True])
 def test_the_api_key_stays_out_of_logs_metadata_and_errors(db, tmp_path, fail):
-    directory = write_source(tmp_path / "s", investors=[
-        {"source_id": f"i{i}", "name": f"I{i}", "kind": "firm", "signal_text": f"mission {i}"} for i in range(5)])
+    directory = write_source(
+        tmp_path / "s",
+        investors=[
+            {"source_id": f"i{i}", "name": f"I{i}", "kind": "firm", "signal_text": f"mission {i}"} for i in range(5)
+        ],
+    )
     with FakeOpenAI() as fake, DagsterInstance.ephemeral() as instance:
         if fail:
             fake.faults.extend([("500",)] * 10)
         embedder = EmbedderResource(provider="openai", base_url=fake.base_url, api_key=SECRET, max_retries=1)
-        result = materialize([*core_assets, *embedding_assets], selection=["investors", "signal_embedding"],
-                             resources={"database": db, "source": LocalFileSource(directory=str(directory)),
-                                        "embedder": embedder},
-                             instance=instance, raise_on_error=False)
+        result = materialize(
+            [*core_assets, *embedding_assets],
+            selection=["investors", "signal_embedding"],
+            resources={"database": db, "source": LocalFileSource(directory=str(directory)), "embedder": embedder},
+            instance=instance,
+            raise_on_error=False,
+        )
         assert result.success is not fail
         assert SECRET not in run_text(instance, result)
         assert fake.authorization and all(a == f"Bearer {SECRET}" for a in fake.authorization)  # it was used
@@ -41,4 +48,3 @@ def test_the_api_key_stays_out_of_logs_metadata_and_errors(db, tmp_path, fail):
         with db.connection() as conn:
             stored = conn.execute("SELECT coalesce(string_agg(r::text, ' '), '') FROM runs r").fetchone()[0]
         assert stored and SECRET not in stored
-

@@ -15,8 +15,10 @@ def test_migrations_create_the_seed_schema_and_reapply_as_no_op(database_url):
     with psycopg.connect(database_url) as conn:
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         assert SEED_TABLES <= tables
-        columns = {r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'investors'")}
+        columns = {
+            r[0]
+            for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'investors'")
+        }
     for dim in ("sector", "stage", "check", "geography", "signal", "founder"):
         assert {f"{dim}_embedding", f"{dim}_text", f"{dim}_text_hash", f"{dim}_model_id"} <= columns
 
@@ -45,7 +47,8 @@ def test_blank_text_has_no_hash(db):
     with db.connection() as conn:
         conn.execute(
             "INSERT INTO investors (source_id, name, kind, signal_text, sector_text, stage_text) "
-            "VALUES ('a', 'A', 'firm', '  \t', 'fintech', NULL)")
+            "VALUES ('a', 'A', 'firm', '  \t', 'fintech', NULL)"
+        )
         row = conn.execute("SELECT signal_text_hash, sector_text_hash, stage_text_hash FROM investors").fetchone()
     assert row[0] is None and row[1] is not None and row[2] is None
 
@@ -69,8 +72,10 @@ def test_processes_starting_together_share_one_embedded_server(tmp_path):
     home = tmp_path / "shared_home"
     start_at = str(time.time() + 8)
     try:
-        procs = [subprocess.Popen([sys.executable, "-c", script, str(home), start_at], stdout=subprocess.PIPE,
-                                  text=True) for _ in range(4)]
+        procs = [
+            subprocess.Popen([sys.executable, "-c", script, str(home), start_at], stdout=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
         outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
         assert all(p.returncode == 0 for p in procs)
         assert len(set(outputs)) == 1  # one server, started once, used by all four

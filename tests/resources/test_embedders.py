@@ -37,8 +37,9 @@ def test_token_counts_use_the_real_cl100k_encoding():
 
 
 def test_requests_respect_input_and_token_budgets_and_truncate_long_inputs():
-    embedder = EmbedderResource(provider="openai", max_inputs_per_request=3, max_tokens_per_request=10,
-                                max_input_tokens=8)
+    embedder = EmbedderResource(
+        provider="openai", max_inputs_per_request=3, max_tokens_per_request=10, max_input_tokens=8
+    )
     texts = ["one two", "three four", "five six", "seven", "word " * 20]
     requests, tokens, truncated = embedder.pack_requests(texts)
     assert [len(r) for r in requests] == [3, 2]  # 3 inputs max; the long one fits after truncation
@@ -53,8 +54,15 @@ def fake():
 
 
 def openai_embedder(fake, **overrides):
-    settings = dict(provider="openai", base_url=fake.base_url, api_key="sk-test-secret", dimensions=64,
-                    max_inputs_per_request=10, max_retries=3, timeout_seconds=2.0)
+    settings = dict(
+        provider="openai",
+        base_url=fake.base_url,
+        api_key="sk-test-secret",
+        dimensions=64,
+        max_inputs_per_request=10,
+        max_retries=3,
+        timeout_seconds=2.0,
+    )
     return EmbedderResource(**{**settings, **overrides})
 
 

@@ -26,8 +26,12 @@ def single(args: list[str]) -> list[str]:
 
 def test_a_batch_answers_every_line_in_order_as_the_single_queries_do(built, tmp_path):  # noqa: F811
     path = tmp_path / "queries.jsonl"
-    path.write_text("\n".join(json.dumps(q) for q in QUERIES[:2]) + "\n\n" + "\n".join(
-        [*map(json.dumps, QUERIES[2:]), "[1, 2]", "{not json"]) + "\n")
+    path.write_text(
+        "\n".join(json.dumps(q) for q in QUERIES[:2])
+        + "\n\n"
+        + "\n".join([*map(json.dumps, QUERIES[2:]), "[1, 2]", "{not json"])
+        + "\n"
+    )
     answer = CliRunner().invoke(cli, ["find-investors", "--queries", str(path)])
     assert answer.exit_code == 0, answer.output
     results = [json.loads(line) for line in answer.output.splitlines()]
@@ -36,9 +40,11 @@ def test_a_batch_answers_every_line_in_order_as_the_single_queries_do(built, tmp
     assert [r["line"] for r in ok] == [1, 4, 5]
     assert len({r["run_id"] for r in ok}) == 3
     assert [i["source_id"] for i in ok[0]["investors"]] == single(
-        ["--sector-text", "fintech payments", "--recency-months", "0", "--limit", "5"])
+        ["--sector-text", "fintech payments", "--recency-months", "0", "--limit", "5"]
+    )
     assert [i["source_id"] for i in ok[1]["investors"]] == single(
-        ["--sector-text", "climate batteries", "--geo", "US", "--check-size", "500000", "--recency-months", "0"])
+        ["--sector-text", "climate batteries", "--geo", "US", "--check-size", "500000", "--recency-months", "0"]
+    )
     assert all("US" in i["geographies"] for i in ok[1]["investors"])
     assert len(ok[2]["investors"]) == 3 and ok[2]["weights"] == {"sector": 1.0}
     errors = {r["line"]: r["error"] for r in results if "error" in r}

@@ -25,28 +25,31 @@ def built(db, investors, monkeypatch):  # noqa: F811 (the find_investors tests' 
     return run
 
 
-@pytest.mark.parametrize("args, message", [
-    ([*QUERY, "--weights", "{not json"], "not JSON"),
-    ([*QUERY, "--weights", "[1, 2]"], "expected an object"),
-    ([*QUERY, "--weights", '{"signal": 1}'], "no weight for ['sector']"),
-    ([*QUERY, "--weights", '{"sector": "high"}'], "is not a finite number"),
-    ([*QUERY, "--weights", '{"sector": NaN}'], "is not a finite number"),
-    ([*QUERY, "--weights", '{"sector": -1}'], "is not a finite number"),
-    ([*QUERY, "--weights", '{"sectr": 1}'], "unknown dimensions"),
-    (["find-investors"], "give at least one query text"),
-    ([*QUERY, "--limit", "-1"], "--limit"),
-    ([*QUERY, "--limit", "0"], "--limit"),
-    ([*QUERY, "--limit", "1e11"], "--limit"),
-    ([*QUERY, "--recency-months", "-5"], "--recency-months"),
-    ([*QUERY, "--recency-months", str(2**31)], "--recency-months"),
-    ([*QUERY, "--user", "u" * 3000], "--user"),
-    (["feedback", str(2**63), "i1", "pass"], "RUN_ID"),
-    (["feedback", "999999", "i1", "pass"], "no run 999999"),
-    (["feedback", "RUN", "nobody", "pass"], "no investor 'nobody'"),
-    (["warm-paths", "i1", "--limit", "-1"], "--limit"),
-    (["warm-paths", "i1", "--limit", "0"], "--limit"),
-    (["warm-paths", "nobody"], "no investor 'nobody'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([*QUERY, "--weights", "{not json"], "not JSON"),
+        ([*QUERY, "--weights", "[1, 2]"], "expected an object"),
+        ([*QUERY, "--weights", '{"signal": 1}'], "no weight for ['sector']"),
+        ([*QUERY, "--weights", '{"sector": "high"}'], "is not a finite number"),
+        ([*QUERY, "--weights", '{"sector": NaN}'], "is not a finite number"),
+        ([*QUERY, "--weights", '{"sector": -1}'], "is not a finite number"),
+        ([*QUERY, "--weights", '{"sectr": 1}'], "unknown dimensions"),
+        (["find-investors"], "give at least one query text"),
+        ([*QUERY, "--limit", "-1"], "--limit"),
+        ([*QUERY, "--limit", "0"], "--limit"),
+        ([*QUERY, "--limit", "1e11"], "--limit"),
+        ([*QUERY, "--recency-months", "-5"], "--recency-months"),
+        ([*QUERY, "--recency-months", str(2**31)], "--recency-months"),
+        ([*QUERY, "--user", "u" * 3000], "--user"),
+        (["feedback", str(2**63), "i1", "pass"], "RUN_ID"),
+        (["feedback", "999999", "i1", "pass"], "no run 999999"),
+        (["feedback", "RUN", "nobody", "pass"], "no investor 'nobody'"),
+        (["warm-paths", "i1", "--limit", "-1"], "--limit"),
+        (["warm-paths", "i1", "--limit", "0"], "--limit"),
+        (["warm-paths", "nobody"], "no investor 'nobody'"),
+    ],
+)
 def test_bad_input_gets_one_line_and_exit_code_2(built, args, message):
     args = [str(built.run_id) if a == "RUN" else a for a in args]
     result = CliRunner().invoke(cli, args)
@@ -57,8 +60,9 @@ def test_bad_input_gets_one_line_and_exit_code_2(built, args, message):
 def test_feedback_outside_the_run_results_is_refused_and_inside_recorded(built, db):
     shown = built.investors[0]["source_id"]
     with db.connection() as conn:
-        unseen = conn.execute("SELECT source_id FROM investors WHERE NOT (id = ANY(%s)) LIMIT 1",
-                              ([i["id"] for i in built.investors],)).fetchone()[0]
+        unseen = conn.execute(
+            "SELECT source_id FROM investors WHERE NOT (id = ANY(%s)) LIMIT 1", ([i["id"] for i in built.investors],)
+        ).fetchone()[0]
     refused = CliRunner().invoke(cli, ["feedback", str(built.run_id), unseen, "thumbs_up"])
     assert refused.exit_code == 2 and f"is not among the results of run {built.run_id}" in refused.output
     recorded = CliRunner().invoke(cli, ["feedback", str(built.run_id), shown, "thumbs_up"])

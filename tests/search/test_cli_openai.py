@@ -26,18 +26,27 @@ def invest_assets(env, *args) -> str:
 
 @pytest.mark.slow
 def test_query_clis_work_with_the_openai_embedder(tmp_path, database_url):
-    source = write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS,
-                          investments=INVESTMENTS)
+    source = write_source(
+        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
     with FakeOpenAI() as fake:
-        env = dict(os.environ, ALLOYDB_URL=database_url, INVEST_SOURCE_DIR=str(source), INVEST_EMBEDDER="openai",
-                   OPENAI_API_KEY=SECRET, OPENAI_BASE_URL=fake.base_url, DAGSTER_HOME=str(tmp_path / "dagster"),
-                   INVEST_ASSETS_HOME=str(tmp_path / "home"))
+        env = dict(
+            os.environ,
+            ALLOYDB_URL=database_url,
+            INVEST_SOURCE_DIR=str(source),
+            INVEST_EMBEDDER="openai",
+            OPENAI_API_KEY=SECRET,
+            OPENAI_BASE_URL=fake.base_url,
+            DAGSTER_HOME=str(tmp_path / "dagster"),
+            INVEST_ASSETS_HOME=str(tmp_path / "home"),
+        )
         (tmp_path / "dagster").mkdir()
         invest_assets(env, "build")
         assert "mission driven fintech" in fake.inputs
 
-        found = json.loads(invest_assets(env, "find-investors", "--signal-text", "mission fintech",
-                                         "--recency-months", "0", "--json"))
+        found = json.loads(
+            invest_assets(env, "find-investors", "--signal-text", "mission fintech", "--recency-months", "0", "--json")
+        )
         assert [i["source_id"] for i in found["investors"]] == ["f1"]
         assert "mission fintech" in fake.inputs  # the query was embedded by the OpenAI client
         assert all(a == f"Bearer {SECRET}" for a in fake.authorization)

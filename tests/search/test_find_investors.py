@@ -29,8 +29,11 @@ from invest_assets.sources.schema import DIMENSIONS
 from invest_assets.vectors.models import register_model
 
 SECTORS = ["fintech", "climate", "biotech"]
-WORDS = {"fintech": "payments lending ledger cards", "climate": "carbon grid batteries solar",
-         "biotech": "molecules trials antibodies genomics"}
+WORDS = {
+    "fintech": "payments lending ledger cards",
+    "climate": "carbon grid batteries solar",
+    "biotech": "molecules trials antibodies genomics",
+}
 N = 400
 LOCAL = EmbedderResource(provider="local")
 
@@ -41,15 +44,23 @@ def investors(db):
     rows = []
     for i in range(N):
         sector = SECTORS[i % 3]
-        rows.append((
-            f"i{i}", f"Investor {i}", "firm", bool(i % 11), int(rng.integers(1, 20)) * 100_000,
-            None if i % 4 == 0 else int(rng.integers(20, 200)) * 100_000, ["seed", "series_a"] if i % 2 else ["seed"],
-            [sector], [] if i % 13 == 0 else (["US"] if i % 5 else ["GB", "DE"]),
-            date(2026, 11, 1) - timedelta(days=int(rng.integers(0, 1500))),
-            f"{sector} {' '.join(rng.choice(WORDS[sector].split(), 3))} {i % 17}",
-            None if i % 7 == 0 else f"stage words {rng.choice(['seed', 'growth'])}",
-            f"signal {rng.choice(['mission', 'moats', 'community'])} {sector}",
-        ))
+        rows.append(
+            (
+                f"i{i}",
+                f"Investor {i}",
+                "firm",
+                bool(i % 11),
+                int(rng.integers(1, 20)) * 100_000,
+                None if i % 4 == 0 else int(rng.integers(20, 200)) * 100_000,
+                ["seed", "series_a"] if i % 2 else ["seed"],
+                [sector],
+                [] if i % 13 == 0 else (["US"] if i % 5 else ["GB", "DE"]),
+                date(2026, 11, 1) - timedelta(days=int(rng.integers(0, 1500))),
+                f"{sector} {' '.join(rng.choice(WORDS[sector].split(), 3))} {i % 17}",
+                None if i % 7 == 0 else f"stage words {rng.choice(['seed', 'growth'])}",
+                f"signal {rng.choice(['mission', 'moats', 'community'])} {sector}",
+            )
+        )
     with db.connection() as conn:
         with conn.cursor().copy(
             "COPY investors (source_id, name, kind, active, check_size_min_usd, check_size_max_usd, preferred_stages,"
@@ -72,12 +83,13 @@ def brute_force(conn, texts, filters: Filters, variant, limit):
     ).fetchall()
     recent = date.today() - timedelta(days=int(30.44 * filters.recency_months))
     scored = []
-    for (i, active, deleted, low, high, sectors, stages, geos, last, *embeddings) in rows:
+    for i, active, deleted, low, high, sectors, stages, geos, last, *embeddings in rows:
         stored = dict(zip(("sector", "stage", "signal"), embeddings, strict=True))
         if deleted or not active or stored["sector"] is None:
             continue
         if filters.check_size_usd is not None and not (
-                low is not None and low <= filters.check_size_usd and (high is None or high >= filters.check_size_usd)):
+            low is not None and low <= filters.check_size_usd and (high is None or high >= filters.check_size_usd)
+        ):
             continue
         if filters.sector and filters.sector not in sectors:
             continue
@@ -102,7 +114,7 @@ def same_ranking(got, expected, tolerance=1e-5):
     """Equal scores position by position, and equal ids wherever the scores are not tied."""
     assert [score for _, score in got] == pytest.approx([score for _, score in expected], abs=tolerance)
     for k, ((got_id, score), (expected_id, _)) in enumerate(zip(got, expected, strict=True)):
-        neighbours = [s for _, s in expected[max(k - 1, 0):k + 2]]
+        neighbours = [s for _, s in expected[max(k - 1, 0) : k + 2]]
         tied = sum(abs(s - score) < tolerance for s in neighbours) > 1
         assert tied or got_id == expected_id
 
@@ -110,8 +122,11 @@ def same_ranking(got, expected, tolerance=1e-5):
 CASES = [
     ({"sector": "payments lending"}, Filters(check_size_usd=1_500_000, geographies=["US"]), "single"),
     ({"sector": "carbon batteries"}, Filters(sector="climate", stage="series_a", recency_months=24), "single"),
-    ({"sector": "molecules", "stage": "growth stage", "signal": "mission"}, Filters(geographies=["GB", "FR"]),
-     "rerank"),
+    (
+        {"sector": "molecules", "stage": "growth stage", "signal": "mission"},
+        Filters(geographies=["GB", "FR"]),
+        "rerank",
+    ),
     ({"sector": "payments", "signal": "community"}, Filters(check_size_usd=300_000), "rerank"),
 ]
 
@@ -133,8 +148,15 @@ def test_matches_brute_force(investors, texts, filters, variant, scan):
         assert all(set(r["distances"]) == set(texts) for r in result.investors)
 
 
-def candidate_statement(conn, text: str, filters: Filters, scan: str, limit: int,
-                        hnsw: tuple[int, str] = (HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN), explain: bool = False):
+def candidate_statement(
+    conn,
+    text: str,
+    filters: Filters,
+    scan: str,
+    limit: int,
+    hnsw: tuple[int, str] = (HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN),
+    explain: bool = False,
+):
     """Runs the candidate statement search runs for ``scan``, under the same settings (or EXPLAINs it)."""
     model_id = conn.execute("SELECT max(sector_model_id) FROM investors").fetchone()[0]
     where, params = filter_sql(filters, "sector", model_id)
@@ -142,8 +164,10 @@ def candidate_statement(conn, text: str, filters: Filters, scan: str, limit: int
     with conn.transaction():
         if scan != "exact":
             set_index_scan(conn, hnsw, limit)
-        return conn.execute(sql.SQL("EXPLAIN ") + statement if explain else statement,
-                            {**params, "q": Vector(LOCAL.embed([text]).vectors[0]), "limit": limit}).fetchall()
+        return conn.execute(
+            sql.SQL("EXPLAIN ") + statement if explain else statement,
+            {**params, "q": Vector(LOCAL.embed([text]).vectors[0]), "limit": limit},
+        ).fetchall()
 
 
 @pytest.mark.parametrize("filters", [filters for _, filters, _ in CASES])
@@ -152,8 +176,9 @@ def test_the_reported_scan_is_the_plan_that_runs(investors, filters):
     filtered row without it."""
     with investors.connection() as conn:
         for scan, walks_index in (("exact", False), ("hnsw-iterative", True)):
-            plan = "\n".join(line for (line,) in candidate_statement(conn, "payments lending", filters, scan, 20,
-                                                                     explain=True))
+            plan = "\n".join(
+                line for (line,) in candidate_statement(conn, "payments lending", filters, scan, 20, explain=True)
+            )
             assert ("Index Scan using investors_sector_ann" in plan) == walks_index, plan
             assert "Bitmap" not in plan or scan == "exact", plan
 
@@ -170,8 +195,9 @@ def test_a_short_index_page_is_completed_by_the_exact_scan(investors, monkeypatc
         expected = brute_force(conn, texts, filters, "single", 20)
         index_page = candidate_statement(conn, texts["sector"], filters, "hnsw-iterative", 20, small_candidate_list)
         assert len(index_page) < len(expected) == 20
-        result = search(conn, LOCAL, texts, filters, "single", limit=20, scan="hnsw-iterative",
-                        hnsw=small_candidate_list)
+        result = search(
+            conn, LOCAL, texts, filters, "single", limit=20, scan="hnsw-iterative", hnsw=small_candidate_list
+        )
     assert result.scan == INDEX_THEN_EXACT
     same_ranking([(r["id"], r["final_score"]) for r in result.investors], expected)
 
@@ -185,8 +211,11 @@ def test_small_filtered_sets_choose_the_exact_scan(investors):
 def test_runs_and_feedback_are_recorded(investors):
     with investors.connection() as conn:
         result = find_investors(conn, LOCAL, {"sector": "payments"}, Filters(), user="founder-1")
-        run = conn.execute("SELECT status, result_count, result_ids, tool_input->'filters'->>'recency_months',"
-                           " user_query FROM runs WHERE id = %s", (result.run_id,)).fetchone()
+        run = conn.execute(
+            "SELECT status, result_count, result_ids, tool_input->'filters'->>'recency_months',"
+            " user_query FROM runs WHERE id = %s",
+            (result.run_id,),
+        ).fetchone()
         assert run[0] == "success" and run[1] == len(result.investors) == 25
         assert run[2] == [r["id"] for r in result.investors] and run[3] == "24"
         empty = find_investors(conn, LOCAL, {"sector": "payments"}, Filters(sector="no-such-sector"))
@@ -194,7 +223,9 @@ def test_runs_and_feedback_are_recorded(investors):
         record_feedback(conn, result.run_id, result.investors[0]["source_id"], "meeting_booked", user="founder-1")
         record_feedback(conn, result.run_id, str(result.investors[1]["id"]), "pass", user="founder-1")
         assert conn.execute("SELECT investor_id, signal FROM feedback ORDER BY id").fetchall() == [
-            (result.investors[0]["id"], "meeting_booked"), (result.investors[1]["id"], "pass")]
+            (result.investors[0]["id"], "meeting_booked"),
+            (result.investors[1]["id"], "pass"),
+        ]
         with pytest.raises(ValueError, match="no investor"):
             record_feedback(conn, result.run_id, "no-such-investor", "pass")
         with pytest.raises(ValueError):
@@ -219,8 +250,10 @@ def test_queries_embed_with_the_serving_model_and_refuse_vectors_of_another(inve
         # configured for another model, the query still embeds with the one the vectors serve (no network used)
         served = find_investors(conn, other, {"sector": "payments"}, Filters())
         assert served.investors == find_investors(conn, LOCAL, {"sector": "payments"}, Filters()).investors
-        conn.execute("UPDATE serving_embedding_models SET model_id = %s WHERE dimension = 'sector'",
-                     (register_model(conn, other.identity),))
+        conn.execute(
+            "UPDATE serving_embedding_models SET model_id = %s WHERE dimension = 'sector'",
+            (register_model(conn, other.identity),),
+        )
         conn.commit()
         with pytest.raises(StoredModelMismatch, match="local/local-hashing-v2"):
             find_investors(conn, other, {"sector": "payments"}, Filters())
@@ -237,16 +270,39 @@ def test_cli_find_investors_json_and_feedback(investors, database_url):
 
     cli = Path(sys.executable).parent / "invest-assets"
     env = dict(os.environ, ALLOYDB_URL=database_url, INVEST_EMBEDDER="local")
-    done = subprocess.run([cli, "find-investors", "--sector-text", "payments lending", "--signal-text", "mission",
-                           "--sector", "fintech", "--geo", "US", "--limit", "5", "--json"],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            cli,
+            "find-investors",
+            "--sector-text",
+            "payments lending",
+            "--signal-text",
+            "mission",
+            "--sector",
+            "fintech",
+            "--geo",
+            "US",
+            "--limit",
+            "5",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     output = json.loads(done.stdout)
     assert output["variant"] == "rerank" and len(output["investors"]) == 5
     assert all("fintech" in i["focus_sectors"] and "US" in i["geographies"] for i in output["investors"])
     assert set(output["weights"]) == {"sector", "signal"}
-    feedback = subprocess.run([cli, "feedback", str(output["run_id"]), output["investors"][0]["source_id"], "pass"],
-                              env=env, capture_output=True, text=True, timeout=120)
+    feedback = subprocess.run(
+        [cli, "feedback", str(output["run_id"]), output["investors"][0]["source_id"], "pass"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert feedback.returncode == 0, feedback.stderr[-2000:]
 
 
@@ -278,8 +334,9 @@ def test_ann_indexes_follow_the_configured_dimensions(investors, database_url, m
         assert build_options(conn, "investors_sector_ann") == ["m=16", "ef_construction=128"]
     cli = Path(sys.executable).parent / "invest-assets"
     env = dict(os.environ, ALLOYDB_URL=database_url)
-    done = subprocess.run([cli, "index", "--dimensions", "signal"], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [cli, "index", "--dimensions", "signal"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "created ['signal']" in done.stdout and "dropped ['sector']" in done.stdout
     monkeypatch.setattr("invest_assets.search.find_investors.EXACT_SCAN_MAX_ROWS", 0)  # size no longer decides
@@ -289,6 +346,7 @@ def test_ann_indexes_follow_the_configured_dimensions(investors, database_url, m
         no_index = search(conn, LOCAL, {"sector": "payments"}, Filters(recency_months=None), variant="single")
         indexed = search(conn, LOCAL, {"signal": "mission"}, Filters(recency_months=None), variant="single")
     assert (no_index.scan, indexed.scan) == ("exact", "hnsw-iterative")
-    again = subprocess.run([cli, "index", "--dimensions", "signal"], env=env, capture_output=True, text=True,
-                           timeout=120)
+    again = subprocess.run(
+        [cli, "index", "--dimensions", "signal"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert "created none, dropped none" in again.stdout

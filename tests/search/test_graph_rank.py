@@ -17,19 +17,25 @@ from invest_assets.search.graph_rank import FEATURES, RankingModel, shipped_mode
 from tests.source_files import write_source
 
 LOCAL = EmbedderResource(provider="local")
-COMPANIES = [{"source_id": "target", "name": "Target Pay", "sectors": '["fintech"]', "hq_country": "US"},
-             *({"source_id": f"o{n}", "name": f"Other {n}", "sectors": '["consumer"]', "hq_country": "US"}
-               for n in range(6)),
-             {"source_id": "f0", "name": "Fin Zero", "sectors": '["fintech"]', "hq_country": "US"}]
+COMPANIES = [
+    {"source_id": "target", "name": "Target Pay", "sectors": '["fintech"]', "hq_country": "US"},
+    *({"source_id": f"o{n}", "name": f"Other {n}", "sectors": '["consumer"]', "hq_country": "US"} for n in range(6)),
+    {"source_id": "f0", "name": "Fin Zero", "sectors": '["fintech"]', "hq_country": "US"},
+]
 INVESTORS = [{"source_id": s, "name": s.title(), "kind": "firm"} for s in ("anchor", "partner", "stranger")]
-ROUNDS = [{"source_id": "t1", "company_source_id": "target", "round_type": "seed", "announced_at": "2020-01-01"},
-          *({"source_id": f"r{n}", "company_source_id": f"o{n}", "round_type": "seed",
-             "announced_at": f"2019-0{n + 1}-01"} for n in range(6)),
-          {"source_id": "s1", "company_source_id": "f0", "round_type": "seed", "announced_at": "2019-09-01"}]
-INVESTMENTS = [{"funding_round_source_id": "t1", "investor_source_id": "anchor"},
-               *({"funding_round_source_id": f"r{n}", "investor_source_id": i}
-                 for n in range(6) for i in ("anchor", "partner")),
-               {"funding_round_source_id": "s1", "investor_source_id": "stranger"}]
+ROUNDS = [
+    {"source_id": "t1", "company_source_id": "target", "round_type": "seed", "announced_at": "2020-01-01"},
+    *(
+        {"source_id": f"r{n}", "company_source_id": f"o{n}", "round_type": "seed", "announced_at": f"2019-0{n + 1}-01"}
+        for n in range(6)
+    ),
+    {"source_id": "s1", "company_source_id": "f0", "round_type": "seed", "announced_at": "2019-09-01"},
+]
+INVESTMENTS = [
+    {"funding_round_source_id": "t1", "investor_source_id": "anchor"},
+    *({"funding_round_source_id": f"r{n}", "investor_source_id": i} for n in range(6) for i in ("anchor", "partner")),
+    {"funding_round_source_id": "s1", "investor_source_id": "stranger"},
+]
 
 
 # A model for which the syndicate signal is strong (the shipped model learned a small negative weight
@@ -37,17 +43,23 @@ INVESTMENTS = [{"funding_round_source_id": "t1", "investor_source_id": "anchor"}
 # then text. The test is of the candidates, features and scoring, not of learned weights.
 SYNDICATE_MINDED = RankingModel(
     tuple({"existing_investor": 4.0, "log_syndicate": 2.0, "sector_distance": -1.0}.get(f, 0.0) for f in FEATURES),
-    (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), "test-syndicate-minded")
+    (0.0,) * len(FEATURES),
+    (1.0,) * len(FEATURES),
+    "test-syndicate-minded",
+)
 
 
 @pytest.fixture
 def graph(db, tmp_path):
-    source = write_source(tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS,
-                          investments=INVESTMENTS)
-    assets = [*core_assets, investor_profiles, *embedding_assets, ranking_signals, co_investor_pairs,
-              authority_score]
-    assert materialize(assets, tags=all_months_tags(), resources={
-        "database": db, "source": LocalFileSource(directory=str(source)), "embedder": LOCAL}).success
+    source = write_source(
+        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+    )
+    assets = [*core_assets, investor_profiles, *embedding_assets, ranking_signals, co_investor_pairs, authority_score]
+    assert materialize(
+        assets,
+        tags=all_months_tags(),
+        resources={"database": db, "source": LocalFileSource(directory=str(source)), "embedder": LOCAL},
+    ).success
     return db
 
 
@@ -55,8 +67,9 @@ def test_the_company_investors_and_their_co_investor_outrank_a_closer_text_stran
     with graph.connection() as conn:
         texts, query = company_query(conn, "target", None)
         assert texts == {"sector": "Invests in fintech.", "geography": "Backs companies in United States."}
-        graph_result = find_investors(conn, LOCAL, texts, Filters(recency_months=None), variant="graph", graph=query,
-                                      model=SYNDICATE_MINDED)
+        graph_result = find_investors(
+            conn, LOCAL, texts, Filters(recency_months=None), variant="graph", graph=query, model=SYNDICATE_MINDED
+        )
         text_result = find_investors(conn, LOCAL, texts, Filters(recency_months=None), variant="rerank")
     ranked = [i["source_id"] for i in graph_result.investors]
     assert ranked == ["anchor", "partner", "stranger"]

@@ -45,14 +45,22 @@ def test_a_role_that_may_only_read_and_insert_audit_rows_serves_queries(db, inve
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
         admin.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(sql.Identifier(role)))
         admin.execute(sql.SQL("GRANT INSERT ON runs, users, feedback TO {}").format(sql.Identifier(role)))
-        admin.execute(sql.SQL("GRANT USAGE ON SEQUENCE runs_id_seq, users_id_seq, feedback_id_seq TO {}").format(
-            sql.Identifier(role)))
+        admin.execute(
+            sql.SQL("GRANT USAGE ON SEQUENCE runs_id_seq, users_id_seq, feedback_id_seq TO {}").format(
+                sql.Identifier(role)
+            )
+        )
     try:
         reader_url = db.url.replace("postgresql://postgres:@", f"postgresql://{role}:@")
         with psycopg.connect(reader_url) as conn:
             register_vector(conn)
-            result = find_investors(conn, LOCAL, {"sector": "fintech", "signal": "mission"},
-                                    Filters(recency_months=None), user="read-only-user")
+            result = find_investors(
+                conn,
+                LOCAL,
+                {"sector": "fintech", "signal": "mission"},
+                Filters(recency_months=None),
+                user="read-only-user",
+            )
             assert result.investors and result.run_id
             with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the role really is read-only elsewhere
                 conn.execute("UPDATE investors SET name = name WHERE false")
@@ -67,11 +75,15 @@ def test_the_retention_job_deletes_expired_runs_without_feedback(db, investors, 
 
     with db.connection() as conn:
         runs = [find_investors(conn, LOCAL, {"sector": "fintech"}, Filters(recency_months=None)) for _ in range(3)]
-        conn.execute("UPDATE runs SET created_at = now() - interval '40 days' WHERE id = ANY(%s)",
-                     ([r.run_id for r in runs[:2]],))
-        conn.execute("INSERT INTO feedback (run_id, investor_id, signal, user_id)"
-                     " SELECT %s, %s, 'meeting_booked', user_id FROM runs WHERE id = %s",
-                     (runs[1].run_id, runs[1].investors[0]["id"], runs[1].run_id))
+        conn.execute(
+            "UPDATE runs SET created_at = now() - interval '40 days' WHERE id = ANY(%s)",
+            ([r.run_id for r in runs[:2]],),
+        )
+        conn.execute(
+            "INSERT INTO feedback (run_id, investor_id, signal, user_id)"
+            " SELECT %s, %s, 'meeting_booked', user_id FROM runs WHERE id = %s",
+            (runs[1].run_id, runs[1].investors[0]["id"], runs[1].run_id),
+        )
         conn.commit()
     monkeypatch.setenv(settings.RUNS_RETENTION_DAYS.name, "30")
     result = runs_retention.execute_in_process(resources={"database": db})

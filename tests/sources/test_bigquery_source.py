@@ -187,8 +187,9 @@ def quarantine_codes(url: str) -> Counter:
 
 
 def load(url: str, source) -> None:
-    result = materialize(core_assets, resources={"database": AlloyDBResource(url=url), "source": source},
-                         tags=all_months_tags())
+    result = materialize(
+        core_assets, resources={"database": AlloyDBResource(url=url), "source": source}, tags=all_months_tags()
+    )
     assert result.success
 
 

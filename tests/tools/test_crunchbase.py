@@ -42,8 +42,11 @@ def read(directory: Path, table: str) -> pd.DataFrame:
 
 
 def load(db, directory: Path) -> dict:
-    result = materialize(core_assets, resources={"database": db, "source": LocalFileSource(directory=str(directory))},
-                         tags=all_months_tags())
+    result = materialize(
+        core_assets,
+        resources={"database": db, "source": LocalFileSource(directory=str(directory))},
+        tags=all_months_tags(),
+    )
     assert result.success
     return {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
 
