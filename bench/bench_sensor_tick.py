@@ -24,6 +24,7 @@ from dagster import DagsterInstance, build_sensor_context
 from invest_assets.core.sensors import source_changes_sensor
 from invest_assets.core.sync import sync_table
 from invest_assets.embeddings.sensors import stale_embeddings_sensor
+from invest_assets.embeddings.staleness import ensure_stale_index
 from invest_assets.resources.database import (
     AlloyDBResource,
     apply_migrations,
@@ -59,6 +60,8 @@ def mark_embedded(conn: psycopg.Connection, n: int, embedder: EmbedderResource) 
             for d in DIMENSIONS
         )
     )
+    for d in DIMENSIONS:  # as the first embedding run of each dimension does
+        ensure_stale_index(conn, d, model_ids[d])
     conn.commit()
     conn.autocommit = True
     conn.execute("VACUUM ANALYZE investors")

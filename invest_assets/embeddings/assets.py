@@ -61,6 +61,7 @@ def report_metadata(report: EmbedReport) -> dict:
         "seconds": report.seconds,
         "vectors_per_second": round(report.embedded / report.seconds, 1) if report.seconds else 0.0,
         "model": MetadataValue.text(report.model),
+        "stale_index": MetadataValue.text(report.stale_index),
     }
 
 

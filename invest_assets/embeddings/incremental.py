@@ -18,7 +18,7 @@ from pgvector import Vector
 from psycopg import sql
 
 from invest_assets import settings
-from invest_assets.embeddings.staleness import stale_condition
+from invest_assets.embeddings.staleness import ensure_stale_index, live_and_stale
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.vectors.models import serving_embedders
 from invest_assets.vectors.targets import target
@@ -41,6 +41,7 @@ class EmbedReport:
     cost_usd: float = 0.0
     seconds: float = 0.0
     model: str = ""
+    stale_index: str = ""  # whether this run built the stale rows' index (a new serving model)
     embedded_ids: list[int] = field(default_factory=list)
 
 
@@ -61,13 +62,18 @@ def clear_blank_vectors(conn: psycopg.Connection, dimension: str) -> int:
 
 
 def next_stale_batch(conn: psycopg.Connection, dimension: str, model_id: int, after_id: int, limit: int):
+    """The next stale rows with text, in id order: a range scan of the stale index."""
     return conn.execute(
         sql.SQL(
             "SELECT id, {text}, {text_hash} FROM {table}"
-            " WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL AND id > %(after)s AND {stale}"
+            " WHERE {live_and_stale} AND {text_hash} IS NOT NULL AND id > %(after)s"
             " ORDER BY id LIMIT %(limit)s"
-        ).format(stale=stale_condition(dimension), table=target(dimension).table_id, **target(dimension).columns()),
-        {"model_id": model_id, "after": after_id, "limit": limit},
+        ).format(
+            live_and_stale=live_and_stale(dimension, model_id),
+            table=target(dimension).table_id,
+            **target(dimension).columns(),
+        ),
+        {"after": after_id, "limit": limit},
     ).fetchall()
 
 
@@ -98,6 +104,7 @@ def embed_dimension(
     conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (embedding_lock_key(dimension),))
     try:
         model_id, serving = serving_embedders(conn, embedder, [dimension])[dimension]
+        report.stale_index = ensure_stale_index(conn, dimension, model_id)
         conn.commit()
         ident = serving.identity
         report.model = f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"

@@ -22,6 +22,7 @@ from psycopg import sql
 
 from invest_assets.embeddings.incremental import BATCH_ROWS, embedding_lock_key
 from invest_assets.embeddings.partitions import SHARD_COUNT
+from invest_assets.embeddings.staleness import ensure_stale_index
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.vectors.targets import INVESTOR_TARGETS
 
@@ -138,5 +139,6 @@ def switch_if_complete(conn: psycopg.Connection, dimension: str, target_id: int,
             "UPDATE serving_embedding_models SET model_id = %s, since = now() WHERE dimension = %s",
             (target_id, dimension),
         )
+        ensure_stale_index(conn, dimension, target_id)
         conn.execute("DELETE FROM embedding_shadow WHERE dimension = %s", (dimension,))
     return True
