@@ -187,6 +187,23 @@ EMBEDDING_MODEL = _setting(
 )
 OPENAI_API_KEY = _setting("OPENAI_API_KEY", None, "The OpenAI key (never logged or shown).", "embeddings", mask=masked)
 OPENAI_BASE_URL = _setting("OPENAI_BASE_URL", None, "Any OpenAI-compatible server.", "embeddings")
+EMBED_BULK_SHARE = _setting(
+    "INVEST_EMBED_BULK_SHARE",
+    "0.5",
+    "A run that will write more than this share of a target's rows with text (and at least "
+    "INVEST_EMBED_BULK_MIN_ROWS) drops the target's ANN index first and builds it once after the writes.",
+    "embeddings",
+    float,
+)
+EMBED_BULK_MIN_ROWS = _setting(
+    "INVEST_EMBED_BULK_MIN_ROWS", "1000", "Smaller runs always write through the ANN index.", "embeddings", int
+)
+INDEX_BUILD_MEMORY = _setting(
+    "INVEST_INDEX_BUILD_MEMORY",
+    "1GB",
+    "`maintenance_work_mem` for building an ANN index: an HNSW graph that fits builds far faster.",
+    "embeddings",
+)
 EMBED_BATCH_ROWS = _setting(
     "INVEST_EMBED_BATCH_ROWS", "2048", "Stale rows embedded and committed per batch.", "embeddings", int
 )

@@ -96,7 +96,7 @@ def embedding_asset(embedded: EmbeddingTarget, deps: list[str]) -> AssetsDefinit
     def _embed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
         with database.connection() as conn:
             report = embed_dimension(conn, embedder, key)
-            ann_index = ensure_ann_index(conn, key)
+            ann_index = report.ann_index or ensure_ann_index(conn, key)
             embedded_preview = embedded_rows(conn, key, report.embedded_ids[:PREVIEW_ROWS])
         context.log.info(f"{key}: embedded {report.embedded} of {report.considered} rows; ANN index {ann_index}")
         return MaterializeResult(

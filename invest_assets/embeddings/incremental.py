@@ -8,6 +8,12 @@ together, and committed, so a failure keeps the batches already done and a rerun
 continues where it stopped. The UPDATE only lands where the text is still the one
 embedded. A per-target advisory lock keeps two runs from embedding the same
 column at once: the second waits, then finds nothing stale.
+
+A run that will write most of a target's rows (a first build, a new template version)
+drops the target's ANN index first and builds it once after the writes: inserting
+every vector into an HNSW graph costs milliseconds a row, one build over all of them a
+fraction of that. Meanwhile queries scan that column exactly, so answers stay right;
+a run killed before the build leaves the index missing until the next run builds it.
 """
 
 import time
@@ -20,6 +26,7 @@ from psycopg import sql
 from invest_assets import settings
 from invest_assets.embeddings.staleness import ensure_stale_index, live_and_stale
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.vectors.indexes import drop_ann_indexes, ensure_ann_index, searched_by_ann
 from invest_assets.vectors.models import serving_embedders
 from invest_assets.vectors.targets import target
 
@@ -41,6 +48,7 @@ class EmbedReport:
     cost_usd: float = 0.0
     seconds: float = 0.0
     model: str = ""
+    ann_index: str = ""  # set when this run dropped the ANN index for a bulk write and rebuilt it
     stale_index: str = ""  # whether this run built the stale rows' index (a new serving model)
     embedded_ids: list[int] = field(default_factory=list)
 
@@ -95,6 +103,18 @@ def write_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, 
         ).rowcount
 
 
+def _writes_most_rows(conn: psycopg.Connection, dimension: str, model_id: int) -> bool:
+    """Whether this run will write more than the bulk share of the target's rows with text."""
+    embedded = target(dimension)
+    stale, with_text = conn.execute(
+        sql.SQL(
+            "SELECT (SELECT count(*) FROM {table} WHERE {live_and_stale} AND {text_hash} IS NOT NULL),"
+            " (SELECT count(*) FROM {table} WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL)"
+        ).format(live_and_stale=live_and_stale(dimension, model_id), **embedded.columns(), table=embedded.table_id)
+    ).fetchone()
+    return stale >= settings.EMBED_BULK_MIN_ROWS.value() and stale > settings.EMBED_BULK_SHARE.value() * with_text
+
+
 def embed_dimension(
     conn: psycopg.Connection, embedder: EmbedderResource, dimension: str, batch_rows: int = BATCH_ROWS
 ) -> EmbedReport:
@@ -105,6 +125,8 @@ def embed_dimension(
     try:
         model_id, serving = serving_embedders(conn, embedder, [dimension])[dimension]
         report.stale_index = ensure_stale_index(conn, dimension, model_id)
+        bulk = searched_by_ann(dimension) and _writes_most_rows(conn, dimension, model_id)
+        dropped = drop_ann_indexes(conn, dimension) if bulk else []
         conn.commit()
         ident = serving.identity
         report.model = f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"
@@ -122,6 +144,9 @@ def embed_dimension(
             report.requests += batch.requests
             report.cost_usd += batch.cost_usd
             after = ids[-1]
+        if bulk:
+            built = ensure_ann_index(conn, dimension)
+            report.ann_index = f"bulk write: dropped {', '.join(dropped) or 'none'}, then {built}"
         report.considered, report.current = conn.execute(
             sql.SQL(
                 "SELECT count(*), count(*) FILTER (WHERE {embedding} IS NOT NULL AND {model_id} = %(model_id)s"

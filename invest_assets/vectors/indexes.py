@@ -87,22 +87,36 @@ def _create_statement(conn: psycopg.Connection, method: str, key: str) -> sql.Co
     )
 
 
+def searched_by_ann(dimension: str) -> bool:
+    """Whether ``dimension`` (an embedding target) keeps an ANN index: of the investor dimensions only
+    the candidate dimensions; the company description always."""
+    return target(dimension).table != "investors" or dimension in configured_dimensions()
+
+
 def ensure_ann_index(conn: psycopg.Connection, dimension: str) -> str:
-    """Build the ANN index of ``dimension`` (an embedding target) if it is searched by nearest
-    neighbour and has none; returns what happened (for the embedding asset's metadata). Of the
-    investor dimensions only the candidate dimensions are; the company description always is."""
-    table = target(dimension).table
-    if table == "investors" and dimension not in configured_dimensions():
+    """Build the ANN index of ``dimension`` if it is searched by nearest neighbour and has none;
+    returns what happened (for the embedding asset's metadata)."""
+    if not searched_by_ann(dimension):
         return "none: not a candidate dimension"
-    if dimension in _ann_indexes(conn, table).values():
+    if dimension in _ann_indexes(conn, target(dimension).table).values():
         return "present"
     method = _index_method(conn)
     statement = _create_statement(conn, method, dimension)
     if statement is None:
         return f"deferred: a {method} index needs {SCANN_MIN_ROWS} vectors"
+    # One build over all rows: with memory for the whole graph it is far cheaper than inserting row by row.
+    conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (settings.INDEX_BUILD_MEMORY.value(),))
     conn.execute(statement)
     conn.commit()
     return f"built {method}"
+
+
+def drop_ann_indexes(conn: psycopg.Connection, dimension: str) -> list[str]:
+    """Drop ``dimension``'s ANN indexes (before a bulk write); returns their names."""
+    names = [name for name, key in _ann_indexes(conn, target(dimension).table).items() if key == dimension]
+    for name in names:
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+    return names
 
 
 def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, list[str]]:
@@ -110,6 +124,7 @@ def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[st
     (``deferred``: ScaNN indexes waiting for rows)."""
     present = indexed_dimensions(conn)
     method = _index_method(conn)
+    conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (settings.INDEX_BUILD_MEMORY.value(),))
     created, dropped, deferred = [], [], []
     for dimension in set(dimensions) - present:
         statement = _create_statement(conn, method, dimension)

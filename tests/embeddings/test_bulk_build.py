@@ -1,0 +1,108 @@
+"""A run that writes most of a target's rows drops its ANN index, writes, and builds the index once: the same
+vectors and the same answers as writing through the index; a run killed before the build leaves queries
+answering exactly, and the next run builds the index."""
+
+import pytest
+from dagster import materialize
+
+from invest_assets.core.assets import core_assets
+from invest_assets.core.partitions import all_months_tags
+from invest_assets.embeddings.assets import embedding_assets
+from invest_assets.embeddings.incremental import embed_dimension
+from invest_assets.resources.database import AlloyDBResource
+from invest_assets.resources.embedders import EmbedderResource, EmbeddingError
+from invest_assets.resources.local_source import LocalFileSource
+from invest_assets.search.find_investors import Filters, search
+from invest_assets.vectors.indexes import indexed_dimensions
+from tests.fakes.openai_server import FakeOpenAI
+from tests.source_files import write_source
+
+N = 300
+WORDS = ["fintech", "payments", "climate", "hardware", "biotech", "lending", "robotics", "insurance", "energy"]
+QUERIES = ["fintech payments lending", "climate hardware energy", "biotech robotics"]
+
+
+def investors():
+    return [
+        {
+            "source_id": f"i{i:03d}",
+            "name": f"Investor {i}",
+            "kind": "firm",
+            "sector_text": " ".join(WORDS[(i * k) % len(WORDS)] for k in (1, 2, 5)) + f" {i % 11}",
+            "signal_text": f"mission driven {i % 4}",
+        }
+        for i in range(N)
+    ]
+
+
+def build(db, directory, embedder=None):
+    resources = {"database": db, "source": LocalFileSource(directory=str(directory)), "embedder": embedder}
+    result = materialize(
+        [*core_assets, *embedding_assets],
+        resources={**resources, "embedder": embedder or EmbedderResource()},
+        tags=all_months_tags(),
+    )
+    assert result.success
+    return {
+        e.materialization.asset_key.path[-1]: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+
+
+def state(db):
+    with db.connection() as conn:
+        vectors = dict(conn.execute("SELECT source_id, sector_embedding::text FROM investors").fetchall())
+        answers = {
+            (q, scan): [
+                r["source_id"] for r in search(conn, EmbedderResource(), {"sector": q}, Filters(), scan=scan).investors
+            ]
+            for q in QUERIES
+            for scan in ("hnsw-iterative", "exact")
+        }
+        return vectors, answers, indexed_dimensions(conn)
+
+
+def test_a_bulk_build_gives_what_writing_through_the_index_gives(tmp_path, new_database_url, monkeypatch):
+    directory = write_source(tmp_path / "s", investors=investors())
+    through_index = AlloyDBResource(url=new_database_url())
+    metadata = build(through_index, directory)
+    assert metadata["sector_embedding"]["ann_index"].value == "present"  # written row by row through the index
+
+    monkeypatch.setenv("INVEST_EMBED_BULK_MIN_ROWS", "10")
+    bulk = AlloyDBResource(url=new_database_url())
+    metadata = build(bulk, directory)
+    assert (
+        metadata["sector_embedding"]["ann_index"].value == "bulk write: dropped investors_sector_ann, then built hnsw"
+    )
+    assert metadata["signal_embedding"]["ann_index"].value.startswith("none")  # no index: nothing to drop
+
+    vectors, answers, indexed = state(bulk)
+    assert (vectors, answers, indexed) == state(through_index)
+    assert indexed == {"sector"}
+    for q in QUERIES:
+        assert answers[(q, "hnsw-iterative")] == answers[(q, "exact")]
+
+    # once built, a small change writes through the index again
+    rows = investors()
+    rows[7]["sector_text"] = "deep tech quantum"
+    metadata = build(bulk, write_source(tmp_path / "s2", investors=rows))
+    assert metadata["sector_embedding"]["ann_index"].value == "present"
+
+
+def test_a_bulk_build_killed_before_its_index_keeps_answering_and_the_next_run_builds_it(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("INVEST_EMBED_BULK_MIN_ROWS", "10")
+    build(db, write_source(tmp_path / "s", investors=investors()), EmbedderResource())
+    with FakeOpenAI() as fake, db.connection() as conn:
+        # sector serves a new model from now on: every row is stale, a bulk rewrite
+        conn.execute("DELETE FROM serving_embedding_models WHERE dimension = 'sector'")
+        conn.commit()
+        openai = EmbedderResource(provider="openai", base_url=fake.base_url, api_key="sk-x", max_retries=0)
+        fake.faults.extend([None, ("500",)])  # the first batch lands, then the service fails
+        with pytest.raises(EmbeddingError):
+            embed_dimension(conn, openai, "sector", batch_rows=100)
+        assert "sector" not in indexed_dimensions(conn)
+        answer = search(conn, openai, {"sector": "fintech payments"}, Filters())
+        assert answer.scan == "exact" and len(answer.investors) == 25
+        report = embed_dimension(conn, openai, "sector", batch_rows=100)
+        assert report.embedded == N - 100 and report.ann_index.endswith("then built hnsw")
+        assert "sector" in indexed_dimensions(conn)
