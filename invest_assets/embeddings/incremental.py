@@ -10,10 +10,12 @@ embedded. A per-target advisory lock keeps two runs from embedding the same
 column at once: the second waits, then finds nothing stale.
 
 A run that will write most of a target's rows (a first build, a new template version)
-drops the target's ANN index first and builds it once after the writes: inserting
-every vector into an HNSW graph costs milliseconds a row, one build over all of them a
-fraction of that. Meanwhile queries scan that column exactly, so answers stay right;
-a run killed before the build leaves the index missing until the next run builds it.
+drops the ANN indexes of the target's table first and builds them once after the
+writes. Inserting a row into an HNSW graph costs milliseconds, and every row an UPDATE
+rewrites is inserted again into every index of its table, whichever column changed: a
+signal run rewrites each row into the sector index too. One build after the writes costs
+a fraction of that. Meanwhile queries scan those columns exactly, so answers stay right;
+a run killed before the build leaves the indexes missing until the next run builds them.
 """
 
 import time
@@ -26,7 +28,7 @@ from psycopg import sql
 from invest_assets import settings
 from invest_assets.embeddings.staleness import ensure_stale_index, live_and_stale
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.vectors.indexes import drop_ann_indexes, ensure_ann_index, searched_by_ann
+from invest_assets.vectors.indexes import drop_ann_indexes, ensure_ann_index
 from invest_assets.vectors.models import serving_embedders
 from invest_assets.vectors.targets import target
 
@@ -104,15 +106,21 @@ def write_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, 
 
 
 def _writes_most_rows(conn: psycopg.Connection, dimension: str, model_id: int) -> bool:
-    """Whether this run will write more than the bulk share of the target's rows with text."""
+    """Whether this run will write more than the bulk share of the target's rows with text. The stale
+    rows are counted from their index; the table is counted only when there are enough of them."""
     embedded = target(dimension)
-    stale, with_text = conn.execute(
-        sql.SQL(
-            "SELECT (SELECT count(*) FROM {table} WHERE {live_and_stale} AND {text_hash} IS NOT NULL),"
-            " (SELECT count(*) FROM {table} WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL)"
-        ).format(live_and_stale=live_and_stale(dimension, model_id), **embedded.columns(), table=embedded.table_id)
-    ).fetchone()
-    return stale >= settings.EMBED_BULK_MIN_ROWS.value() and stale > settings.EMBED_BULK_SHARE.value() * with_text
+    columns = {**embedded.columns(), "table": embedded.table_id}
+    stale = conn.execute(
+        sql.SQL("SELECT count(*) FROM {table} WHERE {live_and_stale} AND {text_hash} IS NOT NULL").format(
+            live_and_stale=live_and_stale(dimension, model_id), **columns
+        )
+    ).fetchone()[0]
+    if stale < settings.EMBED_BULK_MIN_ROWS.value():
+        return False
+    with_text = conn.execute(
+        sql.SQL("SELECT count(*) FROM {table} WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL").format(**columns)
+    ).fetchone()[0]
+    return stale > settings.EMBED_BULK_SHARE.value() * with_text
 
 
 def embed_dimension(
@@ -125,8 +133,8 @@ def embed_dimension(
     try:
         model_id, serving = serving_embedders(conn, embedder, [dimension])[dimension]
         report.stale_index = ensure_stale_index(conn, dimension, model_id)
-        bulk = searched_by_ann(dimension) and _writes_most_rows(conn, dimension, model_id)
-        dropped = drop_ann_indexes(conn, dimension) if bulk else []
+        bulk = _writes_most_rows(conn, dimension, model_id)
+        dropped = drop_ann_indexes(conn, target(dimension).table) if bulk else set()
         conn.commit()
         ident = serving.identity
         report.model = f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"
@@ -145,8 +153,8 @@ def embed_dimension(
             report.cost_usd += batch.cost_usd
             after = ids[-1]
         if bulk:
-            built = ensure_ann_index(conn, dimension)
-            report.ann_index = f"bulk write: dropped {', '.join(dropped) or 'none'}, then {built}"
+            rebuilt = {key: ensure_ann_index(conn, key) for key in sorted(dropped | {dimension})}
+            report.ann_index = "bulk write; " + "; ".join(f"{key}: {outcome}" for key, outcome in rebuilt.items())
         report.considered, report.current = conn.execute(
             sql.SQL(
                 "SELECT count(*), count(*) FILTER (WHERE {embedding} IS NOT NULL AND {model_id} = %(model_id)s"

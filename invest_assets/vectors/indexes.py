@@ -111,12 +111,12 @@ def ensure_ann_index(conn: psycopg.Connection, dimension: str) -> str:
     return f"built {method}"
 
 
-def drop_ann_indexes(conn: psycopg.Connection, dimension: str) -> list[str]:
-    """Drop ``dimension``'s ANN indexes (before a bulk write); returns their names."""
-    names = [name for name, key in _ann_indexes(conn, target(dimension).table).items() if key == dimension]
-    for name in names:
+def drop_ann_indexes(conn: psycopg.Connection, table: str) -> set[str]:
+    """Drop every ANN index on ``table`` (before a bulk write); returns the targets they indexed."""
+    dropped = _ann_indexes(conn, table)
+    for name in dropped:
         conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
-    return names
+    return set(dropped.values())
 
 
 def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, list[str]]:
