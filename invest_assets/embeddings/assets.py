@@ -18,7 +18,7 @@ from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.vectors.indexes import ensure_ann_index
+from invest_assets.vectors.indexes import ann_targets, ensure_ann_index
 from invest_assets.vectors.models import register_model, serving_model_id
 from invest_assets.vectors.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, EmbeddingTarget, target
 
@@ -65,6 +65,16 @@ def report_metadata(report: EmbedReport) -> dict:
     }
 
 
+def _ensure_ann_indexes(conn: psycopg.Connection, key: str) -> str:
+    """``key``'s ANN index outcome, plus any index of its table that a killed bulk write left missing."""
+    rebuilt = [
+        f"{other}: {outcome}"
+        for other in ann_targets(target(key).table)
+        if other != key and (outcome := ensure_ann_index(conn, other)).startswith("built")
+    ]
+    return "; ".join([ensure_ann_index(conn, key), *rebuilt])
+
+
 def _description(embedded: EmbeddingTarget) -> str:
     if embedded is COMPANY_DESCRIPTION:
         return (
@@ -96,7 +106,7 @@ def embedding_asset(embedded: EmbeddingTarget, deps: list[str]) -> AssetsDefinit
     def _embed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
         with database.connection() as conn:
             report = embed_dimension(conn, embedder, key)
-            ann_index = report.ann_index or ensure_ann_index(conn, key)
+            ann_index = report.ann_index or _ensure_ann_indexes(conn, key)
             embedded_preview = embedded_rows(conn, key, report.embedded_ids[:PREVIEW_ROWS])
         context.log.info(f"{key}: embedded {report.embedded} of {report.considered} rows; ANN index {ann_index}")
         return MaterializeResult(

@@ -111,6 +111,11 @@ def ensure_ann_index(conn: psycopg.Connection, dimension: str) -> str:
     return f"built {method}"
 
 
+def ann_targets(table: str) -> list[str]:
+    """The embedding targets of ``table`` that keep an ANN index."""
+    return [key for key, embedded in TARGETS.items() if embedded.table == table and searched_by_ann(key)]
+
+
 def drop_ann_indexes(conn: psycopg.Connection, table: str) -> set[str]:
     """Drop every ANN index on ``table`` (before a bulk write); returns the targets they indexed."""
     dropped = _ann_indexes(conn, table)

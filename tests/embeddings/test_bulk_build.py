@@ -35,10 +35,11 @@ def investors():
     ]
 
 
-def build(db, directory, embedder=None):
+def build(db, directory, embedder=None, selection=None):
     resources = {"database": db, "source": LocalFileSource(directory=str(directory)), "embedder": embedder}
     result = materialize(
         [*core_assets, *embedding_assets],
+        selection=selection,
         resources={**resources, "embedder": embedder or EmbedderResource()},
         tags=all_months_tags(),
     )
@@ -103,6 +104,13 @@ def test_a_bulk_build_killed_before_its_index_keeps_answering_and_the_next_run_b
         assert "sector" not in indexed_dimensions(conn)
         answer = search(conn, openai, {"sector": "fintech payments"}, Filters())
         assert answer.scan == "exact" and len(answer.investors) == 25
+    # a run of another dimension of the table builds the missing index
+    source = write_source(tmp_path / "s", investors=investors())
+    signal = build(db, source, EmbedderResource(), selection=["signal_embedding"])["signal_embedding"]
+    assert signal["ann_index"].value == "none: not a candidate dimension; sector: built hnsw"
+    with FakeOpenAI() as fake, db.connection() as conn:
+        assert "sector" in indexed_dimensions(conn)
+        openai = EmbedderResource(provider="openai", base_url=fake.base_url, api_key="sk-x", max_retries=0)
         report = embed_dimension(conn, openai, "sector", batch_rows=100)
         assert report.embedded == N - 100 and report.ann_index == "bulk write; sector: built hnsw"
         assert "sector" in indexed_dimensions(conn)
