@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import pycountry
 
+from invest_assets.sources.schema import PROFILE_COLUMNS
+
 TEMPLATE_VERSION = "graph-v1"
 
 # Words too common in company descriptions to say anything about a portfolio.
@@ -239,20 +241,8 @@ LEFT JOIN latest l USING (investor_id)
 LEFT JOIN founder f USING (investor_id)
 """
 
-# The derived columns of investors, in the order PROFILES produces them.
-DERIVED_FIELDS = (
-    "sector_text",
-    "stage_text",
-    "check_text",
-    "geography_text",
-    "signal_text",
-    "founder_text",
-    "focus_sectors",
-    "preferred_stages",
-    "geographies",
-    "check_size_min_usd",
-    "check_size_max_usd",
-)
+# The derived columns of investors, in the order PROFILES produces them: the profile columns a source may state.
+DERIVED_FIELDS = PROFILE_COLUMNS
 
 
 def parameters(as_of) -> dict:

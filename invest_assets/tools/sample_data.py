@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from invest_assets.sources.schema import TABLES
+from invest_assets.sources.schema import PROFILE_COLUMNS, TABLES
 
 SECTORS = {
     "fintech": "payments lending banking ledger compliance fraud card treasury",
@@ -108,23 +108,7 @@ NULL_TEXT_RATE = 0.03
 # Investors whose source states no thesis at all (no texts, no typed preferences): the
 # investor_profiles asset derives theirs from their rounds, as for real sources.
 GRAPH_PROFILED_SHARE = 0.3
-STATED_PROFILE_COLUMNS = (
-    "sector_text",
-    "stage_text",
-    "check_text",
-    "geography_text",
-    "signal_text",
-    "founder_text",
-    "preferred_stages",
-    "focus_sectors",
-    "geographies",
-    "check_size_min_usd",
-    "check_size_max_usd",
-    "thesis_summary",
-    "thesis_summary_long",
-    "thesis_source",
-    "thesis_model",
-)
+STATED_PROFILE_COLUMNS = (*PROFILE_COLUMNS, "thesis_summary", "thesis_summary_long", "thesis_source", "thesis_model")
 
 
 def _words(rng: np.random.Generator, vocabulary: str, k: int) -> str:

@@ -14,6 +14,7 @@ from invest_assets.profiles.assets import investor_profiles
 from invest_assets.profiles.derive import derive_profiles
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.local_source import LocalFileSource
+from invest_assets.sources.schema import PROFILE_COLUMNS
 from tests.source_files import write_source
 
 COMPANIES = [
@@ -92,20 +93,7 @@ INVESTMENTS = [
     {"funding_round_source_id": "r2", "investor_source_id": "f1"},
     {"funding_round_source_id": "r3", "investor_source_id": "f2", "is_lead": "true"},
 ]
-COLUMNS = (
-    "sector_text",
-    "stage_text",
-    "check_text",
-    "geography_text",
-    "signal_text",
-    "founder_text",
-    "focus_sectors",
-    "preferred_stages",
-    "geographies",
-    "check_size_min_usd",
-    "check_size_max_usd",
-    "provenance",
-)
+COLUMNS = (*PROFILE_COLUMNS, "provenance")
 
 
 def build(db, directory, *, embed=False):
@@ -136,18 +124,7 @@ def source(tmp_path):
 
 DERIVED_EVERYTHING = {
     field: "derived"
-    for field in (
-        "sector_text",
-        "stage_text",
-        "check_text",
-        "geography_text",
-        "signal_text",
-        "founder_text",
-        "focus_sectors",
-        "preferred_stages",
-        "geographies",
-        "check_size",
-    )
+    for field in (*PROFILE_COLUMNS[:-2], "check_size")  # the check size range is one field
 }
 EXPECTED_F2 = {
     "sector_text": "Invests in biotech (50%), fintech (50%). Most active lately in biotech. "
