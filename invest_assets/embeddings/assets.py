@@ -18,7 +18,7 @@ from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.vectors.indexes import ann_targets, ensure_ann_index
+from invest_assets.vectors.indexes import ann_targets, ensure_ann_index, has_vectors
 from invest_assets.vectors.models import register_model, serving_model_id
 from invest_assets.vectors.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, EmbeddingTarget, target
 
@@ -66,11 +66,12 @@ def report_metadata(report: EmbedReport) -> dict:
 
 
 def _ensure_ann_indexes(conn: psycopg.Connection, key: str) -> str:
-    """``key``'s ANN index outcome, plus any index of its table that a killed bulk write left missing."""
+    """``key``'s ANN index outcome, plus any index of its table that a killed bulk write left missing: a
+    target with vectors and no index. (A target without vectors gets its index from its own first run.)"""
     rebuilt = [
         f"{other}: {outcome}"
         for other in ann_targets(target(key).table)
-        if other != key and (outcome := ensure_ann_index(conn, other)).startswith("built")
+        if other != key and has_vectors(conn, other) and (outcome := ensure_ann_index(conn, other)).startswith("built")
     ]
     return "; ".join([ensure_ann_index(conn, key), *rebuilt])
 

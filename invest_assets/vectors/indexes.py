@@ -116,6 +116,15 @@ def ann_targets(table: str) -> list[str]:
     return [key for key, embedded in TARGETS.items() if embedded.table == table and searched_by_ann(key)]
 
 
+def has_vectors(conn: psycopg.Connection, dimension: str) -> bool:
+    embedded = target(dimension)
+    return conn.execute(
+        sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NOT NULL)").format(
+            embedded.table_id, embedded.column("embedding")
+        )
+    ).fetchone()[0]
+
+
 def drop_ann_indexes(conn: psycopg.Connection, table: str) -> set[str]:
     """Drop every ANN index on ``table`` (before a bulk write); returns the targets they indexed."""
     dropped = _ann_indexes(conn, table)
