@@ -23,6 +23,13 @@ from invest_assets.vectors.models import register_model, serving_model_id
 from invest_assets.vectors.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, EmbeddingTarget, target
 
 EMBEDDING_POOL = "embeddings"
+# What every embedding and re-embedding asset shares: kinds for the UI, owner, the pool that limits them, retries.
+EMBEDDING_ASSET = dict(
+    kinds={"postgres", settings.embedder_kind()},
+    owners=["team:data-platform"],
+    pool=EMBEDDING_POOL,
+    retry_policy=DATABASE_RETRY,
+)
 DESCRIPTIONS = {
     "sector": "what they invest in",
     "stage": "where in the company lifecycle",
@@ -97,10 +104,7 @@ def embedding_asset(embedded: EmbeddingTarget, deps: list[str]) -> AssetsDefinit
         name=embedded.asset_name,
         deps=deps,
         group_name="embeddings",
-        kinds={"postgres", settings.embedder_kind()},
-        owners=["team:data-platform"],
-        pool=EMBEDDING_POOL,
-        retry_policy=DATABASE_RETRY,
+        **EMBEDDING_ASSET,
         backfill_policy=SINGLE_RUN,
         description=_description(embedded),
     )
@@ -133,10 +137,7 @@ def reembed_asset(embedded: EmbeddingTarget) -> AssetsDefinition:
         deps=[embedded.asset_name],
         partitions_def=SHARDS,
         group_name="reembedding",
-        kinds={"postgres", settings.embedder_kind()},
-        owners=["team:data-platform"],
-        pool=EMBEDDING_POOL,
-        retry_policy=DATABASE_RETRY,
+        **EMBEDDING_ASSET,
         description=f"Only when the embedding model changes: `dagster job backfill -j {embedded.reembed_job_name} "
         f"--all`. Re-embeds every {dimension} text with the configured model into a shadow table, one of "
         f"{SHARD_COUNT} shards per run, and switches investors.{embedded.column_name('embedding')} to it when all "
