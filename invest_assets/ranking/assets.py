@@ -27,7 +27,7 @@ from invest_assets.ranking.evaluate import (
 )
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.local_source import LocalFileSource, TableSource
-from invest_assets.search.graph_rank import FEATURES, store_model
+from invest_assets.search.graph_rank import INPUTS, store_model
 
 GROUP = "ranking"
 
@@ -76,7 +76,7 @@ def _recalls(evaluation: Evaluation) -> dict[str, float]:
 
 def _coefficients(evaluation: Evaluation) -> str:
     model = evaluation.model
-    rows = sorted(zip(FEATURES, model.weights, strict=True), key=lambda item: -abs(item[1]))
+    rows = sorted(zip(INPUTS, model.weights, strict=True), key=lambda item: -abs(item[1]))
     return "\n".join(
         ["| feature | weight (standardized) |", "|---|---|", *(f"| {name} | {weight:+.3f} |" for name, weight in rows)]
     )

@@ -37,7 +37,7 @@ import psycopg
 from invest_assets import settings
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.search.find_investors import Filters, country_name, find_investors, graph_candidates
-from invest_assets.search.graph_rank import FEATURES, GraphQuery, RankingModel
+from invest_assets.search.graph_rank import INPUTS, GraphQuery, RankingModel, query_inputs
 from invest_assets.sources.local_files import read_local_table
 from invest_assets.sources.schema import TABLES
 
@@ -387,14 +387,15 @@ POSITIVE_FEEDBACK = ("thumbs_up", "meeting_booked", "check_received")  # pass an
 
 @dataclass
 class FeedbackExamples:
-    """Feature rows of investors users judged in find_investors runs, and whether the judgement was positive."""
+    """Model inputs of investors users judged in find_investors runs (each row widened among its run's
+    candidates, as it was ranked), and whether the judgement was positive."""
 
-    features: np.ndarray
+    inputs: np.ndarray
     labels: np.ndarray
 
     @classmethod
     def none(cls) -> FeedbackExamples:
-        return cls(np.zeros((0, len(FEATURES))), np.zeros(0, dtype=bool))
+        return cls(np.zeros((0, len(INPUTS))), np.zeros(0, dtype=bool))
 
 
 def feedback_examples(conn: psycopg.Connection) -> FeedbackExamples:
@@ -415,10 +416,11 @@ def feedback_examples(conn: psycopg.Connection) -> FeedbackExamples:
         filters = Filters(**{**tool_input["filters"], "as_of": _date(tool_input["filters"].get("as_of"))})
         graph = GraphQuery(tool_input.get("company_id"), tool_input.get("company_sectors") or [], filters.as_of)
         ids, features = graph_candidates(conn, embedder, tool_input["thesis"], filters, graph)
+        inputs = query_inputs(features)
         position = {investor_id: i for i, investor_id in enumerate(ids)}
         for _, investor_id, signal, _ in of_run:
             if investor_id in position:  # an investor the query no longer finds has no features to learn from
-                rows.append(features[position[investor_id]])
+                rows.append(inputs[position[investor_id]])
                 labels.append(signal in POSITIVE_FEEDBACK)
     if not rows:
         return FeedbackExamples.none()
@@ -455,13 +457,13 @@ def fit_model(
             conn, embedder, round_.texts, ranking_filters(as_of), _graph_query(company_ids, round_, as_of)
         )
         positives = {investor_ids[s] for s in round_.answer if s in investor_ids}
-        blocks.append(features)
+        blocks.append(query_inputs(features))
         labels.extend(i in positives for i in ids)
     feedback = feedback or FeedbackExamples.none()
-    features, labels = np.vstack([*blocks, feedback.features]), np.concatenate([labels, feedback.labels]).astype(bool)
-    means, scales = features.mean(axis=0), features.std(axis=0)
+    inputs, labels = np.vstack([*blocks, feedback.inputs]), np.concatenate([labels, feedback.labels]).astype(bool)
+    means, scales = inputs.mean(axis=0), inputs.std(axis=0)
     scales = np.where(scales > 0, scales, 1.0)
-    fitted = LogisticRegression(max_iter=2000).fit((features - means) / scales, labels)
+    fitted = LogisticRegression(max_iter=3000).fit((inputs - means) / scales, labels)
     trained = {
         "rounds": len(rounds),
         "candidates": len(labels),

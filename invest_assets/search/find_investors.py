@@ -35,6 +35,7 @@ from invest_assets.search.graph_rank import (
     RankingModel,
     candidate_features,
     explain,
+    query_inputs,
     served_model,
 )
 from invest_assets.sources.schema import DIMENSIONS
@@ -346,7 +347,8 @@ def _graph_search(
     graph = graph or GraphQuery(as_of=filters.as_of)
     model = model or served_model(conn)
     ids, features = _graph_features(conn, vectors, model_ids, candidate, filters, graph)
-    scores = model.score(features) if ids else np.zeros(0)
+    inputs = query_inputs(features)
+    scores = model.linear(inputs)
     order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))[:page]
     details = _investor_rows(conn, [ids[i] for i in order])
     investors = [
@@ -355,7 +357,7 @@ def _graph_search(
             "final_score": float(scores[i]),
             "distances": {d: float(features[i, DIMENSIONS.index(d)]) for d in vectors},
             "features": {name: float(value) for name, value in zip(FEATURES, features[i], strict=True)},
-            "explanation": explain(model, features[i]),
+            "explanation": explain(model, inputs[i]),
         }
         for i in order
     ]

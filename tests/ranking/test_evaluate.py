@@ -18,8 +18,8 @@ from invest_assets.ranking.evaluate import (
     write_as_of_source,
 )
 from invest_assets.resources.database import AlloyDBResource, embedded_server_url, stop_embedded_server
-from invest_assets.search.find_investors import find_investors, record_feedback
-from invest_assets.search.graph_rank import FEATURES, GraphQuery
+from invest_assets.search.find_investors import find_investors, graph_candidates, record_feedback
+from invest_assets.search.graph_rank import GraphQuery, query_inputs
 from tests.search.test_find_investors import LOCAL
 from tests.source_files import write_source
 
@@ -125,8 +125,8 @@ def test_a_backtest_through_the_build_and_find_investors(tmp_path):
         assert again == result.model
         # bio1's score gains on fin1's once users kept preferring bio1 for fintech queries
         bio1, fin1 = judged["bio1"], judged["fin1"]
-        gap = again.score(np.vstack([bio1, fin1]))
-        gap_with_feedback = with_feedback.score(np.vstack([bio1, fin1]))
+        gap = again.linear(np.vstack([bio1, fin1]))
+        gap_with_feedback = with_feedback.linear(np.vstack([bio1, fin1]))
         assert gap_with_feedback[0] - gap_with_feedback[1] > gap[0] - gap[1]
         assert with_feedback.trained["feedback"] == 10 and with_feedback.trained["feedback_positives"] == 5
     finally:
@@ -143,22 +143,17 @@ def test_a_backtest_through_the_build_and_find_investors(tmp_path):
 
 def users_prefer_bio1_for_fintech(conn) -> dict:
     """Five fintech queries as of the training start, each with a thumbs up for bio1 and a pass on fin1;
-    returns both investors' feature rows in those queries."""
+    returns both investors' model inputs in that query."""
     query = GraphQuery(None, ["fintech"], date(2020, 4, 1))
+    texts, filters = {"sector": "Invests in fintech."}, ranking_filters(date(2020, 4, 1))
     for _ in range(5):
-        run = find_investors(
-            conn,
-            LOCAL,
-            {"sector": "Invests in fintech."},
-            ranking_filters(date(2020, 4, 1)),
-            variant="graph",
-            graph=query,
-            user="tester",
-        )
-        rows = {i["source_id"]: np.asarray([i["features"][f] for f in FEATURES]) for i in run.investors}
+        run = find_investors(conn, LOCAL, texts, filters, variant="graph", graph=query, user="tester")
         record_feedback(conn, run.run_id, "bio1", "thumbs_up", user="tester")
         record_feedback(conn, run.run_id, "fin1", "pass", user="tester")
-    return rows
+    ids, features = graph_candidates(conn, LOCAL, texts, filters, query)
+    inputs = dict(zip(ids, query_inputs(features), strict=True))
+    names = conn.execute("SELECT source_id, id FROM investors WHERE source_id IN ('bio1', 'fin1')").fetchall()
+    return {source_id: inputs[investor_id] for source_id, investor_id in names}
 
 
 def _url(workdir):

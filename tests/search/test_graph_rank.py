@@ -2,6 +2,7 @@
 strong, the company's existing investor and its frequent co-investor outrank a stranger whose text
 matches the query better."""
 
+import numpy as np
 import pytest
 from dagster import materialize
 
@@ -13,7 +14,7 @@ from invest_assets.profiles.assets import investor_profiles
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.search.find_investors import Filters, company_query, find_investors
-from invest_assets.search.graph_rank import FEATURES, RankingModel, shipped_model
+from invest_assets.search.graph_rank import INPUTS, RankingModel, query_inputs, shipped_model
 from tests.source_files import write_source
 
 LOCAL = EmbedderResource(provider="local")
@@ -42,9 +43,9 @@ INVESTMENTS = [
 # for it on the 2013 data, where recent activity says more): backers first, then their co-investors,
 # then text. The test is of the candidates, features and scoring, not of learned weights.
 SYNDICATE_MINDED = RankingModel(
-    tuple({"existing_investor": 4.0, "log_syndicate": 2.0, "sector_distance": -1.0}.get(f, 0.0) for f in FEATURES),
-    (0.0,) * len(FEATURES),
-    (1.0,) * len(FEATURES),
+    tuple({"existing_investor": 4.0, "log_syndicate": 2.0, "sector_distance": -1.0}.get(f, 0.0) for f in INPUTS),
+    (0.0,) * len(INPUTS),
+    (1.0,) * len(INPUTS),
     "test-syndicate-minded",
 )
 
@@ -82,7 +83,18 @@ def test_the_company_investors_and_their_co_investor_outrank_a_closer_text_stran
 def test_the_shipped_model_is_the_documented_fit():
     model = shipped_model()
     assert model.version.startswith("graph-lr-") and model.trained["rounds"] > 0
-    weights = dict(zip(FEATURES, model.weights, strict=True))
-    # What the 2013 backtest learned (README): backers return, recent activity predicts the next round.
-    assert weights["existing_investor"] > 0 and weights["log_recent_investments"] > 0
+    weights = dict(zip(INPUTS, model.weights, strict=True))
+    # What the 2013 backtest learned (docs/ranking.md): backers return, recent activity predicts the next round.
+    assert weights["existing_investor"] > 0 and weights["log_recent_investments_z_in_query"] > 0
     assert RankingModel.from_json(model.to_json()) == model
+
+
+def test_query_inputs_compare_each_candidate_with_its_own_query():
+    features = np.array([[0.2, 1.0], [0.4, 3.0], [0.6, 2.0]])
+    inputs = query_inputs(features)
+    assert inputs.shape == (3, 6)
+    assert np.allclose(inputs[:, :2], features)
+    assert np.allclose(inputs[:, 2:4].mean(axis=0), 0) and np.allclose(inputs[:, 2:4].std(axis=0), 1)
+    assert np.allclose(inputs[:, 4:], [[-0.4, -2.0], [-0.2, 0.0], [0.0, -1.0]])
+    # a feature every candidate shares says nothing about one against another
+    assert np.allclose(query_inputs(np.ones((4, 2)))[:, 2:], 0)
