@@ -9,8 +9,13 @@ import warnings
 
 from dagster import AssetSelection, BetaWarning, Definitions, define_asset_job, with_source_code_references
 
-from invest_assets import core, embeddings, graph, profiles, ranking, search
-from invest_assets.resources.factories import database_resource, embedder_resource, source_resource
+from invest_assets import core, embeddings, graph, profiles, ranking, search, theses
+from invest_assets.resources.factories import (
+    database_resource,
+    embedder_resource,
+    extractor_resource,
+    source_resource,
+)
 
 build_everything = define_asset_job(
     "build_everything",
@@ -31,10 +36,15 @@ def _with_code_references(families: Definitions) -> Definitions:
         jobs=[*families.jobs, build_everything],
         sensors=families.sensors,
         schedules=families.schedules,
-        resources={"database": database_resource(), "source": source_resource(), "embedder": embedder_resource()},
+        resources={
+            "database": database_resource(),
+            "source": source_resource(),
+            "embedder": embedder_resource(),
+            "extractor": extractor_resource(),
+        },
     )
 
 
 defs = _with_code_references(
-    Definitions.merge(core.defs, profiles.defs, embeddings.defs, graph.defs, search.defs, ranking.defs)
+    Definitions.merge(core.defs, profiles.defs, theses.defs, embeddings.defs, graph.defs, search.defs, ranking.defs)
 )

@@ -187,6 +187,17 @@ EMBEDDING_MODEL = _setting(
 )
 OPENAI_API_KEY = _setting("OPENAI_API_KEY", None, "The OpenAI key (never logged or shown).", "embeddings", mask=masked)
 OPENAI_BASE_URL = _setting("OPENAI_BASE_URL", None, "Any OpenAI-compatible server.", "embeddings")
+EXTRACTOR = _setting(
+    "INVEST_EXTRACTOR",
+    "none",
+    "What extracts investors' theses from their documents: nothing (the documents load, graph-derived "
+    "profiles serve) or OpenAI.",
+    "theses",
+    _choice("none", "openai"),
+)
+EXTRACTION_MODEL = _setting(
+    "INVEST_EXTRACTION_MODEL", "gpt-4o-mini", "The OpenAI chat model that extracts theses.", "theses"
+)
 EMBED_BULK_SHARE = _setting(
     "INVEST_EMBED_BULK_SHARE",
     "0.5",

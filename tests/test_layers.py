@@ -15,7 +15,7 @@ LAYERS = [
     {"tools"},  # offline tools over the contract: Crunchbase converter, sample generator
     {"resources"},  # database, sources and embedders as Dagster resources, and their factories
     {"metadata", "policies", "in_flight", "vectors"},  # what asset families share
-    {"core", "profiles", "graph", "embeddings"},  # asset families over the tables
+    {"core", "profiles", "theses", "graph", "embeddings"},  # asset families over the tables
     {"search"},  # the read path
     {"ranking"},  # the backtest of the read path
     {"definitions", "instance", "lineage"},  # the code location and the Dagster instance

@@ -36,8 +36,8 @@ CHECKS = {
     "authority_score": ["scores_valid"],
 }
 GROUPS = {
-    "core": ["companies", "investors", "funding_rounds", "investments"],
-    "profiles": ["investor_profiles"],
+    "core": ["companies", "investors", "funding_rounds", "investments", "investor_documents"],
+    "profiles": ["investor_profiles", "investor_theses"],
     "embeddings": [
         f"{d}_embedding" for d in ("sector", "stage", "check", "geography", "signal", "founder", "company_description")
     ],

@@ -47,6 +47,8 @@ DESCRIPTIONS = {
     "source texts. The hot table find_investors reads.",
     "funding_rounds": "Funding rounds, the graph hop between companies and investors.",
     "investments": "Which investor took part in which round (the co-investor junction).",
+    "investor_documents": "What investors publish (web pages, decks, manual notes, news) as plain text, from the "
+    "source's optional investor_documents table; investor_theses extracts their theses from it.",
 }
 
 
@@ -59,6 +61,7 @@ PREVIEW_COLUMNS = {
     "investors": ["source_id", "name", "kind", "focus_sectors", "preferred_stages", "geographies"],
     "funding_rounds": ["source_id", "round_type", "announced_at", "amount_usd"],
     "investments": ["source_id", "is_lead", "amount_usd"],
+    "investor_documents": ["source_id", "kind", "url"],
 }
 
 

@@ -125,7 +125,9 @@ def embedding_asset(embedded: EmbeddingTarget, deps: list[str]) -> AssetsDefinit
     return _embed
 
 
-embedding_assets = [embedding_asset(t, ["investors", "investor_profiles"]) for t in INVESTOR_TARGETS.values()]
+embedding_assets = [
+    embedding_asset(t, ["investors", "investor_profiles", "investor_theses"]) for t in INVESTOR_TARGETS.values()
+]
 company_description_embedding = embedding_asset(COMPANY_DESCRIPTION, ["companies"])
 
 

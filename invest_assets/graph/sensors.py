@@ -1,4 +1,5 @@
-"""The sensor that evaluates the graph-derived assets' and investor_profiles' automation condition."""
+"""The sensor that evaluates the automation condition of the graph-derived assets and of the profiles
+group (investor_profiles, investor_theses)."""
 
 from dagster import AssetSelection, AutomationConditionSensorDefinition
 
@@ -8,6 +9,6 @@ graph_refresh_sensor = AutomationConditionSensorDefinition(
     "graph_refresh_sensor",
     target=AssetSelection.groups("graph", "profiles"),
     **SENSOR_DEFAULTS,
-    description="Evaluates the automation condition of the graph-derived assets and investor_profiles: refresh "
-    "after the core tables change.",
+    description="Evaluates the automation condition of the graph-derived assets, investor_profiles and "
+    "investor_theses: refresh after the core tables (or the investor documents) change.",
 )

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 from dagster import EnvVar
 from dagster_gcp import BigQueryResource
+from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 from pydantic import Field
 
@@ -112,8 +113,14 @@ class BigQuerySource(TableSource):
         try:
             query = select_statement(self.table_path(client, table), spec, delta=since is not None)
             parameters = [] if since is None else [bigquery.ScalarQueryParameter("since", "TIMESTAMP", since)]
-            job = client.query(query, job_config=bigquery.QueryJobConfig(query_parameters=parameters))
-            rows = job.result(page_size=self.page_rows)
+            try:
+                job = client.query(query, job_config=bigquery.QueryJobConfig(query_parameters=parameters))
+                rows = job.result(page_size=self.page_rows)
+            except NotFound:
+                if not spec.optional:
+                    raise
+                yield pd.DataFrame(columns=list(spec.column_names), dtype=object)  # a table the dataset leaves out
+                return
             for batch in rows.to_arrow_iterable(bqstorage_client=None):
                 yield typed_frame(batch, spec)
         finally:
@@ -122,17 +129,29 @@ class BigQuerySource(TableSource):
     change_sync_mode: ClassVar[str] = "delta"
 
     def fingerprints(self, tables: Iterable[str]) -> dict[str, str]:
-        """Row count and latest updated_at per table, all tables in one query."""
+        """Row count and latest updated_at per table: the required tables in one query, each optional
+        one in its own (a dataset may leave it out: "absent")."""
+        tables = list(tables)
+        required = [t for t in tables if not TABLES[t].optional]
         client = self.client()
         try:
-            query = " UNION ALL ".join(
-                f"SELECT '{table}' AS source_table, COUNT(*) AS row_count, MAX(updated_at) AS latest"
-                f" FROM `{self.table_path(client, table)}`"
-                for table in tables
-            )
-            return {row["source_table"]: f"{row['row_count']}:{row['latest']}" for row in client.query(query).result()}
+            marks = self._fingerprints(client, required) if required else {}
+            for table in (t for t in tables if TABLES[t].optional):
+                try:
+                    marks.update(self._fingerprints(client, [table]))
+                except NotFound:
+                    marks[table] = "absent"
+            return marks
         finally:
             client.close()
+
+    def _fingerprints(self, client: bigquery.Client, tables: list[str]) -> dict[str, str]:
+        query = " UNION ALL ".join(
+            f"SELECT '{table}' AS source_table, COUNT(*) AS row_count, MAX(updated_at) AS latest"
+            f" FROM `{self.table_path(client, table)}`"
+            for table in tables
+        )
+        return {row["source_table"]: f"{row['row_count']}:{row['latest']}" for row in client.query(query).result()}
 
     def describe(self) -> str:
         return f"BigQuery dataset {self.bigquery.project or '(default project)'}.{self.dataset}"

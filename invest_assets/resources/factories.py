@@ -15,6 +15,7 @@ from dagster import ConfigurableResource, EnvVar
 from invest_assets import settings
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.resources.extractors import ExtractorResource
 from invest_assets.resources.local_source import LocalFileSource
 
 Resource = TypeVar("Resource", bound=ConfigurableResource)
@@ -55,6 +56,18 @@ def embedder_resource() -> EmbedderResource:
     if provider != "local":
         raise ConfigurationError(f"INVEST_EMBEDDER={provider!r}: expected one of {', '.join(EMBEDDERS)}")
     return EmbedderResource(provider=provider)
+
+
+def extractor_resource() -> ExtractorResource:
+    provider = settings.EXTRACTOR.value()
+    if provider == "none":
+        return ExtractorResource(provider="none", model=settings.EXTRACTION_MODEL.value())
+    return ExtractorResource(
+        provider=provider,
+        model=settings.EXTRACTION_MODEL.value(),
+        base_url=settings.OPENAI_BASE_URL.env_var(),
+        api_key=EnvVar(settings.OPENAI_API_KEY.name),
+    )
 
 
 def resolved(resource: Resource) -> Resource:

@@ -78,10 +78,11 @@ def rows_updated_after(chunk: pd.DataFrame, since: datetime) -> pd.DataFrame:
 
 
 class LocalFileSource(TableSource):
-    """A directory of companies/funding_rounds/investments/investors ``.csv`` or ``.parquet``
-    files (``INVEST_SOURCE_DIR``); unset, a generated sample dataset under the home."""
+    """A directory of companies/funding_rounds/investments/investors (and, optionally,
+    investor_documents) ``.csv`` or ``.parquet`` files (``INVEST_SOURCE_DIR``); unset, a generated
+    sample dataset under the home."""
 
-    directory: str | None = Field(default=None, description="Directory of the four source files.")
+    directory: str | None = Field(default=None, description="Directory of the source files.")
 
     def source_dir(self) -> Path:
         return Path(self.directory).expanduser().resolve() if self.directory else default_sample_dir()
@@ -96,6 +97,9 @@ class LocalFileSource(TableSource):
         marks = {}
         for table in tables:
             path = table_file(directory, table)
+            if path is None:
+                marks[table] = "absent"
+                continue
             stat = path.stat()
             marks[table] = f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
         return marks

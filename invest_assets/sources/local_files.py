@@ -31,10 +31,13 @@ class SourceError(ValueError):
     deterministic, so retrying cannot help."""
 
 
-def table_file(directory: Path, table: str) -> Path:
-    """The one file holding ``table``; two (a stale copy beside the real one?) is an error."""
+def table_file(directory: Path, table: str) -> Path | None:
+    """The one file holding ``table`` (None for an optional table left out); two (a stale copy beside
+    the real one?) is an error."""
     found = [path for path in (directory / f"{table}.csv", directory / f"{table}.parquet") if path.exists()]
     if not found:
+        if TABLES[table].optional:
+            return None
         raise SourceError(f"no {table}.csv or {table}.parquet in {directory}")
     if len(found) > 1:
         raise SourceError(
@@ -96,9 +99,14 @@ def _csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
 
 
 def read_local_table(directory: Path, table: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """Yield the raw rows of ``table`` in chunks, with exactly the contract's columns."""
+    """Yield the raw rows of ``table`` in chunks, with exactly the contract's columns (at least one chunk,
+    empty for a header-only file or an optional table left out)."""
     spec = TABLES[table]
     path = table_file(directory, table)
+    empty = pd.DataFrame(columns=list(spec.column_names), dtype=object)
+    if path is None:
+        yield empty
+        return
     if path.suffix == ".parquet":
         columns = pq.ParquetFile(path).schema_arrow.names
         chunks = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows))
@@ -108,5 +116,9 @@ def read_local_table(directory: Path, table: str, chunk_rows: int = CHUNK_ROWS) 
     missing = [c for c in spec.column_names if c not in columns and c != "updated_at"]
     if missing:
         raise SourceError(f"{path}: missing columns {missing}")
+    read_any = False
     for chunk in chunks:
+        read_any = True
         yield chunk.reindex(columns=list(spec.column_names))
+    if not read_any:
+        yield empty

@@ -36,6 +36,7 @@ def dimension_column(dimension: str, suffix: str) -> str:
 
 COMPANY_STATUSES = frozenset({"active", "acquired", "shutdown", "ipo"})
 INVESTOR_KINDS = frozenset({"person", "firm"})
+DOCUMENT_KINDS = frozenset({"web", "deck", "manual", "news"})
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class SourceTable:
     # The source columns whose values, joined by "|", make the row's source_id.
     key_columns: tuple[str, ...] = ("source_id",)
     references: tuple[Reference, ...] = ()
+    # A source may leave an optional table out (no file, no BigQuery table): it reads as empty.
+    optional: bool = False
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -82,8 +85,8 @@ class SourceTable:
 
     @property
     def stored_columns(self) -> tuple[Column, ...]:
-        """Columns copied as they are into the table (not keys, references, or updated_at)."""
-        skip = set(self.key_columns) | self.reference_columns | {"source_id", "updated_at"}
+        """Columns copied as they are into the table (not source_id, references, or updated_at)."""
+        skip = self.reference_columns | {"source_id", "updated_at"}
         return tuple(c for c in self.columns if c.name not in skip)
 
     def column(self, name: str) -> Column:
@@ -181,12 +184,34 @@ INVESTORS = SourceTable(
     references=(Reference("firm_source_id", "investors", "firm_id", required=False),),
 )
 
+INVESTOR_DOCUMENTS = SourceTable(
+    name="investor_documents",
+    columns=(
+        _c("investor_source_id", "text", "The investor's source_id.", required=True, indexed=True),
+        _c("kind", "text", "web, deck, manual or news.", required=True, choices=DOCUMENT_KINDS),
+        _c("url", "text", "Where the text was read (with kind, the document's key).", required=True, indexed=True),
+        _c(
+            "text",
+            "text",
+            "What the investor publishes there, as plain text (the thesis is extracted from it).",
+            required=True,
+        ),
+        UPDATED_AT,
+    ),
+    key_columns=("investor_source_id", "kind", "url"),
+    references=(Reference("investor_source_id", "investors", "investor_id", required=True),),
+    optional=True,
+)
+
 # Load order follows the foreign keys.
-TABLES: dict[str, SourceTable] = {t.name: t for t in (COMPANIES, INVESTORS, FUNDING_ROUNDS, INVESTMENTS)}
+TABLES: dict[str, SourceTable] = {
+    t.name: t for t in (COMPANIES, INVESTORS, FUNDING_ROUNDS, INVESTMENTS, INVESTOR_DOCUMENTS)
+}
 
 # What the source says about an investor's profile: stored as ``<column>_stated`` beside the
-# graph-derived ``<column>_derived``; the table's ``<column>`` serves the stated value when there
-# is one, else the derived (migration 0040).
+# extracted ``<column>_extracted`` and the graph-derived ``<column>_derived``; the table's
+# ``<column>`` serves the stated value when there is one, else the extracted, else the derived
+# (migrations 0040 and 0044).
 PROFILE_COLUMNS = (
     *(dimension_column(d, "text") for d in DIMENSIONS),
     "focus_sectors",
@@ -204,6 +229,7 @@ RENAMED_COLUMNS = {
     ("funding_rounds", "updated_at"): "source_updated_at",
     ("investments", "updated_at"): "source_updated_at",
     ("investors", "updated_at"): "source_updated_at",
+    ("investor_documents", "updated_at"): "source_updated_at",
 }
 
 

@@ -363,7 +363,7 @@ def generate_sample(
         "investments": investment_frame,
     }
     _write(out_dir, frames)
-    return {table: len(frame) for table, frame in frames.items()}
+    return {table: len(frames.get(table, ())) for table in TABLES}
 
 
 def _write(out_dir: Path, frames: dict[str, pd.DataFrame]) -> None:

@@ -176,4 +176,10 @@ def test_bad_rows_are_quarantined_with_reasons_and_the_rest_loads(db, tmp_path):
         for e in result.get_asset_check_evaluations()
         if e.check_name == "no_quarantined_rows"
     }
-    assert by_asset == {"companies": True, "investors": False, "funding_rounds": False, "investments": True}
+    assert by_asset == {
+        "companies": True,
+        "investors": False,
+        "funding_rounds": False,
+        "investments": True,
+        "investor_documents": True,
+    }

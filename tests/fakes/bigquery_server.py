@@ -197,6 +197,8 @@ class FakeBigQuery:
             try:
                 relation = cursor.sql(translate(sql), params=parameters or None)
                 return relation.to_arrow_table() if relation is not None else pa.table({})
+            except duckdb.CatalogException as err:  # as BigQuery answers a query of a missing table
+                raise BigQueryError(404, "notFound", f"Not found: Table: {err}") from None
             except duckdb.Error as err:
                 raise BigQueryError(400, "invalidQuery", str(err)) from None
             finally:

@@ -1,15 +1,19 @@
-"""A small OpenAI-compatible embeddings server on loopback, for the real ``openai`` client.
+"""A small OpenAI-compatible server on loopback, for the real ``openai`` client.
 
 It answers ``POST /v1/embeddings`` with deterministic unit vectors (the local hashing
-embedder's, at the requested dimension), records every request's inputs, and plays a
-fault plan, one entry per request, before answering normally: ``("429", seconds)``
-with Retry-After, ``("500",)``, ``("timeout", seconds)`` (sleeps before answering),
-``("malformed",)`` (one vector short).
+embedder's, at the requested dimension) and ``POST /v1/chat/completions`` with a thesis in the
+requested JSON schema, read from ``field: value`` lines of the documents in the user message
+(``thesis_answer``), as a model would understand them. It records every request and plays a
+fault plan, one entry per request, before answering normally: ``("429", seconds)`` with
+Retry-After, ``("500",)``, ``("timeout", seconds)`` (sleeps before answering),
+``("malformed",)`` (one vector short; for a chat, content that is not JSON), ``("refusal",)``
+(a chat answer refused).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -21,6 +25,7 @@ from invest_assets.resources.embedders import EmbedderResource
 class FakeOpenAI:
     def __init__(self):
         self.requests: list[list[str]] = []  # inputs of every request that got vectors back
+        self.chats: list[dict] = []  # every chat request answered normally
         self.attempts = 0
         self.faults: deque[tuple] = deque()
         self.authorization: list[str] = []
@@ -60,6 +65,28 @@ class FakeOpenAI:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
 
+    def _chat(self, body: dict, fault: tuple | None) -> dict:
+        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        message = {"role": "assistant", "content": json.dumps(thesis_answer(user)), "refusal": None}
+        if fault and fault[0] == "refusal":
+            message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+        elif fault and fault[0] == "malformed":
+            message["content"] = message["content"][:-7]  # cut off mid-answer
+        prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+        output_tokens = len((message["content"] or message["refusal"]).split())
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": output_tokens,
+                "total_tokens": prompt_tokens + output_tokens,
+            },
+        }
+
     def _handler(self):
         fake = self
 
@@ -88,6 +115,12 @@ class FakeOpenAI:
                     return self._send(500, error)
                 if fault and fault[0] == "timeout":
                     time.sleep(fault[1])
+                if self.path.endswith("/chat/completions"):
+                    answer = fake._chat(body, fault)
+                    if not fault or fault[0] != "timeout":
+                        with fake._lock:
+                            fake.chats.append(body)
+                    return self._send(200, answer)
                 answer = fake._answer(body)
                 if fault and fault[0] == "malformed":
                     answer["data"] = answer["data"][:-1]
@@ -98,3 +131,25 @@ class FakeOpenAI:
                 self._send(200, answer)
 
         return Handler
+
+
+THESIS_LINE = re.compile(r"^(\w+): (.*)$", re.MULTILINE)
+LIST_FIELDS = ("stages", "sectors", "geographies")
+
+
+def thesis_answer(user_message: str) -> dict:
+    """The fake model's reading of an investor's documents: each ``field: value`` line (``check_min``
+    and ``check_max`` in USD, lists comma-separated) says that field; everything else is null or []."""
+    said = dict(THESIS_LINE.findall(user_message))
+    answer = {
+        field: said.get(field)
+        for field in (
+            *(f"{d}_text" for d in ("sector", "stage", "check", "geography", "signal", "founder")),
+            "thesis_summary",
+            "thesis_summary_long",
+        )
+    }
+    answer |= {f: [v.strip() for v in said[f].split(",")] if f in said else [] for f in LIST_FIELDS}
+    answer["check_size_min_usd"] = int(said["check_min"]) if "check_min" in said else None
+    answer["check_size_max_usd"] = int(said["check_max"]) if "check_max" in said else None
+    return answer

@@ -44,7 +44,9 @@ MESSY = {
         {"source_id": "r9", "company_source_id": "c1", "amount_usd": "1.5"},
     ],
     "investments": [{"funding_round_source_id": "r1", "investor_source_id": "f404", "is_lead": "false"}],
+    "investor_documents": [{"investor_source_id": "f1", "kind": "podcast", "url": "https://f1.fm/1", "text": "Hi."}],
 }
+DOCUMENTS = [{"investor_source_id": "f1", "kind": "web", "url": "https://f1.vc", "text": "We back fintech at seed."}]
 
 
 def with_explicit_lists(table: str, rows: list[dict]) -> list[dict]:
@@ -60,6 +62,7 @@ ROWS = {
         ("investors", INVESTORS),
         ("funding_rounds", ROUNDS),
         ("investments", INVESTMENTS),
+        ("investor_documents", DOCUMENTS),
     )
 }
 
@@ -208,6 +211,16 @@ def test_bigquery_and_local_sources_load_identical_tables(fake, local_dir, new_d
     codes = quarantine_codes(local_url)
     assert quarantine_codes(bigquery_url) == codes
     assert {code for _, _, code in codes} >= {"invalid_choice", "invalid_country", "missing_value", "not_integer"}
+
+
+def test_a_dataset_without_the_optional_documents_table_loads(fake, local_dir, new_database_url):
+    copy_local_source_into(fake, local_dir)
+    fake.execute(f"DROP TABLE {DATASET}.investor_documents")
+    source = bigquery_source(fake)
+    assert source.fingerprints(TABLES)["investor_documents"] == "absent"
+    url = new_database_url()
+    load(url, source)
+    assert table_contents(url, "investor_documents") == {} and table_contents(url, "investors")
 
 
 def test_invest_source_bigquery_selects_the_bigquery_source(fake, local_dir, monkeypatch, new_database_url):

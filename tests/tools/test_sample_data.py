@@ -116,7 +116,7 @@ def test_cells_use_the_local_source_formats(sample):
 
 def test_investors_only_gives_valid_empty_files_for_the_other_tables(tmp_path):
     counts = generate_sample(tmp_path, investors=40, companies=0, rounds=0)
-    assert counts == {"companies": 0, "investors": 40, "funding_rounds": 0, "investments": 0}
+    assert counts == {"companies": 0, "investors": 40, "funding_rounds": 0, "investments": 0, "investor_documents": 0}
     for table, spec in TABLES.items():
         header = (tmp_path / f"{table}.csv").read_text().splitlines()[0]
         assert header.split(",") == list(spec.column_names)
