@@ -79,6 +79,13 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("expected a number of 0 or more")
+    return value
+
+
 SETTINGS: list[Setting] = []
 
 
@@ -187,6 +194,14 @@ EMBEDDING_MODEL = _setting(
 )
 OPENAI_API_KEY = _setting("OPENAI_API_KEY", None, "The OpenAI key (never logged or shown).", "embeddings", mask=masked)
 OPENAI_BASE_URL = _setting("OPENAI_BASE_URL", None, "Any OpenAI-compatible server.", "embeddings")
+OPENAI_MAX_USD_PER_RUN = _setting(
+    "INVEST_OPENAI_MAX_USD_PER_RUN",
+    None,
+    "Refuse, before sending anything, an embedding or extraction run whose estimated OpenAI cost (counted "
+    "tokens times the model's price) is over this many USD; unset: no limit.",
+    "embeddings",
+    _non_negative_float,
+)
 EXTRACTOR = _setting(
     "INVEST_EXTRACTOR",
     "none",

@@ -7,7 +7,7 @@ which runs only when the embedding model changes.
 import time
 
 import psycopg
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
 from psycopg import sql
 
 from invest_assets import settings
@@ -18,6 +18,7 @@ from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.resources.usage import BudgetExceeded
 from invest_assets.vectors.indexes import ann_targets, ensure_ann_index, has_vectors
 from invest_assets.vectors.models import register_model, serving_model_id
 from invest_assets.vectors.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, EmbeddingTarget, target
@@ -110,7 +111,10 @@ def embedding_asset(embedded: EmbeddingTarget, deps: list[str]) -> AssetsDefinit
     )
     def _embed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
         with database.connection() as conn:
-            report = embed_dimension(conn, embedder, key)
+            try:
+                report = embed_dimension(conn, embedder, key)
+            except BudgetExceeded as over:  # deterministic: a retry would refuse again
+                raise Failure(str(over), allow_retries=False) from None
             ann_index = report.ann_index or _ensure_ann_indexes(conn, key)
             embedded_preview = embedded_rows(conn, key, report.embedded_ids[:PREVIEW_ROWS])
         context.log.info(f"{key}: embedded {report.embedded} of {report.considered} rows; ANN index {ann_index}")

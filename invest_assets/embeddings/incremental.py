@@ -28,6 +28,7 @@ from psycopg import sql
 from invest_assets import settings
 from invest_assets.embeddings.staleness import ensure_stale_index, live_and_stale
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.resources.usage import check_budget, embedding_estimate_usd, record_embedding
 from invest_assets.vectors.indexes import drop_ann_indexes, ensure_ann_index
 from invest_assets.vectors.models import serving_embedders
 from invest_assets.vectors.targets import target
@@ -87,6 +88,17 @@ def next_stale_batch(conn: psycopg.Connection, dimension: str, model_id: int, af
     ).fetchall()
 
 
+def stale_cost_usd(
+    conn: psycopg.Connection, embedder: EmbedderResource, dimension: str, model_id: int, batch_rows: int
+):
+    """What embedding every stale text of ``dimension`` would cost, from counted tokens."""
+    total, after = 0.0, 0
+    while rows := next_stale_batch(conn, dimension, model_id, after, batch_rows):
+        total += embedding_estimate_usd(embedder, [text for _, text, _ in rows])
+        after = rows[-1][0]
+    return total
+
+
 def write_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, hashes, vectors) -> int:
     """One batch: binary COPY into staging, one UPDATE; vector, hash and provenance together."""
     with conn.transaction(), conn.cursor() as cur:
@@ -133,6 +145,8 @@ def embed_dimension(
     try:
         model_id, serving = serving_embedders(conn, embedder, [dimension])[dimension]
         report.stale_index = ensure_stale_index(conn, dimension, model_id)
+        if settings.OPENAI_MAX_USD_PER_RUN.is_set():  # before anything is dropped or sent
+            check_budget(stale_cost_usd(conn, serving, dimension, model_id, batch_rows), f"embedding {dimension}")
         bulk = _writes_most_rows(conn, dimension, model_id)
         dropped = drop_ann_indexes(conn, target(dimension).table) if bulk else set()
         conn.commit()
@@ -144,7 +158,9 @@ def embed_dimension(
             conn.commit()  # no transaction held open while the embedding service works
             ids, texts, hashes = zip(*rows, strict=True)
             batch = serving.embed(list(texts))
-            report.embedded += write_vectors(conn, dimension, model_id, ids, hashes, batch.vectors)
+            with conn.transaction():  # the vectors and what they cost, together
+                report.embedded += write_vectors(conn, dimension, model_id, ids, hashes, batch.vectors)
+                record_embedding(conn, serving, batch, "embedding")
             report.embedded_ids.extend(ids)
             report.batches += 1
             report.tokens += batch.tokens

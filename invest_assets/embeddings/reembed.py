@@ -24,6 +24,7 @@ from invest_assets.embeddings.incremental import BATCH_ROWS, embedding_lock_key
 from invest_assets.embeddings.partitions import SHARD_COUNT
 from invest_assets.embeddings.staleness import ensure_stale_index
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.resources.usage import record_embedding
 from invest_assets.vectors.targets import INVESTOR_TARGETS
 
 # hashint8 is PostgreSQL's own stable hash of a bigint; shifted to be non-negative.
@@ -72,7 +73,10 @@ def embed_shard(
     while rows := conn.execute(query, {"shard": shard, "after": after, "limit": batch_rows}).fetchall():
         conn.commit()  # no transaction held open while the embedding service works
         ids, texts, hashes = zip(*rows, strict=True)
-        _write_shadow(conn, dimension, target_id, ids, hashes, embedder.embed(list(texts)).vectors)
+        batch = embedder.embed(list(texts))
+        with conn.transaction():  # the vectors and what they cost, together
+            _write_shadow(conn, dimension, target_id, ids, hashes, batch.vectors)
+            record_embedding(conn, embedder, batch, "embedding")
         embedded += len(ids)
         after = ids[-1]
     return embedded

@@ -234,7 +234,7 @@ class EmbedderResource(ConfigurableResource):
             tokens=tokens,
             truncated=truncated,
             requests=len(requests),
-            cost_usd=round(tokens * price / 1e6, 6),
+            cost_usd=round(tokens * price / 1e6, 10),
         )
 
 

@@ -55,7 +55,7 @@ class ExtractorResource(ConfigurableResource):
 
     def cost_usd(self, prompt_tokens: int, output_tokens: int) -> float:
         input_price, output_price = USD_PER_MILLION_TOKENS.get(self.model, (0.0, 0.0))
-        return round((prompt_tokens * input_price + output_tokens * output_price) / 1e6, 6)
+        return round((prompt_tokens * input_price + output_tokens * output_price) / 1e6, 10)
 
     def answer_all(
         self,

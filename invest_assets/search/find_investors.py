@@ -28,7 +28,8 @@ from psycopg import sql
 
 from invest_assets import settings
 from invest_assets.resources.database import get_or_create_id
-from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.resources.embedders import EmbedderResource, EmbeddingBatch
+from invest_assets.resources.usage import record_embedding
 from invest_assets.search.graph_rank import (
     FEATURES,
     GraphQuery,
@@ -106,6 +107,7 @@ class SearchResult:
     run_id: int | None = None
     latency_ms: int = 0
     weights: dict[str, float] = field(default_factory=dict)
+    cost_usd: float = 0.0  # of embedding the query texts (OpenAI's price; the local embedder costs nothing)
 
 
 def filter_sql(filters: Filters, dimension: str, model_id: int | None) -> tuple[sql.Composable, dict]:
@@ -250,16 +252,20 @@ def _investor_rows(conn, ids: list[int]) -> dict[int, dict]:
     return {row[0]: dict(zip(RESULT_FIELDS, row, strict=True)) for row in rows}
 
 
-def query_vectors(texts: dict[str, str], served: dict[str, tuple[int, EmbedderResource]]) -> dict[str, np.ndarray]:
-    """Each dimension's query text embedded by its serving model, one call per model."""
+def query_vectors(
+    texts: dict[str, str], served: dict[str, tuple[int, EmbedderResource]]
+) -> tuple[dict[str, np.ndarray], list[tuple[EmbedderResource, EmbeddingBatch]]]:
+    """Each dimension's query text embedded by its serving model, one call per model; and the calls."""
     by_model: dict[int, list[str]] = {}
     for dimension, (model_id, _) in served.items():
         by_model.setdefault(model_id, []).append(dimension)
-    vectors = {}
+    vectors, calls = {}, []
     for dims in by_model.values():
-        embedded = served[dims[0]][1].embed([texts[d] for d in dims]).vectors
-        vectors.update(zip(dims, embedded, strict=True))
-    return vectors
+        embedder = served[dims[0]][1]
+        batch = embedder.embed([texts[d] for d in dims])
+        vectors.update(zip(dims, batch.vectors, strict=True))
+        calls.append((embedder, batch))
+    return vectors, calls
 
 
 def normalized_weights(dimensions: list[str], weights: dict[str, float] | None) -> dict[str, float]:
@@ -297,10 +303,15 @@ def search(
     served = serving_embedders(conn, embedder, dimensions)
     model_ids = {d: model_id for d, (model_id, _) in served.items()}
     ensure_same_model(conn, model_ids)
-    vectors = query_vectors(texts, served)
+    vectors, calls = query_vectors(texts, served)
+    for called, batch in calls:  # committed with the call's runs row
+        record_embedding(conn, called, batch, "query")
+    cost_usd = sum(batch.cost_usd for _, batch in calls)
     page = limit or (CANDIDATES if variant == "single" else 25)
     if variant == "graph":
-        return _graph_search(conn, vectors, model_ids, candidate, filters, page, graph, model)
+        result = _graph_search(conn, vectors, model_ids, candidate, filters, page, graph, model)
+        result.cost_usd = cost_usd
+        return result
     where, params = filter_sql(filters, candidate, model_ids[candidate])
     filtered = conn.execute(sql.SQL("SELECT count(*) FROM investors WHERE {}").format(where), params).fetchone()[0]
     if scan is None:
@@ -321,7 +332,7 @@ def search(
         ranked = _rerank(conn, [i for i, _ in found], vectors, chosen_weights, model_ids, page)
     details = _investor_rows(conn, [i for _, i, _ in ranked])
     investors = [{**details[i], "distances": per_dim, "final_score": score} for score, i, per_dim in ranked]
-    return SearchResult(investors, variant, scan, candidate, filtered, weights=chosen_weights)
+    return SearchResult(investors, variant, scan, candidate, filtered, weights=chosen_weights, cost_usd=cost_usd)
 
 
 def graph_candidates(
@@ -331,7 +342,7 @@ def graph_candidates(
     dimensions = [d for d in DIMENSIONS if texts.get(d, "").strip()]
     served = serving_embedders(conn, embedder, dimensions)
     model_ids = {d: model_id for d, (model_id, _) in served.items()}
-    vectors = query_vectors({d: texts[d] for d in dimensions}, served)
+    vectors, _ = query_vectors({d: texts[d] for d in dimensions}, served)
     return _graph_features(conn, vectors, model_ids, dimensions[0], filters, graph)
 
 
@@ -404,16 +415,17 @@ def find_investors(
     result.latency_ms = int((time.perf_counter() - started) * 1000)
     tool_input["scan"] = result.scan
     ids = [r["id"] for r in result.investors]
-    result.run_id = _record_run(conn, user_id, texts, tool_input, ids, started, "success" if ids else "no_results")
+    status = "success" if ids else "no_results"
+    result.run_id = _record_run(conn, user_id, texts, tool_input, ids, started, status, cost_usd=result.cost_usd)
     return result
 
 
-def _record_run(conn, user_id, texts, tool_input, ids, started, status, error=None) -> int:
+def _record_run(conn, user_id, texts, tool_input, ids, started, status, error=None, cost_usd=None) -> int:
     run_id = conn.execute(
         """
         INSERT INTO runs (user_id, user_query, class, tool_input, result_count, result_ids, total_latency_ms,
-                          status, error_message)
-        VALUES (%s, %s, 'find_investors', %s, %s, %s, %s, %s, %s) RETURNING id
+                          status, error_message, cost_usd)
+        VALUES (%s, %s, 'find_investors', %s, %s, %s, %s, %s, %s, %s) RETURNING id
         """,
         (
             user_id,
@@ -424,6 +436,7 @@ def _record_run(conn, user_id, texts, tool_input, ids, started, status, error=No
             int((time.perf_counter() - started) * 1000),
             status,
             error,
+            cost_usd,
         ),
     ).fetchone()[0]
     conn.commit()

@@ -19,10 +19,13 @@ from collections.abc import Iterator
 import psycopg
 from dagster import AssetExecutionContext, Failure, MaterializeResult, asset
 
+from invest_assets import settings
 from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, REFRESH_AFTER_INPUTS_CHANGE
 from invest_assets.resources.database import AlloyDBResource
+from invest_assets.resources.embedders import cl100k
 from invest_assets.resources.extractors import ChatAnswer, ExtractionError, ExtractorResource
+from invest_assets.resources.usage import BudgetExceeded, check_budget, record_usage
 from invest_assets.theses.extraction import (
     PROMPT_VERSION,
     TEXT_FIELDS,
@@ -34,6 +37,7 @@ from invest_assets.theses.extraction import (
 )
 
 CHUNK_INVESTORS = 100
+ANSWER_TOKENS_ESTIMATE = 600  # a thesis answer in the schema is a few hundred tokens; the estimate errs high
 
 PENDING = """
 WITH documents AS (
@@ -127,6 +131,18 @@ class Tally:
             self.output_tokens += answer.output_tokens
 
 
+def estimate_usd(extractor: ExtractorResource, pending: list) -> float:
+    """The run's cost before it is sent: its prompts' counted tokens (cl100k, close to the chat
+    models' own encoding) and ANSWER_TOKENS_ESTIMATE output tokens an answer."""
+    encoding = cl100k()
+    prompt_tokens = sum(
+        len(encoding.encode_ordinary(message["content"]))
+        for _, _, name, _, documents in pending
+        for message in messages(name, [Document(**d) for d in documents])
+    )
+    return extractor.cost_usd(prompt_tokens, ANSWER_TOKENS_ESTIMATE * len(pending))
+
+
 def _chunks(rows: list, size: int) -> Iterator[list]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
@@ -186,7 +202,18 @@ def extract_chunk(conn: psycopg.Connection, extractor: ExtractorResource, chunk:
         )
 
     extractor.answer_all(requests, response_format_schema(), record)
-    with conn.transaction():
+    with conn.transaction():  # the answers and what they cost, together
+        if memo:
+            prompt_tokens, output_tokens = (sum(row[k] for row in memo) for k in ("prompt_tokens", "output_tokens"))
+            record_usage(
+                conn,
+                extractor.model,
+                "extraction",
+                requests=len(memo),
+                input_tokens=prompt_tokens,
+                output_tokens=output_tokens,
+                cost_usd=extractor.cost_usd(prompt_tokens, output_tokens),
+            )
         if extracted:
             conn.execute(WRITE_EXTRACTED, (json.dumps(extracted),))
         if memo:
@@ -216,6 +243,11 @@ def investor_theses(
         cleared = conn.execute(CLEAR_WITHOUT_DOCUMENTS).rowcount
         pending = conn.execute(PENDING, {"prompt": PROMPT_VERSION, "model": extractor.model}).fetchall()
         if extractor.enabled:
+            if settings.OPENAI_MAX_USD_PER_RUN.is_set():
+                try:
+                    check_budget(estimate_usd(extractor, pending), f"extracting {len(pending)} theses")
+                except BudgetExceeded as over:  # deterministic: a retry would refuse again
+                    raise Failure(str(over), allow_retries=False) from None
             for chunk in _chunks(pending, CHUNK_INVESTORS):
                 extract_chunk(conn, extractor, chunk, context.run_id, tally)
         with_documents = conn.execute(

@@ -5,6 +5,7 @@ recorded, failed requests retried by the client or left for the next run, and th
 own load (optional, typed, quarantined)."""
 
 import json
+import re
 
 from dagster import DagsterInstance, build_sensor_context, materialize
 
@@ -164,7 +165,7 @@ def test_extraction_serves_below_the_source_and_is_memoized(db, tmp_path):
     # the cost is the fake's own token counts at the model's price
     assert first["prompt_tokens"].value == sum(len(m["content"].split()) for r in sent for m in r["messages"])
     cost = (first["prompt_tokens"].value * 0.15 + first["output_tokens"].value * 0.60) / 1e6
-    assert first["cost_usd"].value == round(cost, 6)
+    assert first["cost_usd"].value == round(cost, 10)
 
 
 def test_a_changed_document_re_extracts_one_investor_and_re_embeds_only_its_changed_dimension(db, tmp_path):
@@ -248,3 +249,22 @@ def test_the_client_retries_429_and_500_and_a_request_that_keeps_failing_is_aske
         _, rerun = run(db, source, fake)
         assert rerun["investors_to_extract"].value == 1 and rerun["extracted"].value == 1
     assert json.dumps(served(db)["alpha"][9], sort_keys=True).count("extracted") >= 4
+
+
+def test_an_extraction_over_budget_sends_nothing_and_what_one_costs_is_accounted(db, tmp_path, monkeypatch):
+    source = source_with(tmp_path, DOCUMENTS)
+    with FakeOpenAI() as fake:
+        monkeypatch.setenv("INVEST_OPENAI_MAX_USD_PER_RUN", "0.0001")
+        result, _ = run(db, source, fake, raise_on_error=False)
+        failures = result.get_step_failure_events()
+        assert [f.step_key for f in failures] == ["investor_theses"] and fake.attempts == 0
+        message = failures[0].event_specific_data.error.message
+        assert re.search(r"extracting 2 theses: estimated \$0\.000\d+ is over INVEST_OPENAI_MAX_USD_PER_RUN", message)
+        monkeypatch.setenv("INVEST_OPENAI_MAX_USD_PER_RUN", "0.01")
+        _, metadata = run(db, source, fake)
+    with db.connection() as conn:
+        usage = conn.execute(
+            "SELECT model, purpose, requests, input_tokens, output_tokens, cost_usd::float FROM openai_usage"
+        ).fetchall()
+    tokens = (metadata["prompt_tokens"].value, metadata["output_tokens"].value)
+    assert usage == [("gpt-4o-mini", "extraction", 2, *tokens, metadata["cost_usd"].value)]
