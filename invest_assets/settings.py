@@ -213,6 +213,29 @@ EXTRACTOR = _setting(
 EXTRACTION_MODEL = _setting(
     "INVEST_EXTRACTION_MODEL", "gpt-4o-mini", "The OpenAI chat model that extracts theses.", "theses"
 )
+OPENAI_BATCH = _setting(
+    "INVEST_OPENAI_BATCH",
+    "auto",
+    "Whether a thesis extraction goes through OpenAI's Batch API (half price, answered within 24 hours): "
+    "always, never, or auto (when at least INVEST_OPENAI_BATCH_MIN_REQUESTS investors wait).",
+    "theses",
+    _choice("auto", "always", "never"),
+)
+OPENAI_BATCH_MIN_REQUESTS = _setting(
+    "INVEST_OPENAI_BATCH_MIN_REQUESTS",
+    "1000",
+    "With INVEST_OPENAI_BATCH=auto, the fewest waiting extractions that go as a batch; fewer go one by one "
+    "(the sensors' small runs).",
+    "theses",
+    int,
+)
+OPENAI_BATCH_POLL_SECONDS = _setting(
+    "INVEST_OPENAI_BATCH_POLL_SECONDS",
+    "60",
+    "How often a run waiting for its batch asks OpenAI whether it is done.",
+    "theses",
+    _non_negative_float,
+)
 EMBED_BULK_SHARE = _setting(
     "INVEST_EMBED_BULK_SHARE",
     "0.5",

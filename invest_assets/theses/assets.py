@@ -10,6 +10,10 @@ raw answer, a refusal is recorded as one, and either keeps the investor's earlie
 Each chunk of answers is written in one transaction, so a killed run keeps what it committed and
 its rerun sends only the rest. A served text that changes makes that dimension's vector stale, and
 the stale-embeddings sensor re-embeds only it.
+
+Large runs go through OpenAI's Batch API (``use_batch``): the requests are uploaded as JSONL files,
+each recorded in ``openai_batches`` before its batch starts, so a run killed while waiting is
+resumed by the next without paying twice; failed lines are asked again one by one.
 """
 
 import json
@@ -24,7 +28,7 @@ from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, REFRESH_AFTER_INPUTS_CHANGE
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import cl100k
-from invest_assets.resources.extractors import ChatAnswer, ExtractionError, ExtractorResource
+from invest_assets.resources.extractors import BATCH_MAX_REQUESTS, ChatAnswer, ExtractionError, ExtractorResource
 from invest_assets.resources.usage import BudgetExceeded, check_budget, record_usage
 from invest_assets.theses.extraction import (
     PROMPT_VERSION,
@@ -123,6 +127,8 @@ class Tally:
         self.counts = dict.fromkeys(("extracted", "refused", "rejected", "failed"), 0)
         self.prompt_tokens = self.output_tokens = 0
         self.errors: list[str] = []
+        self.batches = 0
+        self.cost_usd = 0.0
 
     def add(self, status: str, answer: ChatAnswer | None) -> None:
         self.counts[status] += 1
@@ -131,7 +137,13 @@ class Tally:
             self.output_tokens += answer.output_tokens
 
 
-def estimate_usd(extractor: ExtractorResource, pending: list) -> float:
+def in_flight(conn: psycopg.Connection) -> bool:
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM openai_batches WHERE purpose = 'extraction' AND applied_at IS NULL)"
+    ).fetchone()[0]
+
+
+def estimate_usd(extractor: ExtractorResource, pending: list, batch: bool) -> float:
     """The run's cost before it is sent: its prompts' counted tokens (cl100k, close to the chat
     models' own encoding) and ANSWER_TOKENS_ESTIMATE output tokens an answer."""
     encoding = cl100k()
@@ -140,7 +152,7 @@ def estimate_usd(extractor: ExtractorResource, pending: list) -> float:
         for _, _, name, _, documents in pending
         for message in messages(name, [Document(**d) for d in documents])
     )
-    return extractor.cost_usd(prompt_tokens, ANSWER_TOKENS_ESTIMATE * len(pending))
+    return extractor.cost_usd(prompt_tokens, ANSWER_TOKENS_ESTIMATE * len(pending), batch=batch)
 
 
 def _chunks(rows: list, size: int) -> Iterator[list]:
@@ -148,48 +160,52 @@ def _chunks(rows: list, size: int) -> Iterator[list]:
         yield rows[start : start + size]
 
 
-def extract_chunk(conn: psycopg.Connection, extractor: ExtractorResource, chunk: list, run_id: str, tally: Tally):
-    """Ask for the chunk's investors and write what came back in one transaction."""
-    requests = [messages(name, [Document(**d) for d in documents]) for _, _, name, _, documents in chunk]
-    memo, extracted, quarantined = [], [], []
+class Answers:
+    """Answers for some waiting investors, checked, then written in one transaction with their cost."""
 
-    def record(position: int, answer: ChatAnswer | ExtractionError) -> None:
-        investor_id, source_id, _, documents_hash, _ = chunk[position]
+    def __init__(self, extractor: ExtractorResource, tally: Tally, batch: bool = False):
+        self.extractor, self.tally, self.batch = extractor, tally, batch
+        self.memo, self.extracted, self.quarantined = [], [], []
+
+    def add(self, waiting: tuple, answer: ChatAnswer | ExtractionError) -> None:
+        investor_id, source_id, _, documents_hash, _ = waiting
         if isinstance(answer, ExtractionError):  # not memoized: the next run asks again
-            tally.add("failed", None)
-            tally.errors.append(f"{source_id}: {answer}")
+            self.tally.add("failed", None)
+            self.tally.errors.append(f"{source_id}: {answer}")
             return
         row = {
             "investor_id": investor_id,
             "documents_hash": documents_hash,
             "prompt_version": PROMPT_VERSION,
-            "model": extractor.model,
+            "model": self.extractor.model,
             "answer": {"content": answer.content},
             "prompt_tokens": answer.prompt_tokens,
             "output_tokens": answer.output_tokens,
         }
         if answer.refusal:
-            tally.add("refused", answer)
-            memo.append({**row, "status": "refused", "reason": answer.refusal, "answer": {"refusal": answer.refusal}})
+            self.tally.add("refused", answer)
+            self.memo.append(
+                {**row, "status": "refused", "reason": answer.refusal, "answer": {"refusal": answer.refusal}}
+            )
             return
         try:
             thesis = check(answer.content)
         except Rejected as rejected:
-            tally.add("rejected", answer)
-            memo.append({**row, "status": "rejected", "reason": str(rejected)})
-            quarantined.append({"source_id": source_id, "reason": str(rejected), "raw": row["answer"]})
+            self.tally.add("rejected", answer)
+            self.memo.append({**row, "status": "rejected", "reason": str(rejected)})
+            self.quarantined.append({"source_id": source_id, "reason": str(rejected), "raw": row["answer"]})
             return
-        tally.add("extracted", answer)
-        memo.append(
+        self.tally.add("extracted", answer)
+        self.memo.append(
             {
                 **row,
                 "status": "extracted",
                 "answer": json.loads(answer.content),
                 "summary": thesis.summary,
                 "summary_long": thesis.summary_long,
-            }  # fmt: skip
+            }
         )
-        extracted.append(
+        self.extracted.append(
             {
                 "investor_id": investor_id,
                 **thesis.texts,
@@ -201,25 +217,109 @@ def extract_chunk(conn: psycopg.Connection, extractor: ExtractorResource, chunk:
             }
         )
 
-    extractor.answer_all(requests, response_format_schema(), record)
-    with conn.transaction():  # the answers and what they cost, together
-        if memo:
-            prompt_tokens, output_tokens = (sum(row[k] for row in memo) for k in ("prompt_tokens", "output_tokens"))
+    def write(self, conn: psycopg.Connection, run_id: str) -> None:
+        """Inside the caller's transaction: the answers and what they cost, together."""
+        if self.memo:
+            prompt_tokens, output_tokens = (
+                sum(row[k] for row in self.memo) for k in ("prompt_tokens", "output_tokens")
+            )
+            cost_usd = self.extractor.cost_usd(prompt_tokens, output_tokens, batch=self.batch)
             record_usage(
                 conn,
-                extractor.model,
+                self.extractor.model,
                 "extraction",
-                requests=len(memo),
+                requests=len(self.memo),
                 input_tokens=prompt_tokens,
                 output_tokens=output_tokens,
-                cost_usd=extractor.cost_usd(prompt_tokens, output_tokens),
+                cost_usd=cost_usd,
             )
-        if extracted:
-            conn.execute(WRITE_EXTRACTED, (json.dumps(extracted),))
-        if memo:
-            conn.execute(WRITE_MEMO, (json.dumps(memo),))
-        if quarantined:
-            conn.execute(QUARANTINE, (run_id, json.dumps(quarantined)))
+            self.tally.cost_usd += cost_usd
+            conn.execute(WRITE_MEMO, (json.dumps(self.memo),))
+        if self.extracted:
+            conn.execute(WRITE_EXTRACTED, (json.dumps(self.extracted),))
+        if self.quarantined:
+            conn.execute(QUARANTINE, (run_id, json.dumps(self.quarantined)))
+
+
+def _request(waiting: tuple) -> list[dict]:
+    _, _, name, _, documents = waiting
+    return messages(name, [Document(**d) for d in documents])
+
+
+def extract_chunk(conn: psycopg.Connection, extractor: ExtractorResource, chunk: list, run_id: str, tally: Tally):
+    """Ask for the chunk's investors one request each and write what came back in one transaction."""
+    answers = Answers(extractor, tally)
+    extractor.answer_all(
+        [_request(w) for w in chunk], response_format_schema(), lambda i, answer: answers.add(chunk[i], answer)
+    )
+    with conn.transaction():
+        answers.write(conn, run_id)
+
+
+# --- The Batch API -------------------------------------------------------------------------------
+
+
+def use_batch(waiting: int) -> bool:
+    mode = settings.OPENAI_BATCH.value()
+    return mode == "always" or (mode == "auto" and waiting >= settings.OPENAI_BATCH_MIN_REQUESTS.value())
+
+
+def _custom_id(waiting: tuple) -> str:
+    investor_id, _, _, documents_hash, _ = waiting
+    return f"{investor_id}:{documents_hash}"
+
+
+def submit_batches(conn: psycopg.Connection, extractor: ExtractorResource, pending: list) -> None:
+    """Upload the waiting requests (at most BATCH_MAX_REQUESTS a file) and record each file before its
+    batch is started, so that no run can start a batch nobody knows of."""
+    schema = response_format_schema()
+    for part in _chunks(pending, BATCH_MAX_REQUESTS):
+        lines = [{"custom_id": _custom_id(w), "body": extractor.request_body(_request(w), schema)} for w in part]
+        file_id = extractor.upload_batch(lines)
+        conn.execute(
+            "INSERT INTO openai_batches (purpose, model, prompt_version, input_file_id, requests)"
+            " VALUES ('extraction', %s, %s, %s, %s)",
+            (extractor.model, PROMPT_VERSION, file_id, len(part)),
+        )
+        conn.commit()
+
+
+def finish_batches(conn: psycopg.Connection, extractor: ExtractorResource, pending: list, run_id: str, tally: Tally):
+    """Start, wait for and apply every batch not yet applied (this run's, or one a killed run left).
+    Answers are written only for investors still waiting with the key they were asked with; failed
+    lines stay waiting, and the run asks for them one by one afterwards."""
+    waiting = {_custom_id(w): w for w in pending}
+    in_flight = conn.execute(
+        "SELECT id, input_file_id, batch_id, model, prompt_version FROM openai_batches"
+        " WHERE purpose = 'extraction' AND applied_at IS NULL ORDER BY id"
+    ).fetchall()
+    for row_id, input_file_id, batch_id, model, prompt_version in in_flight:
+        if batch_id is None:
+            batch_id = extractor.start_batch(input_file_id)
+            conn.execute(
+                "UPDATE openai_batches SET batch_id = %s, status = 'started' WHERE id = %s", (batch_id, row_id)
+            )
+            conn.commit()
+        state = extractor.batch_state(batch_id)
+        while not state.done:
+            time.sleep(settings.OPENAI_BATCH_POLL_SECONDS.value())
+            state = extractor.batch_state(batch_id)
+        if state.status == "failed":  # OpenAI rejected the whole file: nothing was answered or billed
+            conn.execute("UPDATE openai_batches SET status = 'failed', applied_at = now() WHERE id = %s", (row_id,))
+            conn.commit()
+            raise Failure(f"OpenAI batch {batch_id} failed as a whole; the next run submits its requests again")
+        current = (model, prompt_version) == (extractor.model, PROMPT_VERSION)  # else every answer is outdated
+        answers = Answers(extractor, tally, batch=True)
+        for line in extractor.batch_lines(state.output_file_id):
+            response = line.get("response") or {}
+            if current and line["custom_id"] in waiting and response.get("status_code") == 200:
+                answers.add(waiting.pop(line["custom_id"]), ChatAnswer.of(response["body"]))
+        with conn.transaction():
+            answers.write(conn, run_id)
+            conn.execute(
+                "UPDATE openai_batches SET status = %s, applied_at = now() WHERE id = %s", (state.status, row_id)
+            )
+        tally.batches += 1
 
 
 @asset(
@@ -243,12 +343,20 @@ def investor_theses(
         cleared = conn.execute(CLEAR_WITHOUT_DOCUMENTS).rowcount
         pending = conn.execute(PENDING, {"prompt": PROMPT_VERSION, "model": extractor.model}).fetchall()
         if extractor.enabled:
+            batch = use_batch(len(pending))
             if settings.OPENAI_MAX_USD_PER_RUN.is_set():
                 try:
-                    check_budget(estimate_usd(extractor, pending), f"extracting {len(pending)} theses")
+                    check_budget(estimate_usd(extractor, pending, batch), f"extracting {len(pending)} theses")
                 except BudgetExceeded as over:  # deterministic: a retry would refuse again
                     raise Failure(str(over), allow_retries=False) from None
-            for chunk in _chunks(pending, CHUNK_INVESTORS):
+            if batch and not in_flight(conn):
+                submit_batches(conn, extractor, pending)
+            finish_batches(conn, extractor, pending, context.run_id, tally)
+            left = conn.execute(PENDING, {"prompt": PROMPT_VERSION, "model": extractor.model}).fetchall()
+            if tally.batches and len(left) >= settings.OPENAI_BATCH_MIN_REQUESTS.value():  # the next run batches them
+                context.log.warning(f"{len(left)} extractions no batch answered are left for the next run")
+                left = []
+            for chunk in _chunks(left, CHUNK_INVESTORS):  # what no batch answered (failed lines), one by one
                 extract_chunk(conn, extractor, chunk, context.run_id, tally)
         with_documents = conn.execute(
             "SELECT count(DISTINCT investor_id) FROM investor_documents WHERE deleted_at IS NULL"
@@ -263,9 +371,10 @@ def investor_theses(
         **tally.counts,
         "cleared_without_documents": cleared,
         "requests": sum(tally.counts.values()) if extractor.enabled else 0,
+        "batches": tally.batches,
         "prompt_tokens": tally.prompt_tokens,
         "output_tokens": tally.output_tokens,
-        "cost_usd": extractor.cost_usd(tally.prompt_tokens, tally.output_tokens),
+        "cost_usd": round(tally.cost_usd, 10),
         "seconds": round(time.monotonic() - started, 2),
         "theses": rows_preview,
     }

@@ -8,6 +8,12 @@ fault plan, one entry per request, before answering normally: ``("429", seconds)
 Retry-After, ``("500",)``, ``("timeout", seconds)`` (sleeps before answering),
 ``("malformed",)`` (one vector short; for a chat, content that is not JSON), ``("refusal",)``
 (a chat answer refused).
+
+It also speaks the Batch API: ``POST /v1/files`` (a JSONL upload), ``POST /v1/batches``, ``GET
+/v1/batches`` and ``/v1/batches/{id}``, ``GET /v1/files/{id}/content``. A batch is answered line by line
+as the chat endpoint answers, on the first poll after ``batch_polls`` polls, unless ``hold_batches``;
+``batch_line_faults`` fails the lines whose request contains one of its texts into the error file,
+and ``expire_batches`` makes a batch expire with only its first half answered.
 """
 
 from __future__ import annotations
@@ -26,6 +32,13 @@ class FakeOpenAI:
     def __init__(self):
         self.requests: list[list[str]] = []  # inputs of every request that got vectors back
         self.chats: list[dict] = []  # every chat request answered normally
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.batch_polls = 1
+        self.hold_batches = False
+        self.expire_batches = False
+        self.batch_line_faults: set[str] = set()
+        self.polls = 0
         self.attempts = 0
         self.faults: deque[tuple] = deque()
         self.authorization: list[str] = []
@@ -87,6 +100,57 @@ class FakeOpenAI:
             },
         }
 
+    def _store(self, data: bytes) -> dict:
+        with self._lock:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = data
+        return {"id": file_id, "object": "file", "bytes": len(data), "created_at": 0, "filename": file_id,
+                "purpose": "batch", "status": "processed"}  # fmt: skip
+
+    def _create_batch(self, body: dict) -> dict:
+        with self._lock:
+            batch_id = f"batch-{len(self.batches) + 1}"
+            self.batches[batch_id] = {
+                "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "input_file_id": body["input_file_id"],
+                "completion_window": body["completion_window"], "status": "in_progress", "created_at": 0,
+                "output_file_id": None, "error_file_id": None, "polls": 0,
+                "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            }  # fmt: skip
+            return self._public(self.batches[batch_id])
+
+    @staticmethod
+    def _public(batch: dict) -> dict:
+        return {k: v for k, v in batch.items() if k != "polls"}
+
+    def _poll(self, batch_id: str) -> dict:
+        batch = self.batches[batch_id]
+        with self._lock:
+            self.polls += 1
+            batch["polls"] += 1
+            ready = not self.hold_batches and batch["polls"] >= self.batch_polls
+        if ready and batch["status"] == "in_progress":
+            self._finish(batch)
+        return self._public(batch)
+
+    def _finish(self, batch: dict) -> None:
+        lines = [json.loads(line) for line in self.files[batch["input_file_id"]].decode().splitlines()]
+        answered, failed = [], []
+        for n, line in enumerate(lines):
+            expired = self.expire_batches and n >= len(lines) // 2
+            if expired or any(marker in json.dumps(line["body"]) for marker in self.batch_line_faults):
+                code = "batch_expired" if expired else "server_error"
+                failed.append({"id": f"r{n}", "custom_id": line["custom_id"], "response": None,
+                               "error": {"code": code, "message": "injected"}})  # fmt: skip
+                continue
+            completion = self._chat(line["body"], None)
+            answered.append({"id": f"r{n}", "custom_id": line["custom_id"], "error": None,
+                             "response": {"status_code": 200, "request_id": f"q{n}", "body": completion}})  # fmt: skip
+        jsonl = [("".join(json.dumps(x) + "\n" for x in rows)).encode() for rows in (answered, failed)]
+        batch["output_file_id"] = self._store(jsonl[0])["id"] if answered else None
+        batch["error_file_id"] = self._store(jsonl[1])["id"] if failed else None
+        batch["status"] = "expired" if self.expire_batches else "completed"
+        batch["request_counts"] = {"total": len(lines), "completed": len(answered), "failed": len(failed)}
+
     def _handler(self):
         fake = self
 
@@ -104,8 +168,29 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                path = self.path.split("?")[0]
+                if path.endswith("/batches"):
+                    data = [fake._public(b) for b in fake.batches.values()]
+                    return self._send(200, {"object": "list", "data": data, "has_more": False})
+                if "/batches/" in path:
+                    return self._send(200, fake._poll(path.rsplit("/", 1)[1]))
+                if path.endswith("/content"):
+                    data = fake.files[path.split("/")[-2]]
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    return self.wfile.write(data)
+                self._send(404, {"error": {"message": f"no {path}", "type": "invalid_request_error"}})
+
             def do_POST(self):  # noqa: N802 (http.server's naming)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path.endswith("/files"):
+                    return self._send(200, fake._store(uploaded_file(raw, self.headers["Content-Type"])))
+                body = json.loads(raw)
+                if self.path.endswith("/batches"):
+                    return self._send(200, fake._create_batch(body))
                 fake.authorization.append(self.headers.get("Authorization", ""))
                 fault = fake._next_fault()
                 error = {"error": {"message": "injected", "type": "server_error"}}
@@ -153,3 +238,13 @@ def thesis_answer(user_message: str) -> dict:
     answer["check_size_min_usd"] = int(said["check_min"]) if "check_min" in said else None
     answer["check_size_max_usd"] = int(said["check_max"]) if "check_max" in said else None
     return answer
+
+
+def uploaded_file(body: bytes, content_type: str) -> bytes:
+    """The ``file`` part of a multipart/form-data upload."""
+    boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
+    for part in body.split(b"--" + boundary):
+        head, _, content = part.partition(b"\r\n\r\n")
+        if b'name="file"' in head:
+            return content.removesuffix(b"\r\n")
+    raise ValueError("no file part in the upload")

@@ -5,8 +5,13 @@ recorded, failed requests retried by the client or left for the next run, and th
 own load (optional, typed, quarantined)."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import time
 
+import pytest
 from dagster import DagsterInstance, build_sensor_context, materialize
 
 from invest_assets.core.assets import core_assets
@@ -18,6 +23,7 @@ from invest_assets.resources.extractors import ExtractorResource
 from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.theses.assets import investor_theses
 from invest_assets.theses.extraction import PROMPT_VERSION
+from tests.core.test_faults import DAGSTER
 from tests.fakes.openai_server import FakeOpenAI
 from tests.source_files import write_source, write_table
 
@@ -268,3 +274,84 @@ def test_an_extraction_over_budget_sends_nothing_and_what_one_costs_is_accounted
         ).fetchall()
     tokens = (metadata["prompt_tokens"].value, metadata["output_tokens"].value)
     assert usage == [("gpt-4o-mini", "extraction", 2, *tokens, metadata["cost_usd"].value)]
+
+
+@pytest.fixture
+def batch_mode(monkeypatch):
+    monkeypatch.setenv("INVEST_OPENAI_BATCH", "always")
+    monkeypatch.setenv("INVEST_OPENAI_BATCH_POLL_SECONDS", "0.01")
+
+
+def batches(db) -> list[tuple]:
+    with db.connection() as conn:
+        return conn.execute("SELECT batch_id, status, requests, applied_at IS NOT NULL FROM openai_batches").fetchall()
+
+
+def test_a_batch_extracts_at_half_price_and_its_failed_lines_are_asked_again_one_by_one(db, tmp_path, batch_mode):
+    source = source_with(tmp_path, DOCUMENTS)
+    with FakeOpenAI() as fake:
+        fake.batch_polls, fake.batch_line_faults = 3, {"Beta Capital"}
+        _, metadata = run(db, source, fake)
+        assert len(fake.batches) == 1 and fake.polls == 3  # started once, polled until done
+        assert [c["messages"][1]["content"].split("\n")[0] for c in fake.chats] == ["Investor: Beta Capital"]
+    assert (metadata["batches"].value, metadata["extracted"].value, metadata["failed"].value) == (1, 2, 0)
+    assert batches(db) == [("batch-1", "completed", 2, True)]
+    assert served(db)["alpha"][0] == "Invests in fintech infrastructure and B2B payments."
+    assert served(db)["beta"][0] == "Invests in climate software."
+    with db.connection() as conn:
+        tokens = {
+            source_id: (prompt, output)
+            for source_id, prompt, output in conn.execute(
+                "SELECT v.source_id, prompt_tokens, output_tokens FROM investor_theses t"
+                " JOIN investors v ON v.id = t.investor_id"
+            )
+        }
+        usage = conn.execute("SELECT requests, cost_usd::float FROM openai_usage").fetchone()
+    alpha, beta = tokens["alpha"], tokens["beta"]
+    half = ExtractorResource().cost_usd(*alpha, batch=True)
+    assert half == pytest.approx(ExtractorResource().cost_usd(*alpha) / 2)
+    assert usage == (2, pytest.approx(half + ExtractorResource().cost_usd(*beta)))
+
+
+def test_an_expired_batch_keeps_what_it_answered_and_the_rest_is_asked_again(db, tmp_path, batch_mode):
+    source = source_with(tmp_path, DOCUMENTS)
+    with FakeOpenAI() as fake:
+        fake.expire_batches = True  # only the first of the two lines is answered
+        _, metadata = run(db, source, fake)
+        assert len(fake.batches) == 1 and len(fake.chats) == 1
+    assert metadata["extracted"].value == 2 and batches(db) == [("batch-1", "expired", 2, True)]
+
+
+def test_a_run_killed_while_waiting_for_its_batch_is_resumed_without_paying_twice(db, tmp_path, batch_mode):
+    source = source_with(tmp_path, DOCUMENTS)
+    run(db, source)  # the tables, nothing extracted
+    with FakeOpenAI() as fake:
+        fake.hold_batches = True
+        env = dict(
+            os.environ,
+            ALLOYDB_URL=db.url,
+            DAGSTER_HOME=str(tmp_path),
+            INVEST_SOURCE_DIR=str(source),
+            INVEST_EXTRACTOR="openai",
+            OPENAI_BASE_URL=fake.base_url,
+            OPENAI_API_KEY="sk-test",
+        )
+        waiting = subprocess.Popen(
+            [DAGSTER, "asset", "materialize", "-m", "invest_assets.definitions", "--select", "investor_theses"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while fake.polls < 3 and time.monotonic() < deadline and waiting.poll() is None:
+            time.sleep(0.05)
+        assert fake.polls >= 3, "the run never waited for its batch"
+        os.killpg(waiting.pid, signal.SIGKILL)
+        waiting.wait()
+        assert batches(db) == [("batch-1", "started", 2, False)]
+        fake.hold_batches = False
+        _, metadata = run(db, source, fake)
+        assert len(fake.batches) == 1 and len(fake.files) == 2 and fake.chats == []  # one upload, one output
+    assert metadata["batches"].value == 1 and metadata["extracted"].value == 2
+    assert batches(db) == [("batch-1", "completed", 2, True)]
