@@ -33,6 +33,8 @@ import numpy as np
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
+from invest_assets.resources.openai_client import openai_client, without_secret
+
 # Local model versions and the weight of their character-trigram features (v1 had none). A
 # database whose vectors came from v1 keeps serving v1 until the re-embed backfill switches it.
 LOCAL_MODELS = {"local-hashing-v1": 0.0, "local-hashing-v2": 0.35}
@@ -168,14 +170,7 @@ class EmbedderResource(ConfigurableResource):
     # --- OpenAI ---------------------------------------------------------------------------
 
     def _client(self):
-        from openai import OpenAI
-
-        return OpenAI(
-            api_key=self.api_key or "missing-key",
-            base_url=self.base_url,
-            max_retries=self.max_retries,
-            timeout=self.timeout_seconds,
-        )
+        return openai_client(self.api_key, self.base_url, self.max_retries, self.timeout_seconds)
 
     def pack_requests(self, texts: list[str]) -> tuple[list[list[str]], int, int]:
         """Split into requests within the input-count and token budgets.
@@ -212,7 +207,7 @@ class EmbedderResource(ConfigurableResource):
         except OpenAIError as err:
             raise EmbeddingError(
                 f"embedding request of {len(inputs)} inputs failed: {type(err).__name__}: "
-                f"{_without_secrets(str(err), self.api_key)}"
+                f"{without_secret(str(err), self.api_key)}"
             ) from None
         data = sorted(response.data or [], key=lambda item: item.index)
         if len(data) != len(inputs) or any(len(item.embedding) != self.dimensions for item in data):
@@ -236,7 +231,3 @@ class EmbedderResource(ConfigurableResource):
             requests=len(requests),
             cost_usd=round(tokens * price / 1e6, 10),
         )
-
-
-def _without_secrets(message: str, secret: str | None) -> str:
-    return message.replace(secret, "***") if secret else message

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from invest_assets.resources.openai_client import openai_client, without_secret
+
 CHAT_ENDPOINT = "/v1/chat/completions"
 BATCH_MAX_REQUESTS = 50_000  # the Batch API's limit per input file
 BATCH_DISCOUNT = 0.5  # a batch costs half the synchronous price
@@ -102,14 +104,7 @@ class ExtractorResource(ConfigurableResource):
     # --- The Batch API: the same requests as one JSONL file, answered within 24 hours at half price ---
 
     def _client(self):
-        from openai import OpenAI
-
-        return OpenAI(
-            api_key=self.api_key or "missing-key",
-            base_url=self.base_url,
-            max_retries=self.max_retries,
-            timeout=self.timeout_seconds,
-        )
+        return openai_client(self.api_key, self.base_url, self.max_retries, self.timeout_seconds)
 
     def request_body(self, messages: list[dict], schema: dict) -> dict:
         return {
@@ -159,6 +154,6 @@ class ExtractorResource(ConfigurableResource):
         try:
             response = client.chat.completions.create(**self.request_body(messages, schema))
         except OpenAIError as err:
-            message = str(err).replace(self.api_key, "***") if self.api_key else str(err)
+            message = without_secret(str(err), self.api_key)
             return ExtractionError(f"extraction request failed: {type(err).__name__}: {message}")
         return ChatAnswer.of(response.model_dump())
