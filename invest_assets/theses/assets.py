@@ -25,7 +25,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, asset
 
 from invest_assets import settings
 from invest_assets.metadata import PREVIEW_ROWS, preview
-from invest_assets.policies import DATABASE_RETRY, REFRESH_AFTER_INPUTS_CHANGE
+from invest_assets.policies import DATABASE_RETRY, REFRESH_AFTER_INPUTS_CHANGE, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import cl100k
 from invest_assets.resources.extractors import BATCH_MAX_REQUESTS, ChatAnswer, ExtractionError, ExtractorResource
@@ -328,6 +328,7 @@ def finish_batches(conn: psycopg.Connection, extractor: ExtractorResource, pendi
     kinds={"postgres", "openai"},
     owners=["team:data-platform"],
     retry_policy=DATABASE_RETRY,
+    backfill_policy=SINGLE_RUN,  # with the rest, in one run of a `dagster asset materialize --partition-range`
     automation_condition=REFRESH_AFTER_INPUTS_CHANGE,
     description="investors.<dim>_text_extracted for the six dimensions and the typed preferences (_extracted), "
     "extracted by a chat model (INVEST_EXTRACTOR=openai) from each investor's documents, one request per "
