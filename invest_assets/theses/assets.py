@@ -248,6 +248,7 @@ def _request(waiting: tuple) -> list[dict]:
 
 def extract_chunk(conn: psycopg.Connection, extractor: ExtractorResource, chunk: list, run_id: str, tally: Tally):
     """Ask for the chunk's investors one request each and write what came back in one transaction."""
+    conn.commit()  # no transaction held open while the model answers
     answers = Answers(extractor, tally)
     extractor.answer_all(
         [_request(w) for w in chunk], response_format_schema(), lambda i, answer: answers.add(chunk[i], answer)
@@ -293,6 +294,7 @@ def finish_batches(conn: psycopg.Connection, extractor: ExtractorResource, pendi
         "SELECT id, input_file_id, batch_id, model, prompt_version FROM openai_batches"
         " WHERE purpose = 'extraction' AND applied_at IS NULL ORDER BY id"
     ).fetchall()
+    conn.commit()  # no transaction held open while the batches are answered
     for row_id, input_file_id, batch_id, model, prompt_version in in_flight:
         if batch_id is None:
             batch_id = extractor.start_batch(input_file_id)
@@ -322,6 +324,25 @@ def finish_batches(conn: psycopg.Connection, extractor: ExtractorResource, pendi
         tally.batches += 1
 
 
+def extract(conn: psycopg.Connection, extractor: ExtractorResource, pending: list, context, tally: Tally) -> None:
+    """Everything waiting: through batches when there are many (or one is in flight), the rest one by one."""
+    batch = use_batch(len(pending))
+    if settings.OPENAI_MAX_USD_PER_RUN.is_set():
+        try:
+            check_budget(estimate_usd(extractor, pending, batch), f"extracting {len(pending)} theses")
+        except BudgetExceeded as over:  # deterministic: a retry would refuse again
+            raise Failure(str(over), allow_retries=False) from None
+    if batch and not in_flight(conn):
+        submit_batches(conn, extractor, pending)
+    finish_batches(conn, extractor, pending, context.run_id, tally)
+    left = conn.execute(PENDING, {"prompt": PROMPT_VERSION, "model": extractor.model}).fetchall()
+    if tally.batches and len(left) >= settings.OPENAI_BATCH_MIN_REQUESTS.value():  # the next run batches them
+        context.log.warning(f"{len(left)} extractions no batch answered are left for the next run")
+        left = []
+    for chunk in _chunks(left, CHUNK_INVESTORS):  # what no batch answered (failed lines), one by one
+        extract_chunk(conn, extractor, chunk, context.run_id, tally)
+
+
 @asset(
     deps=["investor_documents", "investors"],
     group_name="profiles",
@@ -343,22 +364,9 @@ def investor_theses(
     with database.connection() as conn:
         cleared = conn.execute(CLEAR_WITHOUT_DOCUMENTS).rowcount
         pending = conn.execute(PENDING, {"prompt": PROMPT_VERSION, "model": extractor.model}).fetchall()
+        conn.commit()
         if extractor.enabled:
-            batch = use_batch(len(pending))
-            if settings.OPENAI_MAX_USD_PER_RUN.is_set():
-                try:
-                    check_budget(estimate_usd(extractor, pending, batch), f"extracting {len(pending)} theses")
-                except BudgetExceeded as over:  # deterministic: a retry would refuse again
-                    raise Failure(str(over), allow_retries=False) from None
-            if batch and not in_flight(conn):
-                submit_batches(conn, extractor, pending)
-            finish_batches(conn, extractor, pending, context.run_id, tally)
-            left = conn.execute(PENDING, {"prompt": PROMPT_VERSION, "model": extractor.model}).fetchall()
-            if tally.batches and len(left) >= settings.OPENAI_BATCH_MIN_REQUESTS.value():  # the next run batches them
-                context.log.warning(f"{len(left)} extractions no batch answered are left for the next run")
-                left = []
-            for chunk in _chunks(left, CHUNK_INVESTORS):  # what no batch answered (failed lines), one by one
-                extract_chunk(conn, extractor, chunk, context.run_id, tally)
+            extract(conn, extractor, pending, context, tally)
         with_documents = conn.execute(
             "SELECT count(DISTINCT investor_id) FROM investor_documents WHERE deleted_at IS NULL"
         ).fetchone()[0]
