@@ -8,19 +8,17 @@ official ``openai`` client, which retries 429, 5xx and timeouts with backoff (ho
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import ClassVar
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from invest_assets.resources.openai_client import openai_client, without_secret
+from invest_assets.resources.openai_client import BATCH_DISCOUNT, BatchAPI, openai_client, without_secret
 
 CHAT_ENDPOINT = "/v1/chat/completions"
-BATCH_MAX_REQUESTS = 50_000  # the Batch API's limit per input file
-BATCH_DISCOUNT = 0.5  # a batch costs half the synchronous price
 # USD per million tokens (input, output), standard synchronous pricing.
 USD_PER_MILLION_TOKENS = {
     "gpt-4o-mini": (0.15, 0.60),
@@ -54,19 +52,10 @@ class ChatAnswer:
         )
 
 
-@dataclass(frozen=True)
-class BatchState:
-    status: str  # validating, in_progress, finalizing, completed, failed, expired, cancelling, cancelled
-    output_file_id: str | None
-    error_file_id: str | None
+class ExtractorResource(BatchAPI, ConfigurableResource):
+    """Asks a chat model for one JSON answer per request, one by one or as a batch."""
 
-    @property
-    def done(self) -> bool:
-        return self.status in ("completed", "failed", "expired", "cancelled")
-
-
-class ExtractorResource(ConfigurableResource):
-    """Asks a chat model for one JSON answer per request."""
+    batch_endpoint: ClassVar[str] = CHAT_ENDPOINT
 
     provider: str = Field(default="none", description="none | openai (INVEST_EXTRACTOR).")
     model: str = Field(default="gpt-4o-mini", description="The chat model (INVEST_EXTRACTION_MODEL).")
@@ -113,40 +102,6 @@ class ExtractorResource(ConfigurableResource):
             "response_format": {"type": "json_schema", "json_schema": schema},
             "temperature": 0,
         }
-
-    def upload_batch(self, lines: list[dict]) -> str:
-        """Upload ``lines`` ({"custom_id", "body"} each) as a batch input file; returns its id."""
-        jsonl = "".join(
-            json.dumps({"custom_id": line["custom_id"], "method": "POST", "url": CHAT_ENDPOINT, "body": line["body"]})
-            + "\n"
-            for line in lines
-        )
-        with self._client() as client:
-            return client.files.create(file=("theses.jsonl", jsonl.encode()), purpose="batch").id
-
-    def start_batch(self, input_file_id: str) -> str:
-        """The batch of ``input_file_id``: the one already started for it (a run killed between starting it
-        and recording it), else a new one; so a rerun never pays twice."""
-        with self._client() as client:
-            for batch in client.batches.list(limit=100):
-                if batch.input_file_id == input_file_id:
-                    return batch.id
-            return client.batches.create(
-                input_file_id=input_file_id, endpoint=CHAT_ENDPOINT, completion_window="24h"
-            ).id
-
-    def batch_state(self, batch_id: str) -> BatchState:
-        with self._client() as client:
-            batch = client.batches.retrieve(batch_id)
-        return BatchState(batch.status, batch.output_file_id, batch.error_file_id)
-
-    def batch_lines(self, file_id: str | None) -> list[dict]:
-        """The JSONL lines of a batch's output or error file (none without one)."""
-        if not file_id:
-            return []
-        with self._client() as client:
-            text = client.files.content(file_id).text
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def _ask(self, client, messages: list[dict], schema: dict) -> ChatAnswer | ExtractionError:
         from openai import OpenAIError

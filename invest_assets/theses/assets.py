@@ -28,7 +28,8 @@ from invest_assets.metadata import PREVIEW_ROWS, preview
 from invest_assets.policies import DATABASE_RETRY, REFRESH_AFTER_INPUTS_CHANGE, SINGLE_RUN
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import cl100k
-from invest_assets.resources.extractors import BATCH_MAX_REQUESTS, ChatAnswer, ExtractionError, ExtractorResource
+from invest_assets.resources.extractors import ChatAnswer, ExtractionError, ExtractorResource
+from invest_assets.resources.openai_client import BATCH_MAX_REQUESTS
 from invest_assets.resources.usage import BudgetExceeded, check_budget, record_usage
 from invest_assets.theses.extraction import (
     PROMPT_VERSION,
