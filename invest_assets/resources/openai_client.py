@@ -4,8 +4,13 @@ Batch API (requests as one JSONL file, answered within 24 hours at half price)."
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import ClassVar
+
+import psycopg
+
+from invest_assets import settings
 
 BATCH_MAX_REQUESTS = 50_000  # the Batch API's limit per input file
 BATCH_DISCOUNT = 0.5  # a batch costs half the synchronous price
@@ -72,3 +77,46 @@ class BatchAPI:
         with self._client() as client:
             text = client.files.content(file_id).text
         return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def use_batch(waiting: int) -> bool:
+    """Whether ``waiting`` requests (investors to extract, texts to embed) go as a batch."""
+    mode = settings.OPENAI_BATCH.value()
+    return mode == "always" or (mode == "auto" and waiting >= settings.OPENAI_BATCH_MIN_REQUESTS.value())
+
+
+def batches_in_flight(conn: psycopg.Connection, purpose: str, target: str | None = None) -> list[tuple]:
+    """(row id, input file, batch id or None, model, prompt version) of the batches not yet applied."""
+    return conn.execute(
+        "SELECT id, input_file_id, batch_id, model, prompt_version FROM openai_batches"
+        " WHERE purpose = %s AND target IS NOT DISTINCT FROM %s AND applied_at IS NULL ORDER BY id",
+        (purpose, target),
+    ).fetchall()
+
+
+def record_batch_file(conn: psycopg.Connection, purpose: str, model: str, input_file_id: str, requests: int,
+                      prompt_version: str | None = None, target: str | None = None) -> int:  # fmt: skip
+    """Record an uploaded input file before its batch is started (the caller commits)."""
+    return conn.execute(
+        "INSERT INTO openai_batches (purpose, model, prompt_version, target, input_file_id, requests)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (purpose, model, prompt_version, target, input_file_id, requests),
+    ).fetchone()[0]
+
+
+def finished_batch(conn: psycopg.Connection, api: BatchAPI, row_id: int, input_file_id: str, batch_id: str | None):
+    """Start the batch of a recorded file (or find the one a killed run started), record it, and wait,
+    polling every INVEST_OPENAI_BATCH_POLL_SECONDS, until it is done; no transaction stays open."""
+    if batch_id is None:
+        batch_id = api.start_batch(input_file_id)
+        conn.execute("UPDATE openai_batches SET batch_id = %s, status = 'started' WHERE id = %s", (batch_id, row_id))
+    conn.commit()
+    state = api.batch_state(batch_id)
+    while not state.done:
+        time.sleep(settings.OPENAI_BATCH_POLL_SECONDS.value())
+        state = api.batch_state(batch_id)
+    return batch_id, state
+
+
+def mark_applied(conn: psycopg.Connection, row_id: int, status: str) -> None:
+    conn.execute("UPDATE openai_batches SET status = %s, applied_at = now() WHERE id = %s", (status, row_id))

@@ -29,7 +29,14 @@ from invest_assets.policies import DATABASE_RETRY, REFRESH_AFTER_INPUTS_CHANGE, 
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import cl100k
 from invest_assets.resources.extractors import ChatAnswer, ExtractionError, ExtractorResource
-from invest_assets.resources.openai_client import BATCH_MAX_REQUESTS
+from invest_assets.resources.openai_client import (
+    BATCH_MAX_REQUESTS,
+    batches_in_flight,
+    finished_batch,
+    mark_applied,
+    record_batch_file,
+    use_batch,
+)
 from invest_assets.resources.usage import BudgetExceeded, check_budget, record_usage
 from invest_assets.theses.extraction import (
     PROMPT_VERSION,
@@ -136,12 +143,6 @@ class Tally:
         if answer is not None:
             self.prompt_tokens += answer.prompt_tokens
             self.output_tokens += answer.output_tokens
-
-
-def in_flight(conn: psycopg.Connection) -> bool:
-    return conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM openai_batches WHERE purpose = 'extraction' AND applied_at IS NULL)"
-    ).fetchone()[0]
 
 
 def estimate_usd(extractor: ExtractorResource, pending: list, batch: bool) -> float:
@@ -261,11 +262,6 @@ def extract_chunk(conn: psycopg.Connection, extractor: ExtractorResource, chunk:
 # --- The Batch API -------------------------------------------------------------------------------
 
 
-def use_batch(waiting: int) -> bool:
-    mode = settings.OPENAI_BATCH.value()
-    return mode == "always" or (mode == "auto" and waiting >= settings.OPENAI_BATCH_MIN_REQUESTS.value())
-
-
 def _custom_id(waiting: tuple) -> str:
     investor_id, _, _, documents_hash, _ = waiting
     return f"{investor_id}:{documents_hash}"
@@ -277,11 +273,8 @@ def submit_batches(conn: psycopg.Connection, extractor: ExtractorResource, pendi
     schema = response_format_schema()
     for part in _chunks(pending, BATCH_MAX_REQUESTS):
         lines = [{"custom_id": _custom_id(w), "body": extractor.request_body(_request(w), schema)} for w in part]
-        file_id = extractor.upload_batch(lines)
-        conn.execute(
-            "INSERT INTO openai_batches (purpose, model, prompt_version, input_file_id, requests)"
-            " VALUES ('extraction', %s, %s, %s, %s)",
-            (extractor.model, PROMPT_VERSION, file_id, len(part)),
+        record_batch_file(
+            conn, "extraction", extractor.model, extractor.upload_batch(lines), len(part), prompt_version=PROMPT_VERSION
         )
         conn.commit()
 
@@ -291,24 +284,10 @@ def finish_batches(conn: psycopg.Connection, extractor: ExtractorResource, pendi
     Answers are written only for investors still waiting with the key they were asked with; failed
     lines stay waiting, and the run asks for them one by one afterwards."""
     waiting = {_custom_id(w): w for w in pending}
-    in_flight = conn.execute(
-        "SELECT id, input_file_id, batch_id, model, prompt_version FROM openai_batches"
-        " WHERE purpose = 'extraction' AND applied_at IS NULL ORDER BY id"
-    ).fetchall()
-    conn.commit()  # no transaction held open while the batches are answered
-    for row_id, input_file_id, batch_id, model, prompt_version in in_flight:
-        if batch_id is None:
-            batch_id = extractor.start_batch(input_file_id)
-            conn.execute(
-                "UPDATE openai_batches SET batch_id = %s, status = 'started' WHERE id = %s", (batch_id, row_id)
-            )
-            conn.commit()
-        state = extractor.batch_state(batch_id)
-        while not state.done:
-            time.sleep(settings.OPENAI_BATCH_POLL_SECONDS.value())
-            state = extractor.batch_state(batch_id)
+    for row_id, input_file_id, batch_id, model, prompt_version in batches_in_flight(conn, "extraction"):
+        batch_id, state = finished_batch(conn, extractor, row_id, input_file_id, batch_id)
         if state.status == "failed":  # OpenAI rejected the whole file: nothing was answered or billed
-            conn.execute("UPDATE openai_batches SET status = 'failed', applied_at = now() WHERE id = %s", (row_id,))
+            mark_applied(conn, row_id, "failed")
             conn.commit()
             raise Failure(f"OpenAI batch {batch_id} failed as a whole; the next run submits its requests again")
         current = (model, prompt_version) == (extractor.model, PROMPT_VERSION)  # else every answer is outdated
@@ -319,9 +298,7 @@ def finish_batches(conn: psycopg.Connection, extractor: ExtractorResource, pendi
                 answers.add(waiting.pop(line["custom_id"]), ChatAnswer.of(response["body"]))
         with conn.transaction():
             answers.write(conn, run_id)
-            conn.execute(
-                "UPDATE openai_batches SET status = %s, applied_at = now() WHERE id = %s", (state.status, row_id)
-            )
+            mark_applied(conn, row_id, state.status)
         tally.batches += 1
 
 
@@ -333,7 +310,7 @@ def extract(conn: psycopg.Connection, extractor: ExtractorResource, pending: lis
             check_budget(estimate_usd(extractor, pending, batch), f"extracting {len(pending)} theses")
         except BudgetExceeded as over:  # deterministic: a retry would refuse again
             raise Failure(str(over), allow_retries=False) from None
-    if batch and not in_flight(conn):
+    if batch and not batches_in_flight(conn, "extraction"):
         submit_batches(conn, extractor, pending)
     finish_batches(conn, extractor, pending, context.run_id, tally)
     left = conn.execute(PENDING, {"prompt": PROMPT_VERSION, "model": extractor.model}).fetchall()
