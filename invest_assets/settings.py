@@ -216,16 +216,16 @@ EXTRACTION_MODEL = _setting(
 OPENAI_BATCH = _setting(
     "INVEST_OPENAI_BATCH",
     "auto",
-    "Whether a thesis extraction goes through OpenAI's Batch API (half price, answered within 24 hours): "
-    "always, never, or auto (when at least INVEST_OPENAI_BATCH_MIN_REQUESTS investors wait).",
+    "Whether a thesis extraction or an OpenAI embedding run goes through OpenAI's Batch API (half price, "
+    "answered within 24 hours): always, never, or auto (when at least INVEST_OPENAI_BATCH_MIN_REQUESTS wait).",
     "theses",
     _choice("auto", "always", "never"),
 )
 OPENAI_BATCH_MIN_REQUESTS = _setting(
     "INVEST_OPENAI_BATCH_MIN_REQUESTS",
     "1000",
-    "With INVEST_OPENAI_BATCH=auto, the fewest waiting extractions that go as a batch; fewer go one by one "
-    "(the sensors' small runs).",
+    "With INVEST_OPENAI_BATCH=auto, the fewest waiting investors to extract, or stale texts to embed, that go "
+    "as a batch; fewer go synchronously (the sensors' small runs).",
     "theses",
     int,
 )

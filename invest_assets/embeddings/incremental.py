@@ -22,10 +22,11 @@ import time
 from dataclasses import dataclass, field
 
 import psycopg
-from pgvector import Vector
 from psycopg import sql
 
 from invest_assets import settings
+from invest_assets.embeddings.batches import embed_by_batches
+from invest_assets.embeddings.rows import next_stale_batch, write_vectors
 from invest_assets.embeddings.staleness import ensure_stale_index, live_and_stale
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.usage import check_budget, embedding_estimate_usd, record_embedding
@@ -53,6 +54,7 @@ class EmbedReport:
     model: str = ""
     ann_index: str = ""  # set when this run dropped the ANN index for a bulk write and rebuilt it
     stale_index: str = ""  # whether this run built the stale rows' index (a new serving model)
+    openai_batches: int = 0  # Batch API batches whose answers this run wrote
     embedded_ids: list[int] = field(default_factory=list)
 
 
@@ -72,22 +74,6 @@ def clear_blank_vectors(conn: psycopg.Connection, dimension: str) -> int:
         ).rowcount
 
 
-def next_stale_batch(conn: psycopg.Connection, dimension: str, model_id: int, after_id: int, limit: int):
-    """The next stale rows with text, in id order: a range scan of the stale index."""
-    return conn.execute(
-        sql.SQL(
-            "SELECT id, {text}, {text_hash} FROM {table}"
-            " WHERE {live_and_stale} AND {text_hash} IS NOT NULL AND id > %(after)s"
-            " ORDER BY id LIMIT %(limit)s"
-        ).format(
-            live_and_stale=live_and_stale(dimension, model_id),
-            table=target(dimension).table_id,
-            **target(dimension).columns(),
-        ),
-        {"after": after_id, "limit": limit},
-    ).fetchall()
-
-
 def stale_cost_usd(
     conn: psycopg.Connection, embedder: EmbedderResource, dimension: str, model_id: int, batch_rows: int
 ):
@@ -97,24 +83,6 @@ def stale_cost_usd(
         total += embedding_estimate_usd(embedder, [text for _, text, _ in rows])
         after = rows[-1][0]
     return total
-
-
-def write_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, hashes, vectors) -> int:
-    """One batch: binary COPY into staging, one UPDATE; vector, hash and provenance together."""
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE embedded (id bigint, text_hash bytea, embedding vector) ON COMMIT DROP")
-        with cur.copy("COPY embedded (id, text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "bytea", "vector"])
-            for row in zip(ids, hashes, (Vector(v) for v in vectors), strict=True):
-                copy.write_row(row)
-        return cur.execute(
-            sql.SQL(
-                "UPDATE {table} i SET {embedding} = e.embedding, {embedded_hash} = e.text_hash,"
-                " {model_id} = %(model_id)s, {embedded_at} = clock_timestamp()"
-                " FROM embedded e WHERE i.id = e.id AND i.{text_hash} = e.text_hash"
-            ).format(table=target(dimension).table_id, **target(dimension).columns()),
-            {"model_id": model_id},
-        ).rowcount
 
 
 def _writes_most_rows(conn: psycopg.Connection, dimension: str, model_id: int) -> bool:
@@ -147,6 +115,7 @@ def embed_dimension(
         report.stale_index = ensure_stale_index(conn, dimension, model_id)
         if settings.OPENAI_MAX_USD_PER_RUN.is_set():  # before anything is dropped or sent
             check_budget(stale_cost_usd(conn, serving, dimension, model_id, batch_rows), f"embedding {dimension}")
+        embed_by_batches(conn, serving, dimension, model_id, batch_rows, report)  # a large run, at half price
         bulk = _writes_most_rows(conn, dimension, model_id)
         dropped = drop_ann_indexes(conn, target(dimension).table) if bulk else set()
         conn.commit()

@@ -28,12 +28,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
+from typing import ClassVar
 
 import numpy as np
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-from invest_assets.resources.openai_client import openai_client, without_secret
+from invest_assets.resources.openai_client import BATCH_DISCOUNT, BatchAPI, openai_client, without_secret
 
 # Local model versions and the weight of their character-trigram features (v1 had none). A
 # database whose vectors came from v1 keeps serving v1 until the re-embed backfill switches it.
@@ -74,7 +75,7 @@ def cl100k():
     return bpe_openai.get_encoding("cl100k_base")
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
+def unit_vectors(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
 
@@ -116,7 +117,7 @@ class _HashingEmbedder:
         for row in np.flatnonzero(~vectors.any(axis=1)):
             index, sign = self._feature(texts[row])
             vectors[row, index] = sign
-        return EmbeddingBatch(_unit(vectors), tokens=tokens)
+        return EmbeddingBatch(unit_vectors(vectors), tokens=tokens)
 
     def _add_trigrams(self, vector: np.ndarray, words: list[str]) -> None:
         counts: dict[str, int] = {}
@@ -129,7 +130,7 @@ class _HashingEmbedder:
             vector[index] += sign * self.trigram_weight * (1.0 + math.log(count))
 
 
-class EmbedderResource(ConfigurableResource):
+class EmbedderResource(BatchAPI, ConfigurableResource):
     """Turns texts into unit vectors; every vector is tagged with ``identity``."""
 
     provider: str = Field(default="local", description="local | openai (INVEST_EMBEDDER).")
@@ -149,6 +150,7 @@ class EmbedderResource(ConfigurableResource):
     timeout_seconds: float = Field(default=60.0)
 
     _local: _HashingEmbedder | None = PrivateAttr(default=None)
+    batch_endpoint: ClassVar[str] = "/v1/embeddings"
 
     @property
     def identity(self) -> ModelIdentity:
@@ -197,25 +199,34 @@ class EmbedderResource(ConfigurableResource):
             tokens_total += count
         return requests, tokens_total, truncated
 
+    def request_body(self, inputs: list[str]) -> dict:
+        return {"model": self.model, "input": inputs, "dimensions": self.dimensions, "encoding_format": "float"}
+
+    def vectors_of(self, response: dict, inputs: int) -> np.ndarray:
+        """The vectors of an embeddings response's JSON (an answer, or a batch line's body), in input order."""
+        data = sorted(response.get("data") or [], key=lambda item: item["index"])
+        if len(data) != inputs or any(len(item["embedding"]) != self.dimensions for item in data):
+            raise EmbeddingError(
+                f"malformed embedding response: expected {inputs} vectors of {self.dimensions} dimensions"
+            )
+        return np.asarray([item["embedding"] for item in data], dtype=np.float32)
+
+    def cost_usd(self, tokens: int, batch: bool = False) -> float:
+        price = USD_PER_MILLION_TOKENS.get(self.model, 0.0) * (BATCH_DISCOUNT if batch else 1.0)
+        return round(tokens * price / 1e6, 10)
+
     def _embed_request(self, client, inputs: list[str]) -> tuple[np.ndarray, int]:
         from openai import OpenAIError
 
         try:
-            response = client.embeddings.create(
-                model=self.model, input=inputs, dimensions=self.dimensions, encoding_format="float"
-            )
+            response = client.embeddings.create(**self.request_body(inputs))
         except OpenAIError as err:
             raise EmbeddingError(
                 f"embedding request of {len(inputs)} inputs failed: {type(err).__name__}: "
                 f"{without_secret(str(err), self.api_key)}"
             ) from None
-        data = sorted(response.data or [], key=lambda item: item.index)
-        if len(data) != len(inputs) or any(len(item.embedding) != self.dimensions for item in data):
-            raise EmbeddingError(
-                f"malformed embedding response: expected {len(inputs)} vectors of {self.dimensions} dimensions"
-            )
         usage = response.usage.total_tokens if response.usage else 0
-        return np.asarray([item.embedding for item in data], dtype=np.float32), usage
+        return self.vectors_of(response.model_dump(), len(inputs)), usage
 
     def _embed_openai(self, texts: list[str]) -> EmbeddingBatch:
         requests, counted_tokens, truncated = self.pack_requests(texts)
@@ -223,11 +234,10 @@ class EmbedderResource(ConfigurableResource):
             results = list(pool.map(lambda inputs: self._embed_request(client, inputs), requests))
         vectors = np.concatenate([v for v, _ in results])
         tokens = sum(t for _, t in results) or counted_tokens
-        price = USD_PER_MILLION_TOKENS.get(self.model, 0.0)
         return EmbeddingBatch(
-            _unit(vectors),
+            unit_vectors(vectors),
             tokens=tokens,
             truncated=truncated,
             requests=len(requests),
-            cost_usd=round(tokens * price / 1e6, 10),
+            cost_usd=self.cost_usd(tokens),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -12,7 +13,8 @@ import psycopg
 
 from invest_assets import settings
 
-BATCH_MAX_REQUESTS = 50_000  # the Batch API's limit per input file
+BATCH_MAX_REQUESTS = 50_000  # the Batch API's limits per input file: requests, and bytes (200 MB)
+BATCH_MAX_BYTES = 150_000_000
 BATCH_DISCOUNT = 0.5  # a batch costs half the synchronous price
 
 
@@ -70,13 +72,15 @@ class BatchAPI:
             batch = client.batches.retrieve(batch_id)
         return BatchState(batch.status, batch.output_file_id, batch.error_file_id)
 
-    def batch_lines(self, file_id: str | None) -> list[dict]:
-        """The JSONL lines of a batch's output or error file (none without one)."""
+    def batch_lines(self, file_id: str | None) -> Iterator[dict]:
+        """The JSONL lines of a batch's output or error file (none without one), streamed: a re-embed's
+        output is gigabytes of vectors."""
         if not file_id:
-            return []
-        with self._client() as client:
-            text = client.files.content(file_id).text
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+            return
+        with self._client() as client, client.files.with_streaming_response.content(file_id) as response:
+            for line in response.iter_lines():
+                if line.strip():
+                    yield json.loads(line)
 
 
 def use_batch(waiting: int) -> bool:

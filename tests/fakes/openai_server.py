@@ -19,7 +19,10 @@ and ``expire_batches`` makes a batch expire with only its first half answered.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
 import threading
 import time
 from collections import deque
@@ -142,7 +145,11 @@ class FakeOpenAI:
                 failed.append({"id": f"r{n}", "custom_id": line["custom_id"], "response": None,
                                "error": {"code": code, "message": "injected"}})  # fmt: skip
                 continue
-            completion = self._chat(line["body"], None)
+            completion = (
+                self._answer(line["body"])
+                if batch["endpoint"].endswith("/embeddings")
+                else self._chat(line["body"], None)
+            )
             answered.append({"id": f"r{n}", "custom_id": line["custom_id"], "error": None,
                              "response": {"status_code": 200, "request_id": f"q{n}", "body": completion}})  # fmt: skip
         jsonl = [("".join(json.dumps(x) + "\n" for x in rows)).encode() for rows in (answered, failed)]
@@ -238,6 +245,22 @@ def thesis_answer(user_message: str) -> dict:
     answer["check_size_min_usd"] = int(said["check_min"]) if "check_min" in said else None
     answer["check_size_max_usd"] = int(said["check_max"]) if "check_max" in said else None
     return answer
+
+
+def kill_while_polling(fake: FakeOpenAI, command: list, env: dict, polls: int = 3) -> None:
+    """Run ``command`` (a Dagster CLI run that starts a batch) with ``fake`` holding its batches, and
+    SIGKILL it once it has polled ``polls`` times; then let the batches finish."""
+    fake.hold_batches = True
+    run = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while fake.polls < polls and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    assert fake.polls >= polls, "the run never waited for its batch"
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    fake.hold_batches = False
 
 
 def uploaded_file(body: bytes, content_type: str) -> bytes:

@@ -7,9 +7,6 @@ own load (optional, typed, quarantined)."""
 import json
 import os
 import re
-import signal
-import subprocess
-import time
 
 import pytest
 from dagster import DagsterInstance, build_sensor_context, materialize
@@ -24,7 +21,7 @@ from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.theses.assets import investor_theses
 from invest_assets.theses.extraction import PROMPT_VERSION
 from tests.core.test_faults import DAGSTER
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, kill_while_polling
 from tests.source_files import write_source, write_table
 
 INVESTORS = [
@@ -326,7 +323,6 @@ def test_a_run_killed_while_waiting_for_its_batch_is_resumed_without_paying_twic
     source = source_with(tmp_path, DOCUMENTS)
     run(db, source)  # the tables, nothing extracted
     with FakeOpenAI() as fake:
-        fake.hold_batches = True
         env = dict(
             os.environ,
             ALLOYDB_URL=db.url,
@@ -336,21 +332,9 @@ def test_a_run_killed_while_waiting_for_its_batch_is_resumed_without_paying_twic
             OPENAI_BASE_URL=fake.base_url,
             OPENAI_API_KEY="sk-test",
         )
-        waiting = subprocess.Popen(
-            [DAGSTER, "asset", "materialize", "-m", "invest_assets.definitions", "--select", "investor_theses"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 120
-        while fake.polls < 3 and time.monotonic() < deadline and waiting.poll() is None:
-            time.sleep(0.05)
-        assert fake.polls >= 3, "the run never waited for its batch"
-        os.killpg(waiting.pid, signal.SIGKILL)
-        waiting.wait()
+        command = [DAGSTER, "asset", "materialize", "-m", "invest_assets.definitions", "--select", "investor_theses"]
+        kill_while_polling(fake, command, env)
         assert batches(db) == [("batch-1", "started", 2, False)]
-        fake.hold_batches = False
         _, metadata = run(db, source, fake)
         assert len(fake.batches) == 1 and len(fake.files) == 2 and fake.chats == []  # one upload, one output
     assert metadata["batches"].value == 1 and metadata["extracted"].value == 2
