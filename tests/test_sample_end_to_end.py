@@ -12,9 +12,11 @@ from invest_assets.embeddings.checks import company_description_check
 from invest_assets.graph import defs as graph_defs
 from invest_assets.profiles import investor_profiles
 from invest_assets.resources.embedders import EmbedderResource
+from invest_assets.resources.extractors import ExtractorResource
 from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.search import defs as search_defs
 from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.theses import investor_theses
 from invest_assets.tools.sample_data import generate_sample
 
 EXPECTED_ASSETS = {
@@ -22,7 +24,9 @@ EXPECTED_ASSETS = {
     "funding_rounds",
     "investments",
     "investors",
+    "investor_documents",
     "investor_profiles",
+    "investor_theses",
     "sector_embedding",
     "stage_embedding",
     "check_embedding",
@@ -46,6 +50,7 @@ def test_every_asset_and_check_on_the_sample(db, tmp_path):
     families = [
         *core_assets,
         investor_profiles,
+        investor_theses,
         *embedding_assets,
         company_description_embedding,
         *embedding_checks,
@@ -61,6 +66,7 @@ def test_every_asset_and_check_on_the_sample(db, tmp_path):
             "database": db,
             "source": LocalFileSource(directory=str(tmp_path / "src")),
             "embedder": EmbedderResource(),
+            "extractor": ExtractorResource(),
         },
         tags=all_months_tags(),
     )
