@@ -1,23 +1,22 @@
 """Large embedding runs through OpenAI's Batch API (half price, answered within 24 hours).
 
-When a dimension has many stale texts (``openai_client.use_batch``: INVEST_OPENAI_BATCH and
-INVEST_OPENAI_BATCH_MIN_REQUESTS) and the serving embedder is OpenAI's, its stale rows are sent as
-JSONL files of embedding requests (up to 2,048 texts each). Each file is recorded in
-``openai_batches``, and each request's rows and text hashes in ``openai_batch_requests``, before the
-batch starts; so a run killed while waiting is resumed by the next without paying twice. The
-answers are written as the synchronous path writes them (``write_vectors``: only where the text is
-still the one embedded), with their cost at the batch price; what a batch did not answer is left
-stale, and the synchronous path that follows embeds it.
+When a run has many texts to embed (``openai_client.use_batch``: INVEST_OPENAI_BATCH and
+INVEST_OPENAI_BATCH_MIN_REQUESTS) and the embedder is OpenAI's, they are sent as JSONL files of
+embedding requests (up to 2,048 texts each). Each file is recorded in ``openai_batches`` (for its
+``BatchTarget``: a dimension, or one shard of a re-embed), and each request's rows and text hashes in
+``openai_batch_requests``, before the batch starts; so a run killed while waiting is resumed by the
+next without paying twice. The answers are written as the synchronous path writes them (only where
+the text is still the one embedded), with their cost at the batch price; what a batch did not answer
+is left waiting, and the synchronous path that follows embeds it.
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+import numpy as np
 import psycopg
-from psycopg import sql
 
-from invest_assets.embeddings.rows import next_stale_batch, write_vectors
-from invest_assets.embeddings.staleness import live_and_stale
 from invest_assets.resources.embedders import EmbedderResource, unit_vectors
 from invest_assets.resources.openai_client import (
     BATCH_MAX_BYTES,
@@ -29,17 +28,26 @@ from invest_assets.resources.openai_client import (
     use_batch,
 )
 from invest_assets.resources.usage import record_usage
-from invest_assets.vectors.targets import target
 
 
-def stale_rows(conn: psycopg.Connection, dimension: str, model_id: int) -> int:
-    return conn.execute(
-        sql.SQL("SELECT count(*) FROM {table} WHERE {live_and_stale} AND {text_hash} IS NOT NULL").format(
-            table=target(dimension).table_id,
-            live_and_stale=live_and_stale(dimension, model_id),
-            text_hash=target(dimension).columns()["text_hash"],
-        )
-    ).fetchone()[0]
+@dataclass(frozen=True)
+class BatchTarget:
+    """What a batch embeds: rows (id, text, text hash) read in id order after an id, and how their
+    vectors are written (returning how many landed)."""
+
+    key: str  # openai_batches.target: the dimension, or "<dimension>/shadow <model id>/shard <n>"
+    waiting: int  # how many texts wait
+    read: Callable[[int, int], list]  # (after id, limit) -> rows
+    write: Callable[[list, list, np.ndarray], int]  # (ids, hashes, vectors) -> rows written
+
+
+@dataclass
+class BatchReport:
+    embedded: int = 0
+    tokens: int = 0
+    requests: int = 0
+    cost_usd: float = 0.0
+    batches: int = 0
 
 
 def _files(requests: Iterator[tuple[list, list, dict]]) -> Iterator[list[tuple[list, list, dict]]]:
@@ -56,20 +64,20 @@ def _files(requests: Iterator[tuple[list, list, dict]]) -> Iterator[list[tuple[l
         yield part
 
 
-def submit(conn: psycopg.Connection, embedder: EmbedderResource, dimension: str, model_id: int, batch_rows: int):
-    """Upload every stale text of ``dimension`` as embedding requests and record them."""
+def submit(conn: psycopg.Connection, embedder: EmbedderResource, target: BatchTarget, batch_rows: int) -> None:
+    """Upload every waiting text of ``target`` as embedding requests and record them."""
 
     def requests():
         after = 0
-        while rows := next_stale_batch(conn, dimension, model_id, after, batch_rows):
+        while rows := target.read(after, batch_rows):
             ids, texts, hashes = zip(*rows, strict=True)
             yield list(ids), list(hashes), embedder.request_body(list(texts))
             after = ids[-1]
 
     for part in list(_files(requests())):
         lines = [{"custom_id": f"{ids[0]}-{ids[-1]}", "body": body} for ids, _, body in part]
-        row_id = record_batch_file(conn, "embedding", embedder.model, embedder.upload_batch(lines), len(part),
-                                   target=dimension)  # fmt: skip
+        file_id = embedder.upload_batch(lines)
+        row_id = record_batch_file(conn, "embedding", embedder.model, file_id, len(part), target=target.key)
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO openai_batch_requests (batch_row_id, custom_id, ids, hashes) VALUES (%s, %s, %s, %s)",
@@ -78,14 +86,16 @@ def submit(conn: psycopg.Connection, embedder: EmbedderResource, dimension: str,
         conn.commit()
 
 
-def embed_by_batches(conn: psycopg.Connection, embedder: EmbedderResource, dimension: str, model_id: int,
-                     batch_rows: int, report) -> None:  # fmt: skip
+def embed_by_batches(
+    conn: psycopg.Connection, embedder: EmbedderResource, target: BatchTarget, batch_rows: int
+) -> BatchReport:
     """Send a large run as batches (or finish one a killed run left), and write their answers."""
+    report = BatchReport()
     if embedder.identity.provider != "openai":
-        return
-    if not batches_in_flight(conn, "embedding", dimension) and use_batch(stale_rows(conn, dimension, model_id)):
-        submit(conn, embedder, dimension, model_id, batch_rows)
-    for row_id, input_file_id, batch_id, model, _ in batches_in_flight(conn, "embedding", dimension):
+        return report
+    if not batches_in_flight(conn, "embedding", target.key) and use_batch(target.waiting):
+        submit(conn, embedder, target, batch_rows)
+    for row_id, input_file_id, batch_id, model, _ in batches_in_flight(conn, "embedding", target.key):
         requests = {
             custom_id: (ids, hashes)
             for custom_id, ids, hashes in conn.execute(
@@ -93,7 +103,7 @@ def embed_by_batches(conn: psycopg.Connection, embedder: EmbedderResource, dimen
             )
         }
         _, state = finished_batch(conn, embedder, row_id, input_file_id, batch_id)
-        current = model == embedder.model  # vectors of another model would be written as the serving one's
+        current = model == embedder.model  # vectors of another model would be written as this one's
         for line in embedder.batch_lines(state.output_file_id) if current else ():
             response = line.get("response") or {}
             if response.get("status_code") != 200:
@@ -103,11 +113,12 @@ def embed_by_batches(conn: psycopg.Connection, embedder: EmbedderResource, dimen
             tokens = (response["body"].get("usage") or {}).get("total_tokens", 0)
             cost = embedder.cost_usd(tokens, batch=True)
             with conn.transaction():  # one request's vectors and what they cost, together
-                report.embedded += write_vectors(conn, dimension, model_id, ids, hashes, vectors)
+                report.embedded += target.write(ids, hashes, vectors)
                 record_usage(conn, embedder.model, "embedding", requests=1, input_tokens=tokens, cost_usd=cost)
             report.tokens += tokens
             report.requests += 1
             report.cost_usd += cost
         with conn.transaction():
             mark_applied(conn, row_id, state.status)
-        report.openai_batches += 1
+        report.batches += 1
+    return report

@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from invest_assets import settings
-from invest_assets.embeddings.batches import embed_by_batches
+from invest_assets.embeddings.batches import BatchReport, BatchTarget, embed_by_batches
 from invest_assets.embeddings.rows import next_stale_batch, write_vectors
 from invest_assets.embeddings.staleness import ensure_stale_index, live_and_stale
 from invest_assets.resources.embedders import EmbedderResource
@@ -56,6 +56,30 @@ class EmbedReport:
     stale_index: str = ""  # whether this run built the stale rows' index (a new serving model)
     openai_batches: int = 0  # Batch API batches whose answers this run wrote
     embedded_ids: list[int] = field(default_factory=list)
+
+    def add(self, batches: BatchReport) -> None:
+        self.embedded += batches.embedded
+        self.tokens += batches.tokens
+        self.requests += batches.requests
+        self.cost_usd += batches.cost_usd
+        self.openai_batches += batches.batches
+
+
+def stale_target(conn: psycopg.Connection, dimension: str, model_id: int) -> BatchTarget:
+    """``dimension``'s stale rows, as a batch embeds them."""
+    waiting = conn.execute(
+        sql.SQL("SELECT count(*) FROM {table} WHERE {live_and_stale} AND {text_hash} IS NOT NULL").format(
+            table=target(dimension).table_id,
+            live_and_stale=live_and_stale(dimension, model_id),
+            text_hash=target(dimension).columns()["text_hash"],
+        )
+    ).fetchone()[0]
+    return BatchTarget(
+        dimension,
+        waiting,
+        lambda after, limit: next_stale_batch(conn, dimension, model_id, after, limit),
+        lambda ids, hashes, vectors: write_vectors(conn, dimension, model_id, ids, hashes, vectors),
+    )
 
 
 def embedding_lock_key(dimension: str) -> str:
@@ -115,7 +139,8 @@ def embed_dimension(
         report.stale_index = ensure_stale_index(conn, dimension, model_id)
         if settings.OPENAI_MAX_USD_PER_RUN.is_set():  # before anything is dropped or sent
             check_budget(stale_cost_usd(conn, serving, dimension, model_id, batch_rows), f"embedding {dimension}")
-        embed_by_batches(conn, serving, dimension, model_id, batch_rows, report)  # a large run, at half price
+        by_batch = embed_by_batches(conn, serving, stale_target(conn, dimension, model_id), batch_rows)
+        report.add(by_batch)  # a large OpenAI run, at half price; the loop below embeds what it left
         bulk = _writes_most_rows(conn, dimension, model_id)
         dropped = drop_ann_indexes(conn, target(dimension).table) if bulk else set()
         conn.commit()

@@ -20,6 +20,7 @@ import psycopg
 from pgvector import Vector
 from psycopg import sql
 
+from invest_assets.embeddings.batches import BatchTarget, embed_by_batches
 from invest_assets.embeddings.incremental import BATCH_ROWS, embedding_lock_key
 from invest_assets.embeddings.partitions import SHARD_COUNT
 from invest_assets.embeddings.staleness import ensure_stale_index
@@ -63,21 +64,33 @@ def _write_shadow(conn: psycopg.Connection, dimension: str, target_id: int, ids,
 def embed_shard(
     conn, embedder: EmbedderResource, dimension: str, shard: int, target_id: int, batch_rows: int = BATCH_ROWS
 ) -> int:
-    """Fill the shadow for one shard; returns how many texts were embedded."""
+    """Fill the shadow for one shard (through the Batch API when it is large and the model is OpenAI's);
+    returns how many texts were embedded."""
     text, text_hash = INVESTOR_TARGETS[dimension].column("text"), INVESTOR_TARGETS[dimension].column("text_hash")
-    query = sql.SQL(
-        "SELECT i.id, i.{t}, i.{h} FROM investors i WHERE {shard} = %(shard)s AND i.id > %(after)s AND {missing}"
-        " ORDER BY i.id LIMIT %(limit)s"
-    ).format(t=text, h=text_hash, shard=SHARD_OF_ID, missing=_missing_from_shadow(dimension, target_id))
-    embedded, after = 0, 0
-    while rows := conn.execute(query, {"shard": shard, "after": after, "limit": batch_rows}).fetchall():
+    missing = sql.SQL("FROM investors i WHERE {shard} = %(shard)s AND {missing}").format(
+        shard=SHARD_OF_ID, missing=_missing_from_shadow(dimension, target_id)
+    )
+    query = sql.SQL("SELECT i.id, i.{t}, i.{h} {missing} AND i.id > %(after)s ORDER BY i.id LIMIT %(limit)s").format(
+        t=text, h=text_hash, missing=missing
+    )
+
+    def read(after: int, limit: int) -> list:
+        return conn.execute(query, {"shard": shard, "after": after, "limit": limit}).fetchall()
+
+    def write(ids, hashes, vectors) -> int:
+        _write_shadow(conn, dimension, target_id, ids, hashes, vectors)
+        return len(ids)
+
+    waiting = conn.execute(sql.SQL("SELECT count(*) {}").format(missing), {"shard": shard}).fetchone()[0]
+    shard_target = BatchTarget(f"{dimension}/shadow {target_id}/shard {shard}", waiting, read, write)
+    embedded, after = embed_by_batches(conn, embedder, shard_target, batch_rows).embedded, 0
+    while rows := read(after, batch_rows):
         conn.commit()  # no transaction held open while the embedding service works
         ids, texts, hashes = zip(*rows, strict=True)
         batch = embedder.embed(list(texts))
         with conn.transaction():  # the vectors and what they cost, together
-            _write_shadow(conn, dimension, target_id, ids, hashes, batch.vectors)
+            embedded += write(ids, hashes, batch.vectors)
             record_embedding(conn, embedder, batch, "embedding")
-        embedded += len(ids)
         after = ids[-1]
     return embedded
 

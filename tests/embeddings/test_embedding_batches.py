@@ -1,6 +1,7 @@
 """Large embedding runs through OpenAI's Batch API, with the real client against the loopback fake: the
-same vectors as the synchronous path at half the price, failed lines embedded one by one, and a run
-killed while waiting finished by the next with the same single batch."""
+same vectors as the synchronous path at half the price, failed lines embedded one by one, a run
+killed while waiting finished by the next with the same single batch, and a re-embed backfill whose
+shards each go as a batch."""
 
 import os
 
@@ -11,10 +12,13 @@ from dagster import materialize
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.embeddings.incremental import embed_dimension
+from invest_assets.embeddings.partitions import SHARDS
+from invest_assets.embeddings.reembed import SHARD_OF_ID
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.local_source import LocalFileSource
 from tests.core.test_faults import DAGSTER
-from tests.embeddings.test_embedding_assets import investor, openai
+from tests.embeddings.test_embedding_assets import build, investor, openai
+from tests.embeddings.test_reembed import reembed_shard, served
 from tests.fakes.openai_server import FakeOpenAI, kill_while_polling
 from tests.source_files import write_source
 
@@ -88,3 +92,18 @@ def test_a_run_killed_while_waiting_for_its_batch_is_finished_by_the_next(loaded
     with db.connection() as conn:
         report = embed_dimension(conn, openai(fake), "sector")
     assert (report.openai_batches, report.embedded, len(fake.batches), fake.requests) == (1, N, 1, [])
+
+
+def test_a_model_change_backfills_each_shard_through_a_batch(db, tmp_path, fake):
+    rows = [investor(i) for i in range(N)]
+    build(db, write_source(tmp_path / "s", investors=rows), EmbedderResource())
+    for shard in SHARDS.get_partition_keys():
+        metadata = reembed_shard(db, openai(fake), "signal", shard)
+    assert metadata["switched"].value is True and fake.requests == []  # every vector came from a batch
+    with db.connection() as conn:
+        shards_with_text = conn.execute(
+            f"SELECT count(DISTINCT {SHARD_OF_ID.as_string(conn)}) FROM investors i WHERE signal_text IS NOT NULL"
+        ).fetchone()[0]
+        applied = conn.execute("SELECT count(*) FROM openai_batches WHERE applied_at IS NOT NULL").fetchone()[0]
+    assert len(fake.batches) == applied == shards_with_text
+    assert served(db, "signal") == ("openai/text-embedding-3-small/1536", 1)
