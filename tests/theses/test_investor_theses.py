@@ -339,3 +339,19 @@ def test_a_run_killed_while_waiting_for_its_batch_is_resumed_without_paying_twic
         assert len(fake.batches) == 1 and len(fake.files) == 2 and fake.chats == []  # one upload, one output
     assert metadata["batches"].value == 1 and metadata["extracted"].value == 2
     assert batches(db) == [("batch-1", "completed", 2, True)]
+
+
+def test_an_investor_whose_documents_are_all_deleted_serves_its_graph_and_source_values_again(db, tmp_path):
+    source = source_with(tmp_path, DOCUMENTS)
+    with FakeOpenAI() as fake:
+        run(db, source, fake)
+        assert served(db)["beta"][0] == "Invests in climate software."
+        write_table(source, "investor_documents", DOCUMENTS[:2])  # beta's deck is gone from the snapshot
+        _, metadata = run(db, source, fake)
+    assert metadata["cleared_without_documents"].value == 1
+    beta = served(db)["beta"]
+    assert beta[0] is None and beta[6] is None and "sector_text" not in beta[9]  # nothing left to serve
+    assert served(db)["alpha"][0] == "Invests in fintech infrastructure and B2B payments."
+    with db.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM investor_documents WHERE deleted_at IS NOT NULL").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM investor_theses").fetchone()[0] == 1
