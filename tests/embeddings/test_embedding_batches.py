@@ -3,8 +3,6 @@ same vectors as the synchronous path at half the price, failed lines embedded on
 killed while waiting finished by the next with the same single batch, and a re-embed backfill whose
 shards each go as a batch."""
 
-import os
-
 import numpy as np
 import pytest
 from dagster import materialize
@@ -16,7 +14,6 @@ from invest_assets.embeddings.partitions import SHARDS
 from invest_assets.embeddings.reembed import SHARD_OF_ID
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.local_source import LocalFileSource
-from tests.core.test_faults import DAGSTER
 from tests.embeddings.test_embedding_assets import build, investor, openai
 from tests.embeddings.test_reembed import reembed_shard, served
 from tests.fakes.openai_server import FakeOpenAI, kill_while_polling
@@ -77,17 +74,14 @@ def test_a_failed_line_is_embedded_one_by_one(loaded, fake):
 
 def test_a_run_killed_while_waiting_for_its_batch_is_finished_by_the_next(loaded, fake, tmp_path):
     db, source = loaded
-    env = dict(
-        os.environ,
+    kill_while_polling(
+        fake,
+        "sector_embedding",
         ALLOYDB_URL=db.url,
         DAGSTER_HOME=str(tmp_path),
         INVEST_SOURCE_DIR=str(source),
         INVEST_EMBEDDER="openai",
-        OPENAI_BASE_URL=fake.base_url,
-        OPENAI_API_KEY="sk-test",
     )
-    command = [DAGSTER, "asset", "materialize", "-m", "invest_assets.definitions", "--select", "sector_embedding"]
-    kill_while_polling(fake, command, env)
     assert sector_vectors(db) == {} and len(fake.batches) == 1
     with db.connection() as conn:
         report = embed_dimension(conn, openai(fake), "sector")

@@ -23,10 +23,12 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from invest_assets.resources.embedders import EmbedderResource
 
@@ -247,10 +249,13 @@ def thesis_answer(user_message: str) -> dict:
     return answer
 
 
-def kill_while_polling(fake: FakeOpenAI, command: list, env: dict, polls: int = 3) -> None:
-    """Run ``command`` (a Dagster CLI run that starts a batch) with ``fake`` holding its batches, and
-    SIGKILL it once it has polled ``polls`` times; then let the batches finish."""
+def kill_while_polling(fake: FakeOpenAI, asset: str, polls: int = 3, **env: str) -> None:
+    """``dagster asset materialize`` ``asset`` against ``fake`` (which holds its batches) with ``env``
+    added to this process's, and SIGKILL it once it has polled ``polls`` times; then let batches finish."""
     fake.hold_batches = True
+    env = dict(os.environ, OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="sk-test", **env)
+    dagster = Path(sys.executable).parent / "dagster"
+    command = [dagster, "asset", "materialize", "-m", "invest_assets.definitions", "--select", asset]
     run = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )

@@ -5,7 +5,6 @@ recorded, failed requests retried by the client or left for the next run, and th
 own load (optional, typed, quarantined)."""
 
 import json
-import os
 import re
 
 import pytest
@@ -20,7 +19,6 @@ from invest_assets.resources.extractors import ExtractorResource
 from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.theses.assets import investor_theses
 from invest_assets.theses.extraction import PROMPT_VERSION
-from tests.core.test_faults import DAGSTER
 from tests.fakes.openai_server import FakeOpenAI, kill_while_polling
 from tests.source_files import write_source, write_table
 
@@ -323,17 +321,14 @@ def test_a_run_killed_while_waiting_for_its_batch_is_resumed_without_paying_twic
     source = source_with(tmp_path, DOCUMENTS)
     run(db, source)  # the tables, nothing extracted
     with FakeOpenAI() as fake:
-        env = dict(
-            os.environ,
+        kill_while_polling(
+            fake,
+            "investor_theses",
             ALLOYDB_URL=db.url,
             DAGSTER_HOME=str(tmp_path),
             INVEST_SOURCE_DIR=str(source),
             INVEST_EXTRACTOR="openai",
-            OPENAI_BASE_URL=fake.base_url,
-            OPENAI_API_KEY="sk-test",
         )
-        command = [DAGSTER, "asset", "materialize", "-m", "invest_assets.definitions", "--select", "investor_theses"]
-        kill_while_polling(fake, command, env)
         assert batches(db) == [("batch-1", "started", 2, False)]
         _, metadata = run(db, source, fake)
         assert len(fake.batches) == 1 and len(fake.files) == 2 and fake.chats == []  # one upload, one output
