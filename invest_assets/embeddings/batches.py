@@ -36,7 +36,7 @@ class BatchTarget:
     vectors are written (returning how many landed)."""
 
     key: str  # openai_batches.target: the dimension, or "<dimension>/shadow <model id>/shard <n>"
-    waiting: int  # how many texts wait
+    waiting: Callable[[], int]  # how many texts wait; counted only when a batch is possible
     read: Callable[[int, int], list]  # (after id, limit) -> rows
     write: Callable[[list, list, np.ndarray], int]  # (ids, hashes, vectors) -> rows written
 
@@ -93,7 +93,7 @@ def embed_by_batches(
     report = BatchReport()
     if embedder.identity.provider != "openai":
         return report
-    if not batches_in_flight(conn, "embedding", target.key) and use_batch(target.waiting):
+    if not batches_in_flight(conn, "embedding", target.key) and use_batch(target.waiting()):
         submit(conn, embedder, target, batch_rows)
     for row_id, input_file_id, batch_id, model, _ in batches_in_flight(conn, "embedding", target.key):
         requests = {

@@ -67,13 +67,16 @@ class EmbedReport:
 
 def stale_target(conn: psycopg.Connection, dimension: str, model_id: int) -> BatchTarget:
     """``dimension``'s stale rows, as a batch embeds them."""
-    waiting = conn.execute(
-        sql.SQL("SELECT count(*) FROM {table} WHERE {live_and_stale} AND {text_hash} IS NOT NULL").format(
-            table=target(dimension).table_id,
-            live_and_stale=live_and_stale(dimension, model_id),
-            text_hash=target(dimension).columns()["text_hash"],
-        )
-    ).fetchone()[0]
+
+    def waiting() -> int:
+        return conn.execute(
+            sql.SQL("SELECT count(*) FROM {table} WHERE {live_and_stale} AND {text_hash} IS NOT NULL").format(
+                table=target(dimension).table_id,
+                live_and_stale=live_and_stale(dimension, model_id),
+                text_hash=target(dimension).columns()["text_hash"],
+            )
+        ).fetchone()[0]
+
     return BatchTarget(
         dimension,
         waiting,

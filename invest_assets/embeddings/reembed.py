@@ -81,7 +81,9 @@ def embed_shard(
         _write_shadow(conn, dimension, target_id, ids, hashes, vectors)
         return len(ids)
 
-    waiting = conn.execute(sql.SQL("SELECT count(*) {}").format(missing), {"shard": shard}).fetchone()[0]
+    def waiting() -> int:
+        return conn.execute(sql.SQL("SELECT count(*) {}").format(missing), {"shard": shard}).fetchone()[0]
+
     shard_target = BatchTarget(f"{dimension}/shadow {target_id}/shard {shard}", waiting, read, write)
     embedded, after = embed_by_batches(conn, embedder, shard_target, batch_rows).embedded, 0
     while rows := read(after, batch_rows):
