@@ -132,6 +132,15 @@ DAGSTER_POSTGRES_URL = _setting(
     mask=masked_url,
 )
 
+EMBEDDED_SHARED_BUFFERS = _setting(
+    "INVEST_EMBEDDED_SHARED_BUFFERS",
+    "0.25",
+    "Share of this machine's memory the embedded server takes as `shared_buffers` (at least 128 MB); "
+    "read when the server starts (`invest-assets db stop` to apply a change).",
+    "database",
+    _non_negative_float,
+)
+
 # Sources
 SOURCE = _setting("INVEST_SOURCE", "local", "Where the core tables come from.", "sources", _choice("local", "bigquery"))
 SOURCE_DIR = _setting(

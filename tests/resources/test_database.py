@@ -1,5 +1,6 @@
 """The database resource against the embedded server: migrations, concurrency, pool."""
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -104,3 +105,31 @@ def test_a_crash_before_a_migration_is_recorded_leaves_no_trace(maintenance_url)
     assert len(apply_migrations(url)) > 0  # and a normal start applies everything
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT to_regclass('investors')").fetchone()[0] == "investors"
+
+
+def test_the_embedded_server_takes_its_share_of_memory_and_a_new_share_on_its_next_start(tmp_path):
+    import subprocess
+    import sys
+
+    from invest_assets.resources.database import stop_embedded_server
+
+    script = (
+        "import sys, psycopg; from invest_assets.resources.database import embedded_server_url;"
+        "print(psycopg.connect(embedded_server_url(sys.argv[1])).execute("
+        "\"SELECT setting::bigint * 8192 >> 20 FROM pg_settings WHERE name = 'shared_buffers'\").fetchone()[0])"
+    )
+    home = str(tmp_path / "home")
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+    def shared_buffers_mb(share: str) -> int:
+        env = {**os.environ, "INVEST_EMBEDDED_SHARED_BUFFERS": share}
+        run = subprocess.run([sys.executable, "-c", script, home], env=env, capture_output=True, text=True, check=True)
+        return int(run.stdout)
+
+    try:
+        assert shared_buffers_mb("0.05") == int(physical * 0.05) >> 20  # a new server: not PostgreSQL's 128 MB
+        assert shared_buffers_mb("0.02") == int(physical * 0.05) >> 20  # a running server keeps its memory
+        stop_embedded_server(home)
+        assert shared_buffers_mb("0.02") == int(physical * 0.02) >> 20
+    finally:
+        stop_embedded_server(home)
