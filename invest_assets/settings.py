@@ -282,7 +282,7 @@ ANN_DIMENSIONS = _setting(
     "Candidate dimensions, comma separated: the ones that get an ANN index.",
     "search",
 )
-HNSW_EF_SEARCH = _setting("INVEST_HNSW_EF_SEARCH", "400", "`hnsw.ef_search` of the index path.", "search", int)
+HNSW_EF_SEARCH = _setting("INVEST_HNSW_EF_SEARCH", "100", "`hnsw.ef_search` of the index path.", "search", int)
 HNSW_ITERATIVE_SCAN = _setting(
     "INVEST_HNSW_ITERATIVE_SCAN",
     "strict_order",

@@ -81,11 +81,7 @@ def _write_server_settings(pgdata: Path) -> None:
     server is down; the next start reads them."""
     auto_conf = pgdata / "postgresql.auto.conf"
     wanted = embedded_server_settings()
-    kept = [
-        line
-        for line in auto_conf.read_text().splitlines()
-        if line.split("=", 1)[0].strip() not in wanted
-    ]
+    kept = [line for line in auto_conf.read_text().splitlines() if line.split("=", 1)[0].strip() not in wanted]
     auto_conf.write_text("\n".join(kept + [f"{name} = '{value}'" for name, value in wanted.items()]) + "\n")
 
 

@@ -211,7 +211,7 @@ def _as_json(result, hints) -> dict:
         "run_id": result.run_id,
         "variant": result.variant,
         "scan": result.scan,
-        "filtered_rows": result.filtered_rows,
+        "estimated_rows": result.estimated_rows,
         "weights": result.weights,
         "investors": result.investors,
         "hints": hints,
@@ -221,7 +221,7 @@ def _as_json(result, hints) -> dict:
 def _print(result, hints) -> None:
     click.echo(
         f"run {result.run_id}: {len(result.investors)} investors ({result.variant}, {result.scan} scan over "
-        f"{result.filtered_rows} filtered rows, {result.latency_ms} ms)"
+        f"~{result.estimated_rows} filtered rows, {result.latency_ms} ms)"
     )
     for hint in hints:
         click.echo(f"hint: {hint}")

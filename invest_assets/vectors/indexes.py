@@ -32,6 +32,16 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
 
 
+# Whether a table's column has a valid ANN index: the read path's probe, on the catalogs themselves
+# (pg_indexes renders every index definition of the table).
+ANN_INDEX_EXISTS = """
+SELECT EXISTS (
+  SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_am am ON am.oid = x.relam
+  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+  WHERE i.indrelid = %s::regclass AND i.indisvalid AND am.amname IN ('hnsw', 'scann') AND a.attname = %s)
+"""
+
+
 def _ann_indexes(conn: psycopg.Connection, table: str = "investors") -> dict[str, str]:
     """Each ANN (HNSW or ScaNN) index on ``table``, by name, with the embedding target it indexes."""
     rows = conn.execute(

@@ -205,7 +205,7 @@ def test_a_short_index_page_is_completed_by_the_exact_scan(investors, monkeypatc
 def test_small_filtered_sets_choose_the_exact_scan(investors):
     with investors.connection() as conn:
         result = search(conn, LOCAL, {"sector": "payments"}, Filters(sector="fintech"), variant="single")
-    assert result.scan == "exact" and result.filtered_rows < 200
+    assert result.scan == "exact" and result.estimated_rows < 200
 
 
 def test_runs_and_feedback_are_recorded(investors):
