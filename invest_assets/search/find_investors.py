@@ -207,7 +207,7 @@ def candidate_query(where: sql.Composable, dimension: str, scan: str) -> sql.Com
 
 
 def set_index_scan(conn: psycopg.Connection, hnsw: tuple[int, str], limit: int) -> None:
-    """pgvector's iterative scan settings and the call's statement timeout, for the current transaction."""
+    """pgvector's iterative scan settings, for the current transaction."""
     ef_search, iterative_scan = hnsw
     # The scan was chosen per query, so the plan must walk the ANN index: every other plan
     # (a btree or GIN scan of the filters, a sequential scan) has to sort by distance. The exact
