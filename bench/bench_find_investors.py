@@ -5,9 +5,11 @@ in bulk and the HNSW candidate index is built once. For filters leaving about 1%
 and 50% of the rows, each query runs as a user's call does (``find_investors``: its own
 choice of scan, the query embedding and the ``runs`` row included), then through the HNSW
 index (iterative scan) and as an exact scan, in the same run, for the single-vector and the
-six-vector variants; recall@25 compares the index's page with the exact page.
+six-vector variants; recall@25 compares the index's page with the exact page. With ``--storage vector
+halfvec`` the same rows are then converted to halfvec (``invest-assets vector-storage``) and measured again,
+the whole calls' recall taken against the float4 exact pages.
 
-    .venv/bin/python -m bench.bench_find_investors --investors 100000 --queries 30
+    .venv/bin/python -m bench.bench_find_investors --investors 100000 --queries 30 --storage vector halfvec
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from invest_assets.search.find_investors import (
 )
 from invest_assets.sources.schema import DIMENSIONS, dimension_column
 from invest_assets.tools.sample_data import SECTORS
-from invest_assets.vectors.indexes import HNSW_EF_CONSTRUCTION, HNSW_M
+from invest_assets.vectors.indexes import HNSW_EF_CONSTRUCTION, HNSW_M, ensure_ann_index
 from invest_assets.vectors.models import register_model
+from invest_assets.vectors.storage import STORAGE_TYPES, set_storage, storage_types
 
 SELECTIVITY_TAGS = {"1%": ("tag1", 0.01), "10%": ("tag10", 0.10), "50%": ("tag50", 0.50)}
 
@@ -100,10 +103,11 @@ def query_texts(text: str, variant: str) -> dict[str, str]:
     return {d: f"{d} {text}" if d != "sector" else text for d in ("sector", "stage", "signal")}
 
 
-def whole_calls(conn, embedder, queries, tag, variant) -> tuple[float, float, set[str]]:
-    """p50 and p95 ms of ``find_investors`` as a user calls it, and the scans it chose; each query runs
-    once untimed first, so the figures are a warm server's (the steady state of a serving database)."""
-    latencies, scans = [], set()
+def whole_calls(conn, embedder, queries, tag, variant, truth) -> tuple[float, float, set[str], float]:
+    """p50 and p95 ms of ``find_investors`` as a user calls it, the scans it chose, and recall@25 by id
+    against ``truth`` (the float4 exact pages); each query runs once untimed first, so the figures are a
+    warm server's (the steady state of a serving database)."""
+    latencies, scans, recalls = [], set(), []
     for timed in (False, True):
         for text in queries:
             started = time.perf_counter()
@@ -113,7 +117,37 @@ def whole_calls(conn, embedder, queries, tag, variant) -> tuple[float, float, se
             if timed:
                 latencies.append((time.perf_counter() - started) * 1000)
                 scans.add(result.scan)
-    return np.percentile(latencies, 50), np.percentile(latencies, 95), scans
+                expected = truth[(variant, tag, text)]
+                recalls.append(len({r["id"] for r in result.investors} & expected) / max(len(expected), 1))
+    return np.percentile(latencies, 50), np.percentile(latencies, 95), scans, float(np.mean(recalls))
+
+
+def exact_pages(conn, embedder, queries) -> dict[tuple[str, str, str], set[int]]:
+    """Every query's exact page of 25, by id: the truth the other storage is measured against."""
+    return {
+        (variant, tag, text): {
+            r["id"]
+            for r in search(
+                conn,
+                embedder,
+                query_texts(text, variant),
+                Filters(sector=tag, recency_months=None),
+                variant,
+                limit=25,
+                scan="exact",
+            ).investors
+        }
+        for variant in ("single", "rerank")
+        for tag, _ in SELECTIVITY_TAGS.values()
+        for text in queries
+    }
+
+
+def sizes(conn) -> str:
+    table, index = conn.execute(
+        "SELECT pg_total_relation_size('investors'), pg_relation_size('investors_sector_ann')"
+    ).fetchone()
+    return f"investors with its TOAST and indexes {table / 2**30:.2f} GiB, the HNSW index {index / 2**20:.0f} MiB"
 
 
 def measure(conn, embedder, queries, tag, variant, hnsw):
@@ -135,6 +169,51 @@ def measure(conn, embedder, queries, tag, variant, hnsw):
         tie_recalls.append(page_recall(results["exact"], results["hnsw-iterative"]))
     percentiles = {scan: (np.percentile(v, 50), np.percentile(v, 95)) for scan, v in latencies.items()}
     return percentiles, np.mean(recalls), np.mean(tie_recalls), completed_exactly
+
+
+def report(conn, embedder, queries, storage, truth, args) -> None:
+    """One storage's tables: its conversion (after the first), sizes, whole calls, both scans forced."""
+    if storage != storage_types(conn)["sector"].split("(")[0]:
+        started = time.perf_counter()
+        set_storage(conn, storage)  # a table rewrite: no dead rows left
+        converted = time.perf_counter() - started
+        conn.execute("DROP INDEX investors_sector_ann")  # built again alone, to time the index build by itself
+        started = time.perf_counter()
+        ensure_ann_index(conn, "sector")
+        built = time.perf_counter() - started
+        conn.execute("ANALYZE investors")
+        conn.commit()
+        print(
+            f"\nconverted to {storage} (table rewrite, HNSW build): {converted:.1f} s; HNSW build alone: {built:.1f} s"
+        )
+    print(f"\n{storage}: {sizes(conn)}\n")
+    print("| storage | variant | filter keeps | whole call p50 / p95 ms | scan chosen | recall@25 vs float4 exact |")
+    print("|---|---|---|---|---|---|")
+    for variant in ("single", "rerank"):
+        for label, (tag, _) in SELECTIVITY_TAGS.items():
+            p50, p95, scans, recall = whole_calls(conn, embedder, queries, tag, variant, truth)
+            print(
+                f"| {storage} | {variant} | {label} | {p50:.1f} / {p95:.1f} | {', '.join(sorted(scans))} "
+                f"| {recall:.3f} |",
+                flush=True,
+            )
+    print(
+        "\n| variant | filter keeps | iterative scan | ef_search | HNSW p50 / p95 ms | exact p50 / p95 ms "
+        "| recall@25 by id | recall@25, ties count | index pages completed exactly |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for variant in ("single", "rerank"):
+        for label, (tag, _) in SELECTIVITY_TAGS.items():
+            for mode, ef_search in itertools.product(args.iterative_scan, args.ef_search):
+                latency, recall, tie_recall, completed = measure(
+                    conn, embedder, queries, tag, variant, (ef_search, mode)
+                )
+                (h50, h95), (e50, e95) = latency["hnsw-iterative"], latency["exact"]
+                print(
+                    f"| {variant} | {label} | {mode} | {ef_search} | {h50:.1f} / {h95:.1f} "
+                    f"| {e50:.1f} / {e95:.1f} | {recall:.3f} | {tie_recall:.3f} | {completed}/{len(queries)} |",
+                    flush=True,
+                )
 
 
 def main() -> None:
@@ -159,6 +238,13 @@ def main() -> None:
     parser.add_argument(
         "--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help="HNSW build parameter ef_construction"
     )
+    parser.add_argument(
+        "--storage",
+        nargs="+",
+        default=["vector"],
+        choices=list(STORAGE_TYPES),
+        help="vector storages to measure in turn, converting the same rows (vectors/storage.py)",
+    )
     args = parser.parse_args()
     embedder = EmbedderResource(provider="local")
     rng = np.random.default_rng(7)
@@ -171,32 +257,10 @@ def main() -> None:
             load(url, args.investors, embedder, args.m, args.ef_construction)
             with psycopg.connect(url) as conn:
                 register_vector(conn)
-                print("| variant | filter keeps | whole call p50 / p95 ms | scan chosen |")
-                print("|---|---|---|---|")
-                for variant in ("single", "rerank"):
-                    for label, (tag, _) in SELECTIVITY_TAGS.items():
-                        p50, p95, scans = whole_calls(conn, embedder, queries, tag, variant)
-                        print(
-                            f"| {variant} | {label} | {p50:.1f} / {p95:.1f} | {', '.join(sorted(scans))} |", flush=True
-                        )
-                print(
-                    "\n| variant | filter keeps | iterative scan | ef_search | HNSW p50 / p95 ms | exact p50 / p95 ms "
-                    "| recall@25 by id | recall@25, ties count | index pages completed exactly |"
-                )
-                print("|---|---|---|---|---|---|---|---|---|")
-                for variant in ("single", "rerank"):
-                    for label, (tag, _) in SELECTIVITY_TAGS.items():
-                        for mode, ef_search in itertools.product(args.iterative_scan, args.ef_search):
-                            latency, recall, tie_recall, completed = measure(
-                                conn, embedder, queries, tag, variant, (ef_search, mode)
-                            )
-                            (h50, h95), (e50, e95) = latency["hnsw-iterative"], latency["exact"]
-                            print(
-                                f"| {variant} | {label} | {mode} | {ef_search} | {h50:.1f} / {h95:.1f} "
-                                f"| {e50:.1f} / {e95:.1f} | {recall:.3f} | {tie_recall:.3f} "
-                                f"| {completed}/{len(queries)} |",
-                                flush=True,
-                            )
+                truth = exact_pages(conn, embedder, queries)
+                conn.commit()
+                for storage in args.storage:
+                    report(conn, embedder, queries, storage, truth, args)
         finally:
             stop_embedded_server(str(home))
 

@@ -16,6 +16,7 @@ from invest_assets.search.cli import (
     find_investors_command,
     index_command,
     similar_companies_command,
+    vector_storage_command,
 )
 from invest_assets.tools.crunchbase_cli import crunchbase
 
@@ -306,6 +307,7 @@ cli.add_command(find_investors_command)
 cli.add_command(feedback_command)
 cli.add_command(index_command)
 cli.add_command(similar_companies_command)
+cli.add_command(vector_storage_command)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ EXPECTED_ASSETS = {
     "ranking_signals",
     "co_investor_pairs",
     "authority_score",
+    "investment_events",
 }
 REEMBED_ASSETS = {f"{d}_reembedding" for d in DIMENSIONS}  # the shard backfill, run on its own (test_reembed)
 BACKTEST_ASSETS = {"ranking_model", "ranking_quality"}  # on demand, run on their own (tests/ranking)

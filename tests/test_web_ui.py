@@ -41,7 +41,7 @@ GROUPS = {
     "embeddings": [
         f"{d}_embedding" for d in ("sector", "stage", "check", "geography", "signal", "founder", "company_description")
     ],
-    "graph": ["ranking_signals", "co_investor_pairs", "authority_score"],
+    "graph": ["ranking_signals", "co_investor_pairs", "authority_score", "investment_events"],
     "ranking": ["ranking_model", "ranking_quality"],
 }
 ASSETS = [asset for assets in GROUPS.values() for asset in assets]

@@ -1,4 +1,4 @@
-"""Graph-derived assets: ranking_signals, co_investor_pairs, authority_score.
+"""Graph-derived assets: ranking_signals, co_investor_pairs, authority_score, investment_events.
 
 The seed's first principle: find_investors reads only investors, and joins live in
 pre-aggregation jobs. These are those jobs, downstream of the core tables.
@@ -123,6 +123,34 @@ def authority_score(context: AssetExecutionContext, database: AlloyDBResource) -
             "rows_changed": changed,
             "formula": FORMULA,
             "max_score": float(scores.max()) if len(scores) else 0.0,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+
+
+@asset(
+    deps=["investments", "funding_rounds", "companies"],
+    **GRAPH,
+    description="One row per live investment in a live round, with its date and the company's sectors and "
+    "place: the join the graph ranking's candidate pools read (a materialized view, refreshed concurrently).",
+)
+def investment_events(database: AlloyDBResource) -> MaterializeResult:
+    started = time.perf_counter()
+    with database.connection() as conn:
+        # CONCURRENTLY: find_investors keeps reading the previous version while the new one is computed,
+        # and only the rows that differ are written.
+        conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY investment_events")
+        conn.commit()
+        rows, investors, companies, dated = conn.execute(
+            "SELECT count(*), count(DISTINCT investor_id), count(DISTINCT company_id) FILTER (WHERE company_live),"
+            " count(*) FILTER (WHERE announced_at IS NOT NULL) FROM investment_events"
+        ).fetchone()
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "investors": investors,
+            "live_companies": companies,
+            "dated_rows": dated,
             "seconds": round(time.perf_counter() - started, 3),
         }
     )

@@ -300,3 +300,18 @@ def index_command(dimensions):
         f"{changes['method'][0]} indexes: created {changes['created'] or 'none'}, "
         f"dropped {changes['dropped'] or 'none'}{deferred or ''}"
     )
+
+
+@click.command("vector-storage")
+@click.argument("storage", required=False, type=click.Choice(["vector", "halfvec"]))
+def vector_storage_command(storage):
+    """Print how the embedding columns are stored, or convert them all to STORAGE (vector: 4-byte floats;
+    halfvec: 2-byte, half the size) and rebuild their ANN indexes, in one transaction."""
+    from invest_assets.vectors.storage import set_storage, storage_types
+
+    with _connection() as conn:
+        if storage:
+            rebuilt = set_storage(conn, storage)
+            click.echo(f"converted to {storage}; ANN indexes: {rebuilt or 'unchanged'}")
+        for key, column_type in storage_types(conn).items():
+            click.echo(f"{key}: {column_type}")

@@ -4,7 +4,9 @@ learned linear model over per-candidate features.
 Candidates (a few hundred): the company's existing investors, their strongest co-investors
 (``co_investor_pairs``), the most active investors in the company's sectors, the nearest by
 sector text, the most active overall and lately, and the most active in the company's city and
-region (local angels and funds lead many first rounds). Features (``FEATURES``): the cosine
+region (local angels and funds lead many first rounds). The activity pools read
+``investment_events`` (the graph asset that keeps investments joined to their rounds and companies),
+so they are as fresh as its last refresh. Features (``FEATURES``): the cosine
 distance on each dimension with query text (1 where the investor has no vector, or the query no
 text), activity, authority, years since its last investment as of the query date, co-investment
 strength with the company's investors, whether it already backed the company (in how many of
@@ -173,27 +175,24 @@ WITH company_rounds AS (
     SELECT p.investor_a_id, p.shared_rounds FROM co_investor_pairs p JOIN existing e ON p.investor_b_id = e.investor_id
   ) pairs GROUP BY other ORDER BY strength DESC, other LIMIT %(per_source)s
 ), in_sector AS (
-  SELECT i.investor_id, count(*) AS n,
-         count(*) FILTER (WHERE r.announced_at >= COALESCE(%(as_of)s::date, current_date) - 730) AS recent
-  FROM companies c JOIN funding_rounds r ON r.company_id = c.id AND r.deleted_at IS NULL
-  JOIN investments i ON i.funding_round_id = r.id AND i.deleted_at IS NULL
-  WHERE c.sectors && %(sectors)s::text[] AND c.deleted_at IS NULL
-    AND (%(as_of)s::date IS NULL OR r.announced_at < %(as_of)s::date)
-  GROUP BY i.investor_id ORDER BY n DESC, i.investor_id LIMIT %(per_source)s
+  SELECT investor_id, count(*) AS n,
+         count(*) FILTER (WHERE announced_at >= COALESCE(%(as_of)s::date, current_date) - 730) AS recent
+  FROM investment_events
+  WHERE sectors && %(sectors)s::text[] AND company_live
+    AND (%(as_of)s::date IS NULL OR announced_at < %(as_of)s::date)
+  GROUP BY investor_id ORDER BY n DESC, investor_id LIMIT %(per_source)s
 ), recently_active AS (
-  SELECT i.investor_id, count(*) AS n
-  FROM funding_rounds r JOIN investments i ON i.funding_round_id = r.id AND i.deleted_at IS NULL
-  WHERE r.deleted_at IS NULL AND r.announced_at >= COALESCE(%(as_of)s::date, current_date) - 365
-    AND r.announced_at < COALESCE(%(as_of)s::date, current_date + 1)
-  GROUP BY i.investor_id
+  SELECT investor_id, count(*) AS n
+  FROM investment_events
+  WHERE announced_at >= COALESCE(%(as_of)s::date, current_date) - 365
+    AND announced_at < COALESCE(%(as_of)s::date, current_date + 1)
+  GROUP BY investor_id
 ), local_backing AS (
-  SELECT i.investor_id, count(*) FILTER (WHERE c.hq_city = q.hq_city) AS in_city, count(*) AS in_region
-  FROM companies q JOIN companies c ON c.hq_country = q.hq_country AND c.hq_region = q.hq_region
-    AND c.deleted_at IS NULL
-  JOIN funding_rounds r ON r.company_id = c.id AND r.deleted_at IS NULL
-  JOIN investments i ON i.funding_round_id = r.id AND i.deleted_at IS NULL
-  WHERE q.id = %(company)s AND (%(as_of)s::date IS NULL OR r.announced_at < %(as_of)s::date)
-  GROUP BY i.investor_id
+  SELECT e.investor_id, count(*) FILTER (WHERE e.hq_city = q.hq_city) AS in_city, count(*) AS in_region
+  FROM companies q JOIN investment_events e ON e.hq_country = q.hq_country AND e.hq_region = q.hq_region
+    AND e.company_live
+  WHERE q.id = %(company)s AND (%(as_of)s::date IS NULL OR e.announced_at < %(as_of)s::date)
+  GROUP BY e.investor_id
 ), nearest AS (
   SELECT id AS investor_id FROM investors
   WHERE deleted_at IS NULL AND {candidate_model} = %(candidate_model)s

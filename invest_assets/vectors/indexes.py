@@ -86,9 +86,14 @@ def _create_statement(conn: psycopg.Connection, method: str, key: str) -> sql.Co
     column = indexed.column("embedding")
     name = sql.Identifier(f"{indexed.table}_{indexed.prefix}_ann")
     if method == "hnsw":
-        return sql.SQL(
-            "CREATE INDEX {} ON {} USING hnsw ({} vector_cosine_ops) WITH (m = {}, ef_construction = {})"
-        ).format(name, indexed.table_id, column, sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
+        return sql.SQL("CREATE INDEX {} ON {} USING hnsw ({} {}) WITH (m = {}, ef_construction = {})").format(
+            name,
+            indexed.table_id,
+            column,
+            sql.SQL(f"{_column_type(conn, indexed.table, indexed.column_name('embedding'))}_cosine_ops"),
+            sql.Literal(HNSW_M),
+            sql.Literal(HNSW_EF_CONSTRUCTION),
+        )
     rows = conn.execute(sql.SQL("SELECT count({}) FROM {}").format(column, indexed.table_id)).fetchone()[0]
     if rows < SCANN_MIN_ROWS:
         return None
@@ -97,13 +102,21 @@ def _create_statement(conn: psycopg.Connection, method: str, key: str) -> sql.Co
     )
 
 
+def _column_type(conn: psycopg.Connection, table: str, column: str) -> str:
+    """``vector`` or ``halfvec`` (``vectors/storage.py``): the HNSW operator class follows it."""
+    return conn.execute(
+        "SELECT atttypid::regtype::text FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
+        (table, column),
+    ).fetchone()[0]
+
+
 def searched_by_ann(dimension: str) -> bool:
     """Whether ``dimension`` (an embedding target) keeps an ANN index: of the investor dimensions only
     the candidate dimensions; the company description always."""
     return target(dimension).table != "investors" or dimension in configured_dimensions()
 
 
-def ensure_ann_index(conn: psycopg.Connection, dimension: str) -> str:
+def ensure_ann_index(conn: psycopg.Connection, dimension: str, commit: bool = True) -> str:
     """Build the ANN index of ``dimension`` if it is searched by nearest neighbour and has none;
     returns what happened (for the embedding asset's metadata)."""
     if not searched_by_ann(dimension):
@@ -117,7 +130,8 @@ def ensure_ann_index(conn: psycopg.Connection, dimension: str) -> str:
     # One build over all rows: with memory for the whole graph it is far cheaper than inserting row by row.
     conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (settings.INDEX_BUILD_MEMORY.value(),))
     conn.execute(statement)
-    conn.commit()
+    if commit:
+        conn.commit()
     return f"built {method}"
 
 

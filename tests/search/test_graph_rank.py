@@ -9,7 +9,7 @@ from dagster import materialize
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.embeddings.assets import embedding_assets
-from invest_assets.graph.assets import authority_score, co_investor_pairs, ranking_signals
+from invest_assets.graph.assets import authority_score, co_investor_pairs, investment_events, ranking_signals
 from invest_assets.profiles.assets import investor_profiles
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.local_source import LocalFileSource
@@ -55,7 +55,15 @@ def graph(db, tmp_path):
     source = write_source(
         tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
     )
-    assets = [*core_assets, investor_profiles, *embedding_assets, ranking_signals, co_investor_pairs, authority_score]
+    assets = [
+        *core_assets,
+        investor_profiles,
+        *embedding_assets,
+        ranking_signals,
+        co_investor_pairs,
+        authority_score,
+        investment_events,
+    ]
     assert materialize(
         assets,
         tags=all_months_tags(),

@@ -1,0 +1,62 @@
+"""halfvec storage: the CLI converts every embedding column and rebuilds the ANN index with the halfvec
+operator class; find_investors gives the same top results as with float4 vectors (within the recall
+target), embedding runs keep writing, and the conversion goes back."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from invest_assets.embeddings.incremental import embed_dimension
+from invest_assets.search.find_investors import search
+from tests.search.test_find_investors import CASES, LOCAL, investors  # noqa: F401 (a fixture)
+
+CLI = Path(sys.executable).parent / "invest-assets"
+
+
+def convert(database_url: str, storage: str) -> str:
+    env = dict(os.environ, ALLOYDB_URL=database_url, INVEST_EMBEDDER="local")
+    done = subprocess.run([CLI, "vector-storage", storage], env=env, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def pages(conn) -> list[list[tuple[int, float]]]:
+    return [
+        [
+            (r["id"], r["final_score"])
+            for r in search(conn, LOCAL, texts, filters, variant, limit=20, scan=scan).investors
+        ]
+        for texts, filters, variant in CASES
+        for scan in ("exact", "hnsw-iterative")
+    ]
+
+
+def ann_index_definition(conn) -> str:
+    return conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'investors_sector_ann'").fetchone()[0]
+
+
+def test_halfvec_storage_keeps_the_answers_and_the_writes(investors, database_url):  # noqa: F811
+    with investors.connection() as conn:
+        float4 = pages(conn)
+        conn.commit()
+    printed = convert(database_url, "halfvec")
+    assert "sector: halfvec(1536)" in printed and "company_description: halfvec(1536)" in printed
+    with investors.connection() as conn:
+        assert "halfvec_cosine_ops" in ann_index_definition(conn)
+        half = pages(conn)
+        for before, after in zip(float4, half, strict=True):
+            same = len({i for i, _ in before} & {i for i, _ in after}) / max(len(before), 1)
+            assert same >= 0.95 and len(after) == len(before)
+            by_id = dict(after)
+            assert all(abs(score - by_id[i]) < 2e-3 for i, score in before if i in by_id)
+        conn.execute("UPDATE investors SET sector_text = 'climate batteries grid' WHERE source_id = 'i1'")
+        conn.commit()
+        assert embed_dimension(conn, LOCAL, "sector").embedded == 1
+        assert conn.execute(
+            "SELECT pg_typeof(sector_embedding)::text, sector_embedded_hash = sector_text_hash FROM investors"
+            " WHERE source_id = 'i1'"
+        ).fetchone() == ("halfvec", True)
+    printed = convert(database_url, "vector")
+    assert "sector: vector(1536)" in printed
+    with investors.connection() as conn:
+        assert "vector_cosine_ops" in ann_index_definition(conn)
