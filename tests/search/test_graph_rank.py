@@ -2,6 +2,8 @@
 strong, the company's existing investor and its frequent co-investor outrank a stranger whose text
 matches the query better."""
 
+import math
+
 import numpy as np
 import pytest
 from dagster import materialize
@@ -13,8 +15,8 @@ from invest_assets.graph.assets import authority_score, co_investor_pairs, inves
 from invest_assets.profiles.assets import investor_profiles
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.local_source import LocalFileSource
-from invest_assets.search.find_investors import Filters, company_query, find_investors
-from invest_assets.search.graph_rank import INPUTS, RankingModel, query_inputs, shipped_model
+from invest_assets.search.find_investors import Filters, company_query, find_investors, graph_candidates
+from invest_assets.search.graph_rank import FEATURES, INPUTS, RankingModel, query_inputs, shipped_model
 from tests.source_files import write_source
 
 LOCAL = EmbedderResource(provider="local")
@@ -86,6 +88,27 @@ def test_the_company_investors_and_their_co_investor_outrank_a_closer_text_stran
     anchor, partner = graph_result.investors[:2]
     assert anchor["features"]["existing_investor"] == 1.0 and "already backs it" in anchor["explanation"]
     assert partner["features"]["log_syndicate"] > 0  # six rounds with the anchor
+
+
+def test_the_activity_pools_read_investment_events_as_of_its_last_refresh(graph):
+    def sector_investments(conn) -> dict[str, int]:
+        texts, query = company_query(conn, "target", None)
+        ids, features = graph_candidates(conn, LOCAL, texts, Filters(recency_months=None), query)
+        names = dict(conn.execute("SELECT id, source_id FROM investors").fetchall())
+        column = FEATURES.index("log_sector_investments")
+        return {names[i]: round(math.expm1(row[column])) for i, row in zip(ids, features, strict=True)}
+
+    with graph.connection() as conn:
+        assert sector_investments(conn) == {"anchor": 1, "partner": 0, "stranger": 1}  # fintech: target and f0
+        conn.execute("UPDATE companies SET deleted_at = now() WHERE source_id = 'f0'")
+        conn.commit()
+        assert sector_investments(conn)["stranger"] == 1  # the view still holds the last refresh
+    refreshed = materialize([investment_events], resources={"database": graph})
+    assert refreshed.success
+    metadata = refreshed.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["dagster/row_count"].value == len(INVESTMENTS)  # a deleted company keeps its rows, not live
+    with graph.connection() as conn:
+        assert sector_investments(conn) == {"anchor": 1, "partner": 0, "stranger": 0}
 
 
 def test_the_shipped_model_is_the_documented_fit():
