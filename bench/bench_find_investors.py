@@ -173,6 +173,7 @@ def measure(conn, embedder, queries, tag, variant, hnsw):
 
 def report(conn, embedder, queries, storage, truth, args) -> None:
     """One storage's tables: its conversion (after the first), sizes, whole calls, both scans forced."""
+    conn.commit()  # ends the transaction of the last search, and with it the statement timeout it set
     if storage != storage_types(conn)["sector"].split("(")[0]:
         started = time.perf_counter()
         set_storage(conn, storage)  # a table rewrite: no dead rows left
