@@ -75,7 +75,10 @@ def restart_server_and_expect_a_retry(home: Path, proc: subprocess.Popen, log_pa
         user="embedded_postgres" if os.geteuid() == 0 else None,
     )
     assert proc.wait(timeout=300) == 0, failure_summary(log_path)
-    assert "STEP_UP_FOR_RETRY" in log_path.read_text()
+    # The failed attempt's own STEP_UP_FOR_RETRY line can be lost with its worker's stdout when the worker
+    # exits at once; the next attempt's STEP_RESTARTED line is printed by a worker that runs to the end.
+    log = log_path.read_text()
+    assert "STEP_UP_FOR_RETRY" in log or "STEP_RESTARTED" in log
 
 
 def wait_for_load_in_progress(url, timeout=120):
