@@ -19,6 +19,7 @@ from invest_assets.search.find_investors import (
     record_feedback,
 )
 from invest_assets.sources.schema import DIMENSIONS, dimension_column
+from invest_assets.vectors.storage import STORAGE_TYPES
 
 MAX_BIGINT = 2**63 - 1
 MAX_USER_CHARS = 500  # users.workos_user_id is indexed
@@ -303,7 +304,7 @@ def index_command(dimensions):
 
 
 @click.command("vector-storage")
-@click.argument("storage", required=False, type=click.Choice(["vector", "halfvec"]))
+@click.argument("storage", required=False, type=click.Choice(STORAGE_TYPES))
 def vector_storage_command(storage):
     """Print how the embedding columns are stored, or convert them all to STORAGE (vector: 4-byte floats;
     halfvec: 2-byte, half the size) and rebuild their ANN indexes, in one transaction."""
