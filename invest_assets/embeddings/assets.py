@@ -7,11 +7,21 @@ which runs only when the embedding model changes.
 import time
 
 import psycopg
-from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
 from psycopg import sql
 
 from invest_assets import settings
-from invest_assets.embeddings.incremental import EmbedReport, embed_dimension
+from invest_assets.embeddings.incremental import EmbedReport, embed_dimensions
 from invest_assets.embeddings.partitions import SHARD_COUNT, SHARDS
 from invest_assets.embeddings.reembed import embed_shard, shards_left, switch_if_complete
 from invest_assets.metadata import PREVIEW_ROWS, preview
@@ -24,13 +34,9 @@ from invest_assets.vectors.models import register_model, serving_model_id
 from invest_assets.vectors.targets import COMPANY_DESCRIPTION, INVESTOR_TARGETS, EmbeddingTarget, target
 
 EMBEDDING_POOL = "embeddings"
-# What every embedding and re-embedding asset shares: kinds for the UI, owner, the pool that limits them, retries.
-EMBEDDING_ASSET = dict(
-    kinds={"postgres", settings.embedder_kind()},
-    owners=["team:data-platform"],
-    pool=EMBEDDING_POOL,
-    retry_policy=DATABASE_RETRY,
-)
+# What every embedding and re-embedding asset shares: kinds for the UI and owner; its step's pool and retries.
+EMBEDDING_SPEC = dict(kinds={"postgres", settings.embedder_kind()}, owners=["team:data-platform"])
+EMBEDDING_STEP = dict(pool=EMBEDDING_POOL, retry_policy=DATABASE_RETRY)
 DESCRIPTIONS = {
     "sector": "what they invest in",
     "stage": "where in the company lifecycle",
@@ -73,15 +79,20 @@ def report_metadata(report: EmbedReport) -> dict:
     }
 
 
-def _ensure_ann_indexes(conn: psycopg.Connection, key: str) -> str:
-    """``key``'s ANN index outcome, plus any index of its table that a killed bulk write left missing: a
-    target with vectors and no index. (A target without vectors gets its index from its own first run.)"""
-    rebuilt = [
+def _ann_outcomes(conn: psycopg.Connection, reports: dict[str, EmbedReport]) -> dict[str, str]:
+    """Each embedded target's ANN index outcome, plus any index of its table that a killed bulk write left
+    missing: a target with vectors and no index. (A target without vectors gets its index from its own
+    first run.)"""
+    own = {key: report.ann_index or ensure_ann_index(conn, key) for key, report in reports.items()}
+    repaired = [
         f"{other}: {outcome}"
-        for other in ann_targets(target(key).table)
-        if other != key and has_vectors(conn, other) and (outcome := ensure_ann_index(conn, other)).startswith("built")
+        for table in sorted({target(key).table for key in reports})
+        for other in ann_targets(table)
+        if other not in reports
+        and has_vectors(conn, other)
+        and (outcome := ensure_ann_index(conn, other)).startswith("built")
     ]
-    return "; ".join([ensure_ann_index(conn, key), *rebuilt])
+    return {key: "; ".join([outcome, *repaired]) for key, outcome in own.items()}
 
 
 def _description(embedded: EmbeddingTarget) -> str:
@@ -98,41 +109,65 @@ def _description(embedded: EmbeddingTarget) -> str:
     )
 
 
-def embedding_asset(embedded: EmbeddingTarget, deps: list[str]) -> AssetsDefinition:
-    key = embedded.key
+def _embed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource, keys: list[str]):
+    """Embed what is stale of ``keys`` in one pass; one materialization per key."""
+    with database.connection() as conn:
+        try:
+            reports = embed_dimensions(conn, embedder, keys)
+        except BudgetExceeded as over:  # deterministic: a retry would refuse again
+            raise Failure(str(over), allow_retries=False) from None
+        for key, ann_index in _ann_outcomes(conn, reports).items():
+            report = reports[key]
+            context.log.info(f"{key}: embedded {report.embedded} of {report.considered} rows; ANN index {ann_index}")
+            yield MaterializeResult(
+                asset_key=target(key).asset_name,
+                metadata={
+                    **report_metadata(report),
+                    "ann_index": MetadataValue.text(ann_index),
+                    "embedded_rows": embedded_rows(conn, key, report.embedded_ids[:PREVIEW_ROWS]),
+                },
+            )
 
-    @asset(
-        name=embedded.asset_name,
+
+def _spec(embedded: EmbeddingTarget, deps: list[str]) -> AssetSpec:
+    return AssetSpec(
+        embedded.asset_name,
         deps=deps,
         group_name="embeddings",
-        **EMBEDDING_ASSET,
-        backfill_policy=SINGLE_RUN,
         description=_description(embedded),
+        **EMBEDDING_SPEC,
+        skippable=True,
     )
-    def _embed(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
-        with database.connection() as conn:
-            try:
-                report = embed_dimension(conn, embedder, key)
-            except BudgetExceeded as over:  # deterministic: a retry would refuse again
-                raise Failure(str(over), allow_retries=False) from None
-            ann_index = report.ann_index or _ensure_ann_indexes(conn, key)
-            embedded_preview = embedded_rows(conn, key, report.embedded_ids[:PREVIEW_ROWS])
-        context.log.info(f"{key}: embedded {report.embedded} of {report.considered} rows; ANN index {ann_index}")
-        return MaterializeResult(
-            metadata={
-                **report_metadata(report),
-                "ann_index": MetadataValue.text(ann_index),
-                "embedded_rows": embedded_preview,
-            }
-        )
-
-    return _embed
 
 
-embedding_assets = [
-    embedding_asset(t, ["investors", "investor_profiles", "investor_theses"]) for t in INVESTOR_TARGETS.values()
-]
-company_description_embedding = embedding_asset(COMPANY_DESCRIPTION, ["companies"])
+@multi_asset(
+    name="investor_embeddings",
+    specs=[_spec(t, ["investors", "investor_profiles", "investor_theses"]) for t in INVESTOR_TARGETS.values()],
+    can_subset=True,
+    backfill_policy=SINGLE_RUN,
+    **EMBEDDING_STEP,
+)
+def investor_embeddings(context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource):
+    """The six investor dimensions in one step, whichever of them are selected: a bulk write of several
+    builds the sector ANN index once (``incremental``)."""
+    selected = context.selected_asset_keys
+    keys = [t.key for t in INVESTOR_TARGETS.values() if AssetKey(t.asset_name) in selected]
+    yield from _embed(context, database, embedder, keys)
+
+
+@multi_asset(
+    name="embed_company_descriptions",
+    specs=[_spec(COMPANY_DESCRIPTION, ["companies"])],
+    backfill_policy=SINGLE_RUN,
+    **EMBEDDING_STEP,
+)
+def company_description_embedding(
+    context: AssetExecutionContext, database: AlloyDBResource, embedder: EmbedderResource
+):
+    yield from _embed(context, database, embedder, [COMPANY_DESCRIPTION.key])
+
+
+embedding_assets = [investor_embeddings]
 
 
 def reembed_asset(embedded: EmbeddingTarget) -> AssetsDefinition:
@@ -143,7 +178,8 @@ def reembed_asset(embedded: EmbeddingTarget) -> AssetsDefinition:
         deps=[embedded.asset_name],
         partitions_def=SHARDS,
         group_name="reembedding",
-        **EMBEDDING_ASSET,
+        **EMBEDDING_SPEC,
+        **EMBEDDING_STEP,
         description=f"Only when the embedding model changes: `dagster job backfill -j {embedded.reembed_job_name} "
         f"--all`. Re-embeds every {dimension} text with the configured model into a shadow table, one of "
         f"{SHARD_COUNT} shards per run, and switches investors.{embedded.column_name('embedding')} to it when all "

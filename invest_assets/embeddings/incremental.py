@@ -14,11 +14,14 @@ drops the ANN indexes of the target's table first and builds them once after the
 writes. Inserting a row into an HNSW graph costs milliseconds, and every row an UPDATE
 rewrites is inserted again into every index of its table, whichever column changed: a
 signal run rewrites each row into the sector index too. One build after the writes costs
-a fraction of that. Meanwhile queries scan those columns exactly, so answers stay right;
-a run killed before the build leaves the indexes missing until the next run builds them.
+a fraction of that. The six investor dimensions run as one step (``embed_dimensions``), so
+a first build of all six drops the sector index once and builds it once, not six times.
+Meanwhile queries scan those columns exactly, so answers stay right; a run killed before
+the build leaves the indexes missing until the next run builds them.
 """
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -130,54 +133,114 @@ def _writes_most_rows(conn: psycopg.Connection, dimension: str, model_id: int) -
     return stale > settings.EMBED_BULK_SHARE.value() * with_text
 
 
+def _lock(conn: psycopg.Connection, dimensions: list[str], function: str) -> None:
+    for dimension in sorted(dimensions):  # one order for every run, so that two runs never deadlock
+        conn.execute(
+            sql.SQL("SELECT {}(hashtext(%s))").format(sql.Identifier(function)), (embedding_lock_key(dimension),)
+        )
+
+
+@contextmanager
+def _timed(report: EmbedReport):
+    """Adds the block's wall time to ``report.seconds``."""
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        report.seconds += time.perf_counter() - began
+
+
+def _start(conn, embedder: EmbedderResource, dimension: str, report: EmbedReport, batch_rows: int):
+    """``dimension``'s serving model id and embedder, after its stale index, the budget check and what
+    the Batch API answered (a large OpenAI run, at half price; the synchronous writes embed what it left)."""
+    model_id, serving = serving_embedders(conn, embedder, [dimension])[dimension]
+    report.stale_index = ensure_stale_index(conn, dimension, model_id)
+    if settings.OPENAI_MAX_USD_PER_RUN.is_set():  # before anything is dropped or sent
+        check_budget(stale_cost_usd(conn, serving, dimension, model_id, batch_rows), f"embedding {dimension}")
+    report.add(embed_by_batches(conn, serving, stale_target(conn, dimension, model_id), batch_rows))
+    ident = serving.identity
+    report.model = f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"
+    return model_id, serving
+
+
+def _write_stale(conn, serving: EmbedderResource, dimension: str, model_id: int, report: EmbedReport, rows: int):
+    """Embed and write every stale text of ``dimension``, one committed batch at a time."""
+    report.cleared = clear_blank_vectors(conn, dimension)
+    after = 0
+    while stale := next_stale_batch(conn, dimension, model_id, after, rows):
+        conn.commit()  # no transaction held open while the embedding service works
+        ids, texts, hashes = zip(*stale, strict=True)
+        batch = serving.embed(list(texts))
+        with conn.transaction():  # the vectors and what they cost, together
+            report.embedded += write_vectors(conn, dimension, model_id, ids, hashes, batch.vectors)
+            record_embedding(conn, serving, batch, "embedding")
+        report.embedded_ids.extend(ids)
+        report.batches += 1
+        report.tokens += batch.tokens
+        report.truncated += batch.truncated
+        report.requests += batch.requests
+        report.cost_usd += batch.cost_usd
+        after = ids[-1]
+
+
+def _count_current(conn: psycopg.Connection, dimension: str, model_id: int, report: EmbedReport) -> None:
+    report.considered, report.current = conn.execute(
+        sql.SQL(
+            "SELECT count(*), count(*) FILTER (WHERE {embedding} IS NOT NULL AND {model_id} = %(model_id)s"
+            " AND {embedded_hash} = {text_hash})"
+            " FROM {table} WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL"
+        ).format(table=target(dimension).table_id, **target(dimension).columns()),
+        {"model_id": model_id},
+    ).fetchone()
+
+
+def embed_dimensions(
+    conn: psycopg.Connection, embedder: EmbedderResource, dimensions: list[str], batch_rows: int = BATCH_ROWS
+) -> dict[str, EmbedReport]:
+    """Bring each of ``dimensions`` up to date, in order; returns what was done, by dimension.
+
+    When any of them will write most of its rows, the ANN indexes of its table are dropped once, before
+    the first write, and built once, after the last: every row an UPDATE rewrites goes into every index of
+    its table again, so six bulk runs would otherwise build the sector index six times."""
+    reports = {dimension: EmbedReport() for dimension in dimensions}
+    _lock(conn, dimensions, "pg_advisory_lock")
+    try:
+        models = {}
+        for dimension, report in reports.items():
+            with _timed(report):
+                models[dimension] = _start(conn, embedder, dimension, report, batch_rows)
+        bulk = [d for d in dimensions if _writes_most_rows(conn, d, models[d][0])]
+        dropped = set().union(*(drop_ann_indexes(conn, table) for table in {target(d).table for d in bulk}))
+        conn.commit()
+        for dimension, report in reports.items():
+            with _timed(report):
+                _write_stale(conn, models[dimension][1], dimension, models[dimension][0], report, batch_rows)
+        if bulk:
+            _rebuild_after_bulk_write(conn, {d: reports[d] for d in bulk}, dropped)
+        for dimension, report in reports.items():
+            with _timed(report):
+                _count_current(conn, dimension, models[dimension][0], report)
+            report.seconds = round(report.seconds, 3)
+    finally:
+        _lock(conn, dimensions, "pg_advisory_unlock")
+        conn.commit()
+    return reports
+
+
+def _rebuild_after_bulk_write(conn: psycopg.Connection, bulk: dict[str, EmbedReport], dropped: set[str]) -> None:
+    """Build the dropped ANN indexes, and those of the bulk-written targets, once; each bulk-written
+    target's report says what was built and how long the build took."""
+    began = time.perf_counter()
+    rebuilt = {key: ensure_ann_index(conn, key) for key in sorted(dropped | set(bulk))}
+    took = f"bulk write, indexes built in {time.perf_counter() - began:.1f} s; "
+    for dimension, report in bulk.items():
+        report.ann_index = took + "; ".join(
+            f"{key}: {outcome}" for key, outcome in rebuilt.items() if key == dimension or key in dropped
+        )
+
+
 def embed_dimension(
     conn: psycopg.Connection, embedder: EmbedderResource, dimension: str, batch_rows: int = BATCH_ROWS
 ) -> EmbedReport:
     """Bring ``dimension`` up to date; returns what was done."""
-    started = time.perf_counter()
-    report = EmbedReport()
-    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (embedding_lock_key(dimension),))
-    try:
-        model_id, serving = serving_embedders(conn, embedder, [dimension])[dimension]
-        report.stale_index = ensure_stale_index(conn, dimension, model_id)
-        if settings.OPENAI_MAX_USD_PER_RUN.is_set():  # before anything is dropped or sent
-            check_budget(stale_cost_usd(conn, serving, dimension, model_id, batch_rows), f"embedding {dimension}")
-        by_batch = embed_by_batches(conn, serving, stale_target(conn, dimension, model_id), batch_rows)
-        report.add(by_batch)  # a large OpenAI run, at half price; the loop below embeds what it left
-        bulk = _writes_most_rows(conn, dimension, model_id)
-        dropped = drop_ann_indexes(conn, target(dimension).table) if bulk else set()
-        conn.commit()
-        ident = serving.identity
-        report.model = f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"
-        report.cleared = clear_blank_vectors(conn, dimension)
-        after = 0
-        while rows := next_stale_batch(conn, dimension, model_id, after, batch_rows):
-            conn.commit()  # no transaction held open while the embedding service works
-            ids, texts, hashes = zip(*rows, strict=True)
-            batch = serving.embed(list(texts))
-            with conn.transaction():  # the vectors and what they cost, together
-                report.embedded += write_vectors(conn, dimension, model_id, ids, hashes, batch.vectors)
-                record_embedding(conn, serving, batch, "embedding")
-            report.embedded_ids.extend(ids)
-            report.batches += 1
-            report.tokens += batch.tokens
-            report.truncated += batch.truncated
-            report.requests += batch.requests
-            report.cost_usd += batch.cost_usd
-            after = ids[-1]
-        if bulk:
-            rebuilt = {key: ensure_ann_index(conn, key) for key in sorted(dropped | {dimension})}
-            report.ann_index = "bulk write; " + "; ".join(f"{key}: {outcome}" for key, outcome in rebuilt.items())
-        report.considered, report.current = conn.execute(
-            sql.SQL(
-                "SELECT count(*), count(*) FILTER (WHERE {embedding} IS NOT NULL AND {model_id} = %(model_id)s"
-                " AND {embedded_hash} = {text_hash})"
-                " FROM {table} WHERE deleted_at IS NULL AND {text_hash} IS NOT NULL"
-            ).format(table=target(dimension).table_id, **target(dimension).columns()),
-            {"model_id": model_id},
-        ).fetchone()
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (embedding_lock_key(dimension),))
-        conn.commit()
-    report.seconds = round(time.perf_counter() - started, 3)
-    return report
+    return embed_dimensions(conn, embedder, [dimension], batch_rows)[dimension]

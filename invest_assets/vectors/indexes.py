@@ -110,6 +110,17 @@ def _column_type(conn: psycopg.Connection, table: str, column: str) -> str:
     ).fetchone()[0]
 
 
+def _build_settings(conn: psycopg.Connection) -> None:
+    """For the index builds of this transaction: memory for the whole graph (one build over all rows is far
+    cheaper than inserting row by row), and the server's parallel maintenance workers whatever the table's
+    size. The vectors live in TOAST, so the heap alone looks too small to split a build across workers;
+    with two workers an HNSW build of 14,000 vectors took 4.5 s instead of 7.7 s."""
+    conn.execute(
+        "SELECT set_config('maintenance_work_mem', %s, true), set_config('min_parallel_table_scan_size', '0', true)",
+        (settings.INDEX_BUILD_MEMORY.value(),),
+    )
+
+
 def searched_by_ann(dimension: str) -> bool:
     """Whether ``dimension`` (an embedding target) keeps an ANN index: of the investor dimensions only
     the candidate dimensions; the company description always."""
@@ -127,8 +138,7 @@ def ensure_ann_index(conn: psycopg.Connection, dimension: str, commit: bool = Tr
     statement = _create_statement(conn, method, dimension)
     if statement is None:
         return f"deferred: a {method} index needs {SCANN_MIN_ROWS} vectors"
-    # One build over all rows: with memory for the whole graph it is far cheaper than inserting row by row.
-    conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (settings.INDEX_BUILD_MEMORY.value(),))
+    _build_settings(conn)
     conn.execute(statement)
     if commit:
         conn.commit()
@@ -162,7 +172,7 @@ def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[st
     (``deferred``: ScaNN indexes waiting for rows)."""
     present = indexed_dimensions(conn)
     method = _index_method(conn)
-    conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (settings.INDEX_BUILD_MEMORY.value(),))
+    _build_settings(conn)
     created, dropped, deferred = [], [], []
     for dimension in set(dimensions) - present:
         statement = _create_statement(conn, method, dimension)
