@@ -9,15 +9,13 @@ continues where it stopped. The UPDATE only lands where the text is still the on
 embedded. A per-target advisory lock keeps two runs from embedding the same
 column at once: the second waits, then finds nothing stale.
 
-A run that will write most of a target's rows (a first build, a new template version)
-drops the ANN indexes of the target's table first and builds them once after the
-writes. Inserting a row into an HNSW graph costs milliseconds, and every row an UPDATE
-rewrites is inserted again into every index of its table, whichever column changed: a
-signal run rewrites each row into the sector index too. One build after the writes costs
-a fraction of that. The six investor dimensions run as one step (``embed_dimensions``), so
-a first build of all six drops the sector index once and builds it once, not six times.
-Meanwhile queries scan those columns exactly, so answers stay right; a run killed before
-the build leaves the indexes missing until the next run builds them.
+A run in which any target will write most of its rows (a first build, a new template
+version) stages its vectors instead and writes them at its end in one UPDATE, then builds
+the table's ANN indexes once (``bulk``): inserting a row into an HNSW graph costs
+milliseconds, and every row an UPDATE rewrites is inserted again into every index of its
+table, whichever column changed. The six investor dimensions run as one step
+(``embed_dimensions``), so a first build of all six rewrites each row once and builds the
+sector index once, not six times.
 """
 
 import time
@@ -26,9 +24,11 @@ from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from invest_assets import settings
 from invest_assets.embeddings.batches import BatchReport, BatchTarget, embed_by_batches
+from invest_assets.embeddings.bulk import apply_staged, stage_vectors
 from invest_assets.embeddings.rows import next_stale_batch, write_vectors
 from invest_assets.embeddings.staleness import ensure_stale_index, live_and_stale
 from invest_assets.resources.embedders import EmbedderResource
@@ -68,8 +68,9 @@ class EmbedReport:
         self.openai_batches += batches.batches
 
 
-def stale_target(conn: psycopg.Connection, dimension: str, model_id: int) -> BatchTarget:
-    """``dimension``'s stale rows, as a batch embeds them."""
+def stale_target(conn: psycopg.Connection, dimension: str, model_id: int, staged: bool) -> BatchTarget:
+    """``dimension``'s stale rows, as a batch embeds them: written into the table, or, ``staged``, into the
+    stage (``bulk``), skipping what an earlier run staged."""
 
     def waiting() -> int:
         return conn.execute(
@@ -83,8 +84,10 @@ def stale_target(conn: psycopg.Connection, dimension: str, model_id: int) -> Bat
     return BatchTarget(
         dimension,
         waiting,
-        lambda after, limit: next_stale_batch(conn, dimension, model_id, after, limit),
-        lambda ids, hashes, vectors: write_vectors(conn, dimension, model_id, ids, hashes, vectors),
+        lambda after, limit: next_stale_batch(conn, dimension, model_id, after, limit, unstaged_only=staged),
+        lambda ids, hashes, vectors: (stage_vectors if staged else write_vectors)(
+            conn, dimension, model_id, ids, hashes, vectors
+        ),
     )
 
 
@@ -151,28 +154,31 @@ def _timed(report: EmbedReport):
 
 
 def _start(conn, embedder: EmbedderResource, dimension: str, report: EmbedReport, batch_rows: int):
-    """``dimension``'s serving model id and embedder, after its stale index, the budget check and what
-    the Batch API answered (a large OpenAI run, at half price; the synchronous writes embed what it left)."""
+    """``dimension``'s serving model id and embedder, after its stale index and the budget check."""
     model_id, serving = serving_embedders(conn, embedder, [dimension])[dimension]
     report.stale_index = ensure_stale_index(conn, dimension, model_id)
-    if settings.OPENAI_MAX_USD_PER_RUN.is_set():  # before anything is dropped or sent
+    if settings.OPENAI_MAX_USD_PER_RUN.is_set():  # before anything is sent
         check_budget(stale_cost_usd(conn, serving, dimension, model_id, batch_rows), f"embedding {dimension}")
-    report.add(embed_by_batches(conn, serving, stale_target(conn, dimension, model_id), batch_rows))
     ident = serving.identity
     report.model = f"{ident.provider}/{ident.model} ({ident.dimensions} dims)"
     return model_id, serving
 
 
-def _write_stale(conn, serving: EmbedderResource, dimension: str, model_id: int, report: EmbedReport, rows: int):
-    """Embed and write every stale text of ``dimension``, one committed batch at a time."""
+def _embed_stale(
+    conn, serving: EmbedderResource, dimension: str, model_id: int, report: EmbedReport, rows: int, staged: bool
+):
+    """Embed every stale text of ``dimension`` and write it (``stale_target``): a large OpenAI run through
+    the Batch API at half price first, then synchronously what it left, one committed batch at a time."""
+    stale = stale_target(conn, dimension, model_id, staged)
+    report.add(embed_by_batches(conn, serving, stale, rows))
     report.cleared = clear_blank_vectors(conn, dimension)
     after = 0
-    while stale := next_stale_batch(conn, dimension, model_id, after, rows):
+    while batch_rows := stale.read(after, rows):
         conn.commit()  # no transaction held open while the embedding service works
-        ids, texts, hashes = zip(*stale, strict=True)
+        ids, texts, hashes = zip(*batch_rows, strict=True)
         batch = serving.embed(list(texts))
         with conn.transaction():  # the vectors and what they cost, together
-            report.embedded += write_vectors(conn, dimension, model_id, ids, hashes, batch.vectors)
+            report.embedded += stale.write(ids, hashes, batch.vectors)
             record_embedding(conn, serving, batch, "embedding")
         report.embedded_ids.extend(ids)
         report.batches += 1
@@ -197,11 +203,11 @@ def _count_current(conn: psycopg.Connection, dimension: str, model_id: int, repo
 def embed_dimensions(
     conn: psycopg.Connection, embedder: EmbedderResource, dimensions: list[str], batch_rows: int = BATCH_ROWS
 ) -> dict[str, EmbedReport]:
-    """Bring each of ``dimensions`` up to date, in order; returns what was done, by dimension.
-
-    When any of them will write most of its rows, the ANN indexes of its table are dropped once, before
-    the first write, and built once, after the last: every row an UPDATE rewrites goes into every index of
-    its table again, so six bulk runs would otherwise build the sector index six times."""
+    """Bring each of ``dimensions`` (targets of one table) up to date, in order; returns what was done, by
+    dimension. When any of them will write most of its rows, all of them stage their vectors, which are
+    then written in one UPDATE, and the table's ANN indexes built once (``bulk``)."""
+    dimensions = list(dimensions)
+    (table,) = {target(d).table for d in dimensions}
     reports = {dimension: EmbedReport() for dimension in dimensions}
     _lock(conn, dimensions, "pg_advisory_lock")
     try:
@@ -209,31 +215,44 @@ def embed_dimensions(
         for dimension, report in reports.items():
             with _timed(report):
                 models[dimension] = _start(conn, embedder, dimension, report, batch_rows)
-        bulk = [d for d in dimensions if _writes_most_rows(conn, d, models[d][0])]
-        dropped = set().union(*(drop_ann_indexes(conn, table) for table in {target(d).table for d in bulk}))
+        staged = any(_writes_most_rows(conn, d, models[d][0]) for d in dimensions)
+        if not staged:  # what a killed bulk run staged, when there is no longer a bulk run to write it
+            conn.execute("DELETE FROM embedding_stage WHERE target = ANY(%s)", (dimensions,))
         conn.commit()
         for dimension, report in reports.items():
             with _timed(report):
-                _write_stale(conn, models[dimension][1], dimension, models[dimension][0], report, batch_rows)
-        if bulk:
-            _rebuild_after_bulk_write(conn, {d: reports[d] for d in bulk}, dropped)
+                _embed_stale(conn, models[dimension][1], dimension, models[dimension][0], report, batch_rows, staged)
+        if staged:
+            _write_staged(conn, table, reports)
         for dimension, report in reports.items():
             with _timed(report):
                 _count_current(conn, dimension, models[dimension][0], report)
             report.seconds = round(report.seconds, 3)
     finally:
+        if conn.info.transaction_status == TransactionStatus.INERROR:
+            conn.rollback()  # session locks outlive it; unlocking in the failed transaction would hide the error
         _lock(conn, dimensions, "pg_advisory_unlock")
         conn.commit()
     return reports
 
 
-def _rebuild_after_bulk_write(conn: psycopg.Connection, bulk: dict[str, EmbedReport], dropped: set[str]) -> None:
-    """Build the dropped ANN indexes, and those of the bulk-written targets, once; each bulk-written
-    target's report says what was built and how long the build took."""
+def _write_staged(conn: psycopg.Connection, table: str, reports: dict[str, EmbedReport]) -> None:
+    """Drop the table's ANN indexes, write the staged vectors, and build the indexes once, each step its own
+    transaction (the drop's lock, which stops readers, is held only for the drop); each report says what
+    landed, what was built and how long each took."""
     began = time.perf_counter()
-    rebuilt = {key: ensure_ann_index(conn, key) for key in sorted(dropped | set(bulk))}
-    took = f"bulk write, indexes built in {time.perf_counter() - began:.1f} s; "
-    for dimension, report in bulk.items():
+    dropped = drop_ann_indexes(conn, table)
+    conn.commit()
+    landed = apply_staged(conn, list(reports))
+    conn.commit()
+    written = time.perf_counter()
+    rebuilt = {key: ensure_ann_index(conn, key) for key in sorted(dropped | set(reports))}
+    took = (
+        f"bulk write: {sum(landed.values())} staged vectors written in {written - began:.1f} s,"
+        f" indexes built in {time.perf_counter() - written:.1f} s; "
+    )
+    for dimension, report in reports.items():
+        report.embedded = landed[dimension]  # what this run and a killed one staged, and still matches its text
         report.ann_index = took + "; ".join(
             f"{key}: {outcome}" for key, outcome in rebuilt.items() if key == dimension or key in dropped
         )

@@ -5,19 +5,24 @@ import psycopg
 from pgvector import Vector
 from psycopg import sql
 
+from invest_assets.embeddings.bulk import unstaged
 from invest_assets.embeddings.staleness import live_and_stale
 from invest_assets.vectors.targets import target
 
 
-def next_stale_batch(conn: psycopg.Connection, dimension: str, model_id: int, after_id: int, limit: int):
-    """The next stale rows with text, in id order: a range scan of the stale index."""
+def next_stale_batch(
+    conn: psycopg.Connection, dimension: str, model_id: int, after_id: int, limit: int, unstaged_only: bool = False
+):
+    """The next stale rows with text, in id order: a range scan of the stale index; with ``unstaged_only``,
+    those a bulk run has not staged yet (``bulk``)."""
     return conn.execute(
         sql.SQL(
             "SELECT id, {text}, {text_hash} FROM {table}"
-            " WHERE {live_and_stale} AND {text_hash} IS NOT NULL AND id > %(after)s"
+            " WHERE {live_and_stale} AND {text_hash} IS NOT NULL AND id > %(after)s AND {unstaged}"
             " ORDER BY id LIMIT %(limit)s"
         ).format(
             live_and_stale=live_and_stale(dimension, model_id),
+            unstaged=unstaged(dimension, model_id) if unstaged_only else sql.SQL("TRUE"),
             table=target(dimension).table_id,
             **target(dimension).columns(),
         ),

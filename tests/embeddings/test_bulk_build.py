@@ -1,7 +1,8 @@
-"""A run that writes most of a target's rows drops its ANN index, writes, and builds the index once (once
-for all six dimensions when they run together): the same
-vectors and the same answers as writing through the index; a run killed before the build leaves queries
-answering exactly, and the next run builds the index."""
+"""A run that writes most of a target's rows stages its vectors, writes them in one UPDATE and builds the
+ANN index once (once for all six dimensions when they run together): the same vectors and the same answers
+as writing through the index. A run killed while embedding leaves the old vectors and index serving, and
+the next run embeds only what was not staged; one killed before its index build leaves queries answering
+exactly, and the next run builds the index."""
 
 import re
 
@@ -16,7 +17,7 @@ from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource, EmbeddingError
 from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.search.find_investors import Filters, search
-from invest_assets.vectors.indexes import indexed_dimensions
+from invest_assets.vectors.indexes import drop_ann_indexes, indexed_dimensions
 from tests.fakes.openai_server import FakeOpenAI
 from tests.source_files import write_source
 
@@ -82,7 +83,10 @@ def test_a_bulk_build_gives_what_writing_through_the_index_gives(tmp_path, new_d
     assert outcomes["sector_embedding"][1:] == ["sector: built hnsw"]
     assert outcomes["signal_embedding"][1:] == ["sector: built hnsw", "signal: none: not a candidate dimension"]
     assert outcomes["sector_embedding"][0] == outcomes["signal_embedding"][0]  # the same build, reported by both
-    assert re.fullmatch(r"bulk write, indexes built in [0-9.]+ s", outcomes["sector_embedding"][0])
+    assert re.fullmatch(
+        rf"bulk write: {2 * N} staged vectors written in [0-9.]+ s, indexes built in [0-9.]+ s",
+        outcomes["sector_embedding"][0],
+    )
 
     vectors, answers, indexed = state(bulk)
     assert (vectors, answers, indexed) == state(through_index)
@@ -97,27 +101,45 @@ def test_a_bulk_build_gives_what_writing_through_the_index_gives(tmp_path, new_d
     assert metadata["sector_embedding"]["ann_index"].value == "present"
 
 
-def test_a_bulk_build_killed_before_its_index_keeps_answering_and_the_next_run_builds_it(db, tmp_path, monkeypatch):
+def sector_vectors(conn):
+    return conn.execute("SELECT id, sector_embedding::text, sector_model_id FROM investors ORDER BY id").fetchall()
+
+
+def test_a_killed_bulk_run_leaves_the_old_vectors_and_index_serving_and_the_next_finishes_it(db, tmp_path, monkeypatch):
     monkeypatch.setenv("INVEST_EMBED_BULK_MIN_ROWS", "10")
-    build(db, write_source(tmp_path / "s", investors=investors()), EmbedderResource())
     with FakeOpenAI() as fake, db.connection() as conn:
-        # sector serves a new model from now on: every row is stale, a bulk rewrite
-        conn.execute("DELETE FROM serving_embedding_models WHERE dimension = 'sector'")
-        conn.commit()
         openai = EmbedderResource(provider="openai", base_url=fake.base_url, api_key="sk-x", max_retries=0)
-        fake.faults.extend([None, ("500",)])  # the first batch lands, then the service fails
+        build(db, write_source(tmp_path / "s", investors=investors()), openai)
+        before = sector_vectors(conn)
+        conn.execute("UPDATE investors SET sector_text = sector_text || ' and software'")  # every row stale
+        conn.commit()
+        fake.faults.extend([None, ("500",)])  # the first batch is staged, then the service fails
         with pytest.raises(EmbeddingError):
             embed_dimension(conn, openai, "sector", batch_rows=100)
-        assert "sector" not in indexed_dimensions(conn)
-        answer = search(conn, openai, {"sector": "fintech payments"}, Filters())
+        # the table still holds the old vectors, and the index over them answers
+        assert sector_vectors(conn) == before and "sector" in indexed_dimensions(conn)
+        answer = search(conn, openai, {"sector": "fintech payments"}, Filters(), scan="hnsw-iterative")
+        assert len(answer.investors) == 25
+        assert conn.execute("SELECT count(*) FROM embedding_stage WHERE target = 'sector'").fetchone()[0] == 100
+
+        fake.requests.clear()
+        report = embed_dimension(conn, openai, "sector", batch_rows=100)
+        assert len(fake.inputs) == N - 100  # the staged batch is not embedded again
+        assert report.embedded == N and report.ann_index.endswith(" s; sector: built hnsw")
+        assert report.current == N and "sector" in indexed_dimensions(conn)
+        assert conn.execute("SELECT count(*) FROM embedding_stage").fetchone()[0] == 0
+
+
+def test_a_run_killed_before_its_index_build_leaves_exact_answers_and_the_next_run_builds_it(db, tmp_path):
+    source = write_source(tmp_path / "s", investors=investors())
+    build(db, source, EmbedderResource())
+    with db.connection() as conn:
+        drop_ann_indexes(conn, "investors")  # what a run killed between its writes and its build leaves
+        conn.commit()
+        answer = search(conn, EmbedderResource(), {"sector": "fintech payments"}, Filters())
         assert answer.scan == "exact" and len(answer.investors) == 25
     # a run of another dimension of the table builds the missing index
-    source = write_source(tmp_path / "s", investors=investors())
     signal = build(db, source, EmbedderResource(), selection=["signal_embedding"])["signal_embedding"]
     assert signal["ann_index"].value == "none: not a candidate dimension; sector: built hnsw"
-    with FakeOpenAI() as fake, db.connection() as conn:
-        assert "sector" in indexed_dimensions(conn)
-        openai = EmbedderResource(provider="openai", base_url=fake.base_url, api_key="sk-x", max_retries=0)
-        report = embed_dimension(conn, openai, "sector", batch_rows=100)
-        assert report.embedded == N - 100 and report.ann_index.endswith(" s; sector: built hnsw")
+    with db.connection() as conn:
         assert "sector" in indexed_dimensions(conn)

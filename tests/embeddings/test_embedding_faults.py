@@ -1,5 +1,6 @@
 """Faults injected for real into embedding runs, each a `dagster asset materialize` subprocess:
-SIGKILL mid-run, two runs of the same dimension at once, and the database restarting."""
+SIGKILL mid-run (writing batch by batch, and staging a bulk run), two runs of the same dimension at
+once, and the database restarting."""
 
 import os
 import signal
@@ -31,10 +32,10 @@ VECTORS = (
 )
 
 
-def start_embedding(url, tmp_path, name):
+def start_embedding(url, tmp_path, name, **env):
     home = tmp_path / f"{name}_dagster_home"
     home.mkdir()
-    env = dict(os.environ, ALLOYDB_URL=url, DAGSTER_HOME=str(home), INVEST_EMBED_BATCH_ROWS=str(BATCH))
+    env = dict(os.environ, ALLOYDB_URL=url, DAGSTER_HOME=str(home), INVEST_EMBED_BATCH_ROWS=str(BATCH), **env)
     with open(tmp_path / f"{name}.log", "w") as log:
         return subprocess.Popen(
             [DAGSTER, "asset", "materialize", "-m", "invest_assets.definitions", "--select", "signal_embedding"],
@@ -45,24 +46,32 @@ def start_embedding(url, tmp_path, name):
         )
 
 
-def embedded_rows(url) -> int:
+def embedded_or_staged_rows(url) -> int:
+    """Signal vectors written, or staged by a bulk run (a first build is one)."""
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT count(signal_embedding) FROM investors").fetchone()[0]
+        return conn.execute(
+            "SELECT (SELECT count(signal_embedding) FROM investors)"
+            " + (SELECT count(*) FROM embedding_stage WHERE target = 'signal')"
+        ).fetchone()[0]
 
 
 def wait_until_some_batches_committed(url, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if embedded_rows(url) >= 2 * BATCH:
+        if embedded_or_staged_rows(url) >= 2 * BATCH:
             return
         time.sleep(0.05)
     raise AssertionError("no batch was committed")
 
 
-def rows_embedded_by(tmp_path, name) -> int:
+def run_metadata(tmp_path, name) -> dict:
     with DagsterInstance.from_config(str(tmp_path / f"{name}_dagster_home")) as instance:
         event = instance.get_latest_materialization_event(AssetKey("signal_embedding"))
-        return event.asset_materialization.metadata["rows_embedded"].value
+        return {key: value.value for key, value in event.asset_materialization.metadata.items()}
+
+
+def rows_embedded_by(tmp_path, name) -> int:
+    return run_metadata(tmp_path, name)["rows_embedded"]
 
 
 def vectors(url):
@@ -86,8 +95,10 @@ def loaded(tmp_path, new_database_url):
 
 
 def test_sigkill_mid_embedding_leaves_whole_rows_and_the_rerun_embeds_only_the_rest(loaded, tmp_path, new_database_url):
+    """Below the bulk threshold each batch is written to the table as it is embedded."""
     url, source = loaded
-    killed = start_embedding(url, tmp_path, "killed")
+    by_batch = {"INVEST_EMBED_BULK_MIN_ROWS": str(N + 1)}
+    killed = start_embedding(url, tmp_path, "killed", **by_batch)
     wait_until_some_batches_committed(url)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait(timeout=30)
@@ -97,12 +108,37 @@ def test_sigkill_mid_embedding_leaves_whole_rows_and_the_rerun_embeds_only_the_r
     assert all(row[2] for row in done)  # every vector belongs to its row's current text
     # (vector, hash, model and time are all set or all NULL: the table's CHECK constraint)
 
-    rerun = start_embedding(url, tmp_path, "rerun")
+    rerun = start_embedding(url, tmp_path, "rerun", **by_batch)
     assert rerun.wait(timeout=300) == 0, failure_summary(tmp_path / "rerun.log")
     assert rows_embedded_by(tmp_path, "rerun") == N - len(done)  # nothing committed was embedded again
     final = vectors(url)
     assert {row[0]: row[3] for row in final if row[0] in {d[0] for d in done}} == {d[0]: d[3] for d in done}
     assert [row[:3] for row in final] == reference_vectors(new_database_url(), source)
+
+
+def test_sigkill_mid_bulk_embedding_leaves_the_table_as_it_was_and_the_rerun_embeds_only_what_was_not_staged(
+    loaded, tmp_path, new_database_url
+):
+    """A first build is a bulk run: its vectors are staged, then written together (embeddings/bulk.py)."""
+    url, source = loaded
+    killed = start_embedding(url, tmp_path, "killed")
+    wait_until_some_batches_committed(url)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait(timeout=30)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(signal_embedding) FROM investors").fetchone()[0] == 0
+        staged, current = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE s.text_hash = i.signal_text_hash)"
+            " FROM embedding_stage s JOIN investors i ON i.id = s.id WHERE s.target = 'signal'"
+        ).fetchone()
+    assert 0 < staged < N and current == staged, "the kill did not land mid-run"
+
+    rerun = start_embedding(url, tmp_path, "rerun")
+    assert rerun.wait(timeout=300) == 0, failure_summary(tmp_path / "rerun.log")
+    metadata = run_metadata(tmp_path, "rerun")
+    assert metadata["batches"] == -(-(N - staged) // BATCH)  # the staged rows were not embedded again
+    assert metadata["rows_embedded"] == N
+    assert [row[:3] for row in vectors(url)] == reference_vectors(new_database_url(), source)
 
 
 def test_two_embedding_runs_at_once_embed_each_text_once(loaded, tmp_path, new_database_url):

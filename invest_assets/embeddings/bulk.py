@@ -1,0 +1,99 @@
+"""Bulk embedding runs: vectors staged first, then written in one UPDATE, then the ANN index built once.
+
+A run that will rewrite most of a table's vectors (``incremental``) does not write them batch by batch:
+each batch goes to ``embedding_stage`` (migration 0050), and the table is written once at the end. So,
+while the run embeds (hours, through OpenAI at a million investors), the table's columns and its ANN
+index keep serving the vectors it had; every row is rewritten once for all the run's dimensions instead
+of once per dimension; and a killed run's staged vectors are picked up by the next, which embeds only the
+rest. At the end the table's ANN indexes are dropped (an UPDATE inserts its rows again into every index
+of the table, at milliseconds a row in an HNSW graph), the staged vectors whose text is still the row's
+land in one UPDATE, and the indexes are built again, each step committed on its own so that readers wait
+only for the drop. From the drop to the end of the build, queries scan those columns exactly.
+"""
+
+import psycopg
+from pgvector import Vector
+from psycopg import sql
+
+from invest_assets.vectors.targets import target
+
+STAGE = sql.Identifier("embedding_stage")
+
+
+def unstaged(dimension: str, model_id: int) -> sql.Composable:
+    """Rows of ``dimension``'s table (unaliased) without a staged vector of their current text and model."""
+    embedded = target(dimension)
+    return sql.SQL(
+        "NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.target = {key} AND s.id = {table}.id"
+        " AND s.model_id = {model_id} AND s.text_hash = {table}.{text_hash})"
+    ).format(
+        stage=STAGE,
+        key=sql.Literal(dimension),
+        table=embedded.table_id,
+        model_id=sql.Literal(model_id),
+        text_hash=embedded.column("text_hash"),
+    )
+
+
+def stage_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, hashes, vectors) -> int:
+    """One batch into the stage (binary COPY), replacing what an earlier run staged for the same rows;
+    returns how many rows were staged."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("DELETE FROM embedding_stage WHERE target = %s AND id = ANY(%s)", (dimension, list(ids)))
+        with cur.copy(
+            "COPY embedding_stage (target, id, model_id, text_hash, embedding) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["text", "int8", "int4", "bytea", "vector"])
+            for row in zip(ids, hashes, (Vector(v) for v in vectors), strict=True):
+                copy.write_row((dimension, row[0], model_id, row[1], row[2]))
+    return len(ids)
+
+
+def apply_staged(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, int]:
+    """Write the staged vectors of ``dimensions`` (targets of one table) whose text is still the row's, in
+    one UPDATE, and empty their stage; returns how many landed per dimension. The caller commits."""
+    (table,) = {target(d).table for d in dimensions}
+    joins, sets, landed = [], [], []
+    for n, dimension in enumerate(dimensions):
+        columns = target(dimension).columns()
+        staged = sql.Identifier(f"s{n}")
+        matches = sql.SQL("{}.text_hash = i.{}").format(staged, columns["text_hash"])
+        joins.append(
+            sql.SQL("LEFT JOIN {stage} {s} ON {s}.target = {key} AND {s}.id = staged.id").format(
+                stage=STAGE, s=staged, key=sql.Literal(dimension)
+            )
+        )
+        new = {"embedding": "embedding", "embedded_hash": "text_hash", "model_id": "model_id"}
+        sets += [
+            sql.SQL("{column} = CASE WHEN {matches} THEN {s}.{value} ELSE i.{column} END").format(
+                column=columns[name], matches=matches, s=staged, value=sql.Identifier(value)
+            )
+            for name, value in new.items()
+        ]
+        sets.append(
+            sql.SQL("{column} = CASE WHEN {matches} THEN clock_timestamp() ELSE i.{column} END").format(
+                column=columns["embedded_at"], matches=matches
+            )
+        )
+        landed.append(sql.SQL("{} AS {}").format(matches, sql.Identifier(f"landed{n}")))
+    counts = conn.execute(
+        sql.SQL(
+            "WITH written AS (UPDATE {table} i SET {sets}"
+            " FROM (SELECT DISTINCT id FROM {stage} WHERE target = ANY(%(dimensions)s)) staged {joins}"
+            " WHERE i.id = staged.id RETURNING {landed})"
+            " SELECT {counts} FROM written"
+        ).format(
+            table=sql.Identifier(table),
+            sets=sql.SQL(", ").join(sets),
+            stage=STAGE,
+            joins=sql.SQL(" ").join(joins),
+            landed=sql.SQL(", ").join(landed),
+            counts=sql.SQL(", ").join(
+                sql.SQL("count(*) FILTER (WHERE {})").format(sql.Identifier(f"landed{n}"))
+                for n in range(len(dimensions))
+            ),
+        ),
+        {"dimensions": dimensions},
+    ).fetchone()
+    conn.execute("DELETE FROM embedding_stage WHERE target = ANY(%s)", (dimensions,))
+    return dict(zip(dimensions, counts, strict=True))
