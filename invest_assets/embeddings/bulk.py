@@ -7,8 +7,9 @@ index keep serving the vectors it had; every row is rewritten once for all the r
 of once per dimension; and a killed run's staged vectors are picked up by the next, which embeds only the
 rest. At the end the table's ANN indexes are dropped (an UPDATE inserts its rows again into every index
 of the table, at milliseconds a row in an HNSW graph), the staged vectors whose text is still the row's
-land in one UPDATE, and the indexes are built again, each step committed on its own so that readers wait
-only for the drop. From the drop to the end of the build, queries scan those columns exactly.
+land (one UPDATE per range of ids, each committed), and the indexes are built again, each step committed
+on its own so that readers wait only for the drop. From the drop to the end of the build, queries scan
+those columns exactly.
 """
 
 import psycopg
@@ -18,6 +19,9 @@ from psycopg import sql
 from invest_assets.vectors.targets import target
 
 STAGE = sql.Identifier("embedding_stage")
+# Table ids per UPDATE of the final write: each range is committed, so a kill loses at most one range's work
+# and a run at a million investors is not one transaction of tens of gigabytes.
+APPLY_IDS = 50_000
 
 
 def unstaged(dimension: str, model_id: int) -> sql.Composable:
@@ -49,10 +53,9 @@ def stage_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, 
     return len(ids)
 
 
-def apply_staged(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, int]:
-    """Write the staged vectors of ``dimensions`` (targets of one table) whose text is still the row's, in
-    one UPDATE, and empty their stage; returns how many landed per dimension. The caller commits."""
-    (table,) = {target(d).table for d in dimensions}
+def _apply_statement(dimensions: list[str]) -> sql.Composed:
+    """One UPDATE of the table's rows with staged vectors in an id range (``lo``, ``hi``): each dimension's
+    staged vector lands where its text is still the row's; returns one count per dimension of what landed."""
     joins, sets, landed = [], [], []
     for n, dimension in enumerate(dimensions):
         columns = target(dimension).columns()
@@ -76,24 +79,47 @@ def apply_staged(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, i
             )
         )
         landed.append(sql.SQL("{} AS {}").format(matches, sql.Identifier(f"landed{n}")))
-    counts = conn.execute(
-        sql.SQL(
-            "WITH written AS (UPDATE {table} i SET {sets}"
-            " FROM (SELECT DISTINCT id FROM {stage} WHERE target = ANY(%(dimensions)s)) staged {joins}"
-            " WHERE i.id = staged.id RETURNING {landed})"
-            " SELECT {counts} FROM written"
-        ).format(
-            table=sql.Identifier(table),
-            sets=sql.SQL(", ").join(sets),
-            stage=STAGE,
-            joins=sql.SQL(" ").join(joins),
-            landed=sql.SQL(", ").join(landed),
-            counts=sql.SQL(", ").join(
-                sql.SQL("count(*) FILTER (WHERE {})").format(sql.Identifier(f"landed{n}"))
-                for n in range(len(dimensions))
-            ),
+    return sql.SQL(
+        "WITH written AS (UPDATE {table} i SET {sets}"
+        " FROM (SELECT DISTINCT id FROM {stage} WHERE target = ANY(%(dimensions)s)"
+        " AND id BETWEEN %(lo)s AND %(hi)s) staged {joins}"
+        " WHERE i.id = staged.id RETURNING {landed})"
+        " SELECT {counts} FROM written"
+    ).format(
+        table=target(dimensions[0]).table_id,
+        sets=sql.SQL(", ").join(sets),
+        stage=STAGE,
+        joins=sql.SQL(" ").join(joins),
+        landed=sql.SQL(", ").join(landed),
+        counts=sql.SQL(", ").join(
+            sql.SQL("count(*) FILTER (WHERE {})").format(sql.Identifier(f"landed{n}")) for n in range(len(dimensions))
         ),
-        {"dimensions": dimensions},
+    )
+
+
+def has_staged(conn: psycopg.Connection, dimensions: list[str]) -> bool:
+    """Whether a killed bulk run left staged vectors of ``dimensions``: the next run stages and writes too."""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM embedding_stage WHERE target = ANY(%s))", (dimensions,)
+    ).fetchone()[0]
+
+
+def apply_staged(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, int]:
+    """Write the staged vectors of ``dimensions`` (targets of one table) whose text is still the row's, one
+    committed id range at a time, emptying the stage as it goes (a killed run's successor applies the
+    rest); returns how many landed per dimension."""
+    statement = _apply_statement(dimensions)
+    landed = dict.fromkeys(dimensions, 0)
+    first, last = conn.execute(
+        "SELECT min(id), max(id) FROM embedding_stage WHERE target = ANY(%s)", (dimensions,)
     ).fetchone()
-    conn.execute("DELETE FROM embedding_stage WHERE target = ANY(%s)", (dimensions,))
-    return dict(zip(dimensions, counts, strict=True))
+    conn.commit()  # so that each range below is its own transaction
+    for lo in range(first or 0, (last or -1) + 1, APPLY_IDS):
+        ids = {"dimensions": dimensions, "lo": lo, "hi": lo + APPLY_IDS - 1}
+        with conn.transaction():
+            counts = conn.execute(statement, ids).fetchone()
+            conn.execute(
+                "DELETE FROM embedding_stage WHERE target = ANY(%(dimensions)s) AND id BETWEEN %(lo)s AND %(hi)s", ids
+            )
+            landed = {d: landed[d] + count for d, count in zip(dimensions, counts, strict=True)}
+    return landed

@@ -28,7 +28,7 @@ from psycopg.pq import TransactionStatus
 
 from invest_assets import settings
 from invest_assets.embeddings.batches import BatchReport, BatchTarget, embed_by_batches
-from invest_assets.embeddings.bulk import apply_staged, stage_vectors
+from invest_assets.embeddings.bulk import apply_staged, has_staged, stage_vectors
 from invest_assets.embeddings.rows import next_stale_batch, write_vectors
 from invest_assets.embeddings.staleness import ensure_stale_index, live_and_stale
 from invest_assets.resources.embedders import EmbedderResource
@@ -204,8 +204,9 @@ def embed_dimensions(
     conn: psycopg.Connection, embedder: EmbedderResource, dimensions: list[str], batch_rows: int = BATCH_ROWS
 ) -> dict[str, EmbedReport]:
     """Bring each of ``dimensions`` (targets of one table) up to date, in order; returns what was done, by
-    dimension. When any of them will write most of its rows, all of them stage their vectors, which are
-    then written in one UPDATE, and the table's ANN indexes built once (``bulk``)."""
+    dimension. When any of them will write most of its rows, or a killed run staged vectors of theirs, all
+    of them stage their vectors, which are then written together, and the table's ANN indexes built once
+    (``bulk``)."""
     dimensions = list(dimensions)
     (table,) = {target(d).table for d in dimensions}
     reports = {dimension: EmbedReport() for dimension in dimensions}
@@ -215,9 +216,7 @@ def embed_dimensions(
         for dimension, report in reports.items():
             with _timed(report):
                 models[dimension] = _start(conn, embedder, dimension, report, batch_rows)
-        staged = any(_writes_most_rows(conn, d, models[d][0]) for d in dimensions)
-        if not staged:  # what a killed bulk run staged, when there is no longer a bulk run to write it
-            conn.execute("DELETE FROM embedding_stage WHERE target = ANY(%s)", (dimensions,))
+        staged = has_staged(conn, dimensions) or any(_writes_most_rows(conn, d, models[d][0]) for d in dimensions)
         conn.commit()
         for dimension, report in reports.items():
             with _timed(report):
@@ -244,7 +243,6 @@ def _write_staged(conn: psycopg.Connection, table: str, reports: dict[str, Embed
     dropped = drop_ann_indexes(conn, table)
     conn.commit()
     landed = apply_staged(conn, list(reports))
-    conn.commit()
     written = time.perf_counter()
     rebuilt = {key: ensure_ann_index(conn, key) for key in sorted(dropped | set(reports))}
     took = (

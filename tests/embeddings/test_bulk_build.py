@@ -9,6 +9,7 @@ import re
 import pytest
 from dagster import materialize
 
+import invest_assets.embeddings.bulk
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.embeddings.assets import embedding_assets
@@ -74,6 +75,7 @@ def test_a_bulk_build_gives_what_writing_through_the_index_gives(tmp_path, new_d
     assert metadata["sector_embedding"]["ann_index"].value == "present"  # written row by row through the index
 
     monkeypatch.setenv("INVEST_EMBED_BULK_MIN_ROWS", "10")
+    monkeypatch.setattr(invest_assets.embeddings.bulk, "APPLY_IDS", 64)  # the final write in five id ranges
     bulk = AlloyDBResource(url=new_database_url())
     metadata = build(bulk, directory)
     # every dimension rewrote most rows: the one step dropped the table's ANN index once and built it once
@@ -123,6 +125,7 @@ def test_a_killed_bulk_run_leaves_the_old_vectors_and_index_serving_and_the_next
         assert conn.execute("SELECT count(*) FROM embedding_stage WHERE target = 'sector'").fetchone()[0] == 100
 
         fake.requests.clear()
+        monkeypatch.setenv("INVEST_EMBED_BULK_MIN_ROWS", "1000")  # no longer a bulk run by size: the stage decides
         report = embed_dimension(conn, openai, "sector", batch_rows=100)
         assert len(fake.inputs) == N - 100  # the staged batch is not embedded again
         assert report.embedded == N and report.ann_index.endswith(" s; sector: built hnsw")
