@@ -132,15 +132,18 @@ def test_k_changed_signal_texts_ask_for_one_signal_run_that_embeds_exactly_k(ins
     assert isinstance(tick(stale_embeddings_sensor, instance, setup), SkipReason)  # caught up
 
 
-def test_two_dimensions_changed_in_different_rows_ask_for_exactly_those_two(instance, setup, db):
+def test_two_dimensions_changed_in_different_rows_ask_for_one_run_of_exactly_those_two(instance, setup, db):
     sync_and_embed_everything(instance, setup)
     with db.connection() as conn:
         conn.execute("UPDATE investors SET stage_text = 'growth only' WHERE source_id IN ('i001', 'i002')")
         conn.execute("UPDATE investors SET founder_text = 'repeat founders' WHERE source_id = 'i050'")
-    requests = tick(stale_embeddings_sensor, instance, setup)
-    assert {r.asset_selection[0]: r.tags[STALE_ROWS_TAG] for r in requests} == {
-        AssetKey("stage_embedding"): "2",
-        AssetKey("founder_embedding"): "1",
+    [request] = tick(stale_embeddings_sensor, instance, setup)
+    assert request.asset_selection == [AssetKey("stage_embedding"), AssetKey("founder_embedding")]
+    assert (request.tags[DIMENSION_TAG], request.tags[STALE_ROWS_TAG]) == ("stage,founder", "2,1")
+    metadata = execute(request, setup, instance)
+    assert {asset: m["rows_embedded"].value for asset, m in metadata.items()} == {
+        "stage_embedding": 2,
+        "founder_embedding": 1,
     }
 
 

@@ -2,10 +2,11 @@
 
 A dimension here is one embedding target: an investor dimension or the company
 description. Each tick runs one set-based statement (``stale_counts``: stale live rows
-per target, in one scan of ``investors`` and one of ``companies``) and asks for one run
-per stale dimension, selecting only that dimension's asset; the asset itself embeds only
-the stale rows. A dimension that an active run already targets is skipped, and a failed
-run leaves its rows stale, so the next tick asks again.
+per target, read from each target's index of stale rows) and asks for one run per table,
+selecting only the assets of its stale dimensions (the ``invest/dimension`` tag lists
+them, ``invest/stale_rows`` their counts in the same order); each asset embeds only the
+stale rows. A dimension that an active run already targets is skipped, and a failed run
+leaves its rows stale, so the next tick asks again.
 
 Why a sensor and not declarative automation: which dimension needs work is a fact of
 the data (text hashes against embedded hashes, and each dimension's serving model), not
@@ -38,8 +39,11 @@ EMBEDDING_KEYS = {key: AssetKey(t.asset_name) for key, t in TARGETS.items()}
 
 
 def embedding_requests(counts: dict[str, int], busy: set[AssetKey]) -> tuple[list[RunRequest], list[str]]:
-    """One run request per stale, idle dimension; and a line per stale dimension saying what happened."""
-    requests, lines = [], []
+    """One run request per table for its stale, idle dimensions, and a line per stale dimension saying what
+    happened. One run, because one step embeds a table's dimensions together: a bulk rewrite of several
+    (a new profile template) then builds the table's ANN index once, not once per dimension."""
+    stale_by_table: dict[str, dict[str, int]] = {}
+    lines = []
     for dimension, stale in counts.items():
         if not stale:
             continue
@@ -47,12 +51,14 @@ def embedding_requests(counts: dict[str, int], busy: set[AssetKey]) -> tuple[lis
             lines.append(f"{dimension}: {stale} stale rows, a run for it is already queued or in progress")
             continue
         lines.append(f"{dimension}: {stale} stale rows")
-        requests.append(
-            RunRequest(
-                asset_selection=[EMBEDDING_KEYS[dimension]],
-                tags={DIMENSION_TAG: dimension, STALE_ROWS_TAG: str(stale)},
-            )
+        stale_by_table.setdefault(TARGETS[dimension].table, {})[dimension] = stale
+    requests = [
+        RunRequest(
+            asset_selection=[EMBEDDING_KEYS[dimension] for dimension in stale],
+            tags={DIMENSION_TAG: ",".join(stale), STALE_ROWS_TAG: ",".join(str(n) for n in stale.values())},
         )
+        for stale in stale_by_table.values()
+    ]
     return requests, lines
 
 
@@ -61,7 +67,8 @@ def embedding_requests(counts: dict[str, int], busy: set[AssetKey]) -> tuple[lis
     target=AssetSelection.assets(*EMBEDDING_KEYS.values()),
     **SENSOR_DEFAULTS,
     description="Re-embeds only the dimensions whose investor text (or company description) changed, or whose "
-    "model changed, one run per stale dimension, never two for the same dimension at once.",
+    "model changed: one run for the stale investor dimensions, one for the company descriptions, never two for the "
+    "same dimension at once.",
 )
 def stale_embeddings_sensor(context: SensorEvaluationContext, database: AlloyDBResource) -> SensorResult | SkipReason:
     with database.connection() as conn:
