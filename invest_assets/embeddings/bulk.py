@@ -1,15 +1,15 @@
-"""Bulk embedding runs: vectors staged first, then written in one UPDATE, then the ANN index built once.
+"""Bulk embedding runs: vectors staged first, then written together, then the ANN index built once.
 
 A run that will rewrite most of a table's vectors (``incremental``) does not write them batch by batch:
 each batch goes to ``embedding_stage`` (migration 0050), and the table is written once at the end. So,
-while the run embeds (hours, through OpenAI at a million investors), the table's columns and its ANN
-index keep serving the vectors it had; every row is rewritten once for all the run's dimensions instead
-of once per dimension; and a killed run's staged vectors are picked up by the next, which embeds only the
-rest. At the end the table's ANN indexes are dropped (an UPDATE inserts its rows again into every index
-of the table, at milliseconds a row in an HNSW graph), the staged vectors whose text is still the row's
-land (one UPDATE per range of ids, each committed), and the indexes are built again, each step committed
-on its own so that readers wait only for the drop. From the drop to the end of the build, queries scan
-those columns exactly.
+while the run embeds (through OpenAI's rate limits or its Batch API at a million investors), the
+table's columns and its ANN index keep serving the vectors it had; every row is rewritten once for all
+the run's dimensions instead of once per dimension; and a killed run's staged vectors are picked up by
+the next, which embeds only the rest. At the end the table's ANN indexes are dropped (an UPDATE inserts
+its rows again into every index of the table, at milliseconds a row in an HNSW graph), the staged
+vectors whose text is still the row's land (one UPDATE per range of ids, each committed), and the
+indexes are built again, each step committed on its own so that readers wait only for the drop. From
+the drop to the end of the build, queries scan those columns exactly.
 """
 
 import psycopg
@@ -48,8 +48,8 @@ def stage_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, 
             "COPY embedding_stage (target, id, model_id, text_hash, embedding) FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.set_types(["text", "int8", "int4", "bytea", "vector"])
-            for row in zip(ids, hashes, (Vector(v) for v in vectors), strict=True):
-                copy.write_row((dimension, row[0], model_id, row[1], row[2]))
+            for row_id, text_hash, vector in zip(ids, hashes, vectors, strict=True):
+                copy.write_row((dimension, row_id, model_id, text_hash, Vector(vector)))
     return len(ids)
 
 
