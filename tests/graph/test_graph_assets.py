@@ -148,6 +148,14 @@ def test_authority_score(graph):
     assert formula == [("pagerank-follow-lead-v1",)]
     checks = run(graph, ["authority_score"]).get_asset_check_evaluations()
     assert checks and all(e.passed for e in checks)
+    with graph.connection() as conn:  # A out of range; B invested but unscored; D's one investment is deleted
+        conn.execute(
+            "UPDATE investors SET authority_score = CASE source_id WHEN 'A' THEN 1.5 WHEN 'D' THEN 0.5 END"
+            " WHERE source_id IN ('A', 'B', 'D')"
+        )
+    broken = scores_valid(database=graph)
+    counts = [broken.metadata[k].value for k in ("out_of_range", "missing", "unexpected")]
+    assert not broken.passed and counts == [1, 1, 1]
 
 
 def test_graph_family_is_downstream_of_the_core_tables():
