@@ -11,7 +11,7 @@ Same arguments, byte-identical files: everything comes from one seeded generator
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -109,11 +109,6 @@ NULL_TEXT_RATE = 0.03
 # investor_profiles asset derives theirs from their rounds, as for real sources.
 GRAPH_PROFILED_SHARE = 0.3
 STATED_PROFILE_COLUMNS = (*PROFILE_COLUMNS, "thesis_summary", "thesis_summary_long", "thesis_source", "thesis_model")
-
-
-def _words(rng: np.random.Generator, vocabulary: str, k: int) -> str:
-    words = vocabulary.split()
-    return " ".join(rng.choice(words, size=min(k, len(words)), replace=False))
 
 
 def _json(items) -> str:
@@ -234,12 +229,21 @@ def _companies(rng: np.random.Generator, m: int) -> pd.DataFrame:
     sector_names = list(SECTORS)
     countries = list(REGIONS)
     weights = np.array([REGIONS[c][0] for c in countries])
-    weights /= weights.sum()
     statuses = list(COMPANY_STATUS)
+    sector_words = [SECTORS[s].split() for s in sector_names]
+    # Every draw is made up front for all companies (as in _investors); the loop only formats.
+    sector_order = _ranked(rng, (m,), np.ones(len(sector_names)))
+    sector_counts = rng.integers(1, 3, size=m).tolist()
+    country_idx = rng.choice(len(countries), size=m, p=weights / weights.sum()).tolist()
+    city_draws = rng.random(m).tolist()
+    founded = rng.integers(2000, 2024, size=m).tolist()
+    status_idx = rng.choice(len(statuses), size=m, p=list(COMPANY_STATUS.values())).tolist()
+    word_order = _ranked(rng, (m,), np.ones(max(len(w) for w in sector_words)))
     rows = []
     for j in range(m):
-        sectors = list(rng.choice(sector_names, size=rng.integers(1, 3), replace=False))
-        country = str(rng.choice(countries, p=weights))
+        sectors = [sector_names[s] for s in sector_order[j][: sector_counts[j]]]
+        country = countries[country_idx[j]]
+        cities = REGIONS[country][2]
         rows.append(
             {
                 "source_id": f"co-{j:06d}",
@@ -247,13 +251,13 @@ def _companies(rng: np.random.Generator, m: int) -> pd.DataFrame:
                 "domain": f"company{j}.com",
                 "hq_country": country,
                 "hq_region": REGIONS[country][1].split()[0],
-                "hq_city": str(rng.choice(REGIONS[country][2])),
-                "founded_year": str(int(rng.integers(2000, 2024))),
+                "hq_city": cities[int(city_draws[j] * len(cities))],
+                "founded_year": str(founded[j]),
                 "primary_sector": sectors[0],
                 "sectors": _json(sectors),
-                "status": str(rng.choice(statuses, p=list(COMPANY_STATUS.values()))),
+                "status": statuses[status_idx[j]],
                 "description": f"{sectors[0].replace('_', ' ').title()} company building "
-                f"{_words(rng, SECTORS[sectors[0]], 4)}",
+                f"{_words_in_order(sector_words[sector_order[j][0]], word_order[j], 4)}",
             }
         )
     frame = pd.DataFrame(rows, columns=[c for c in TABLES["companies"].column_names if c != "updated_at"])
@@ -263,16 +267,12 @@ def _companies(rng: np.random.Generator, m: int) -> pd.DataFrame:
 
 def _announced_dates(rng: np.random.Generator, r: int) -> list[str]:
     span = (LAST_DAY - FIRST_DAY).days
-    days = [FIRST_DAY + timedelta(days=int(d)) for d in rng.integers(0, span + 1, size=r)]
+    days = np.datetime64(FIRST_DAY, "D") + rng.integers(0, span + 1, size=r)
     edge = rng.random(r)
-    out = []
-    for day, e in zip(days, edge, strict=True):
-        if e < 0.02:  # first day of a month: partition boundary
-            day = day.replace(day=1)
-        elif e < 0.04:  # last day of a month
-            day = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-        out.append("" if e > 0.99 else day.isoformat())
-    return out
+    first_of_month = days.astype("datetime64[M]").astype("datetime64[D]")
+    last_of_month = (days.astype("datetime64[M]") + 1).astype("datetime64[D]") - 1
+    days = np.where(edge < 0.02, first_of_month, np.where(edge < 0.04, last_of_month, days))  # partition boundaries
+    return np.where(edge > 0.99, "", np.datetime_as_string(days, unit="D")).tolist()
 
 
 def _round_sizes(rng: np.random.Generator, r: int) -> np.ndarray:
@@ -281,6 +281,39 @@ def _round_sizes(rng: np.random.Generator, r: int) -> np.ndarray:
     huge = rng.random(r) < 0.005
     sizes[huge] = rng.integers(30, 61, size=int(huge.sum()))
     return sizes
+
+
+def _syndicates(rng: np.random.Generator, sizes: np.ndarray, pools: list[np.ndarray], weights: np.ndarray, pool_of):
+    """For each round k, ``sizes[k]`` distinct investors from ``pools[pool_of[k]]``, drawn one after
+    another with probability proportional to ``weights`` (the first is the lead).
+
+    Drawing with replacement and keeping first occurrences is that same draw, so each pool is
+    sampled at once by inverse CDF; the few rounds whose oversample holds too few distinct
+    investors are drawn again directly.
+    """
+    rounds, members = [], []
+    for p, pool in enumerate(pools):
+        ks = np.flatnonzero(pool_of == p)
+        if not len(ks):
+            continue
+        cdf = np.cumsum(weights[pool])
+        draws = 2 * sizes[ks] + 4
+        round_of_draw = np.repeat(ks, draws)
+        picked = pool[np.minimum(np.searchsorted(cdf, rng.random(draws.sum()) * cdf[-1], side="right"), len(pool) - 1)]
+        rounds.append(round_of_draw)
+        members.append(picked)
+    draws = pd.DataFrame({"round": np.concatenate(rounds), "investor": np.concatenate(members)})
+    draws = draws.drop_duplicates()  # keeps each investor's first draw, in order
+    draws = draws[draws.groupby("round").cumcount() < sizes[draws["round"].to_numpy()]]
+    short = np.flatnonzero(np.bincount(draws["round"], minlength=len(sizes)) < sizes)
+    redrawn = [
+        pd.DataFrame({"round": k, "investor": rng.choice(pool, size=int(sizes[k]), replace=False, p=w / w.sum())})
+        for k in short
+        for pool in [pools[pool_of[k]]]
+        for w in [weights[pool]]
+    ]
+    draws = pd.concat([draws[~draws["round"].isin(short)], *redrawn])
+    return draws.sort_values("round", kind="stable").reset_index(drop=True)
 
 
 def _rounds_and_investments(
@@ -292,46 +325,48 @@ def _rounds_and_investments(
             pd.DataFrame(columns=list(TABLES["investments"].column_names)),
         )
     n = len(investors)
+    sector_names = list(SECTORS)
     popularity = rng.pareto(1.2, size=n) + 1.0
-    focus = [json.loads(s) for s in investors["focus_sectors"]]
-    by_sector = {s: np.array([i for i in range(n) if s in focus[i]], dtype=int) for s in SECTORS}
+    focus = investors["focus_sectors"].reset_index(drop=True).map(json.loads).explode()
+    pools = [np.unique(focus.index[focus == s]) for s in sector_names] + [np.arange(n)]  # the last: everyone
     company_idx = rng.integers(0, len(companies), size=r)
     round_types = rng.choice(list(ROUND_TYPES), size=r, p=list(ROUND_TYPES.values()))
     sizes = np.minimum(_round_sizes(rng, r), n)
     dates = _announced_dates(rng, r)
-    round_rows, investment_rows = [], []
-    for k in range(r):
-        sector = companies["primary_sector"].iat[company_idx[k]]
-        pool = by_sector[sector] if rng.random() < 0.75 and len(by_sector[sector]) >= sizes[k] else np.arange(n)
-        weights = popularity[pool] / popularity[pool].sum()
-        chosen = rng.choice(pool, size=int(sizes[k]), replace=False, p=weights)
-        low, high = STAGE_CHECKS[round_types[k]]
-        amount = int(np.clip(rng.lognormal(np.log(np.sqrt(low * high) * 2), 0.6), low, high * 4))
-        lead = investors["source_id"].iat[int(chosen[0])]
-        round_id = f"rd-{k:06d}"
-        round_rows.append(
-            {
-                "source_id": round_id,
-                "company_source_id": companies["source_id"].iat[company_idx[k]],
-                "round_type": round_types[k],
-                "announced_at": dates[k],
-                "amount_usd": "" if rng.random() < 0.05 else str(amount),
-                "lead_investor_source_id": lead,
-            }
-        )
-        shares = rng.dirichlet(np.ones(len(chosen))) * amount
-        for position, (investor, share) in enumerate(zip(chosen, shares, strict=True)):
-            investment_rows.append(
-                {
-                    "funding_round_source_id": round_id,
-                    "investor_source_id": investors["source_id"].iat[int(investor)],
-                    "is_lead": "true" if position == 0 else "false",
-                    "amount_usd": "" if rng.random() < 0.3 else str(int(share)),
-                }
-            )
-    rounds = pd.DataFrame(round_rows)
+    sector_idx = companies["primary_sector"].map(sector_names.index).to_numpy()[company_idx]
+    pool_sizes = np.array([len(pool) for pool in pools])
+    in_sector = (rng.random(r) < 0.75) & (pool_sizes[sector_idx] >= sizes)
+    draws = _syndicates(rng, sizes, pools, popularity, np.where(in_sector, sector_idx, len(sector_names)))
+    low, high = np.array([STAGE_CHECKS[t] for t in round_types]).T
+    amounts = np.clip(rng.lognormal(np.log(np.sqrt(low * high) * 2), 0.6), low, high * 4).astype(np.int64)
+    round_ids = np.array([f"rd-{k:06d}" for k in range(r)], dtype=object)
+    investor_ids = investors["source_id"].to_numpy()
+    round_of = draws["round"].to_numpy()
+    is_lead = (draws.groupby("round").cumcount() == 0).to_numpy()
+    leads = np.empty(r, dtype=object)
+    leads[round_of[is_lead]] = investor_ids[draws["investor"].to_numpy()[is_lead]]
+    rounds = pd.DataFrame(
+        {
+            "source_id": round_ids,
+            "company_source_id": companies["source_id"].to_numpy()[company_idx],
+            "round_type": round_types,
+            "announced_at": dates,
+            "amount_usd": np.where(rng.random(r) < 0.05, "", amounts.astype(str)),
+            "lead_investor_source_id": leads,
+        }
+    )
     rounds["updated_at"] = _timestamps(rng, r)
-    investments = pd.DataFrame(investment_rows)
+    # Each round's amount split among its investors by a flat Dirichlet: normalized exponentials.
+    weights = rng.exponential(size=len(draws))
+    shares = weights / np.bincount(round_of, weights=weights, minlength=r)[round_of] * amounts[round_of]
+    investments = pd.DataFrame(
+        {
+            "funding_round_source_id": round_ids[round_of],
+            "investor_source_id": investor_ids[draws["investor"].to_numpy()],
+            "is_lead": np.where(is_lead, "true", "false"),
+            "amount_usd": np.where(rng.random(len(draws)) < 0.3, "", shares.astype(np.int64).astype(str)),
+        }
+    )
     investments["updated_at"] = _timestamps(rng, len(investments))
     return rounds, investments
 
