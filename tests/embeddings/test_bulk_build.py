@@ -1,8 +1,8 @@
 """A run that writes most of a target's rows stages its vectors, writes them in one UPDATE and builds the
 ANN index once (once for all six dimensions when they run together): the same vectors and the same answers
 as writing through the index. A run killed while embedding leaves the old vectors and index serving, and
-the next run embeds only what was not staged; one killed before its index build leaves queries answering
-exactly, and the next run builds the index."""
+the next run embeds only what was not staged, and frees the stage's disk when it is done; one killed before
+its index build leaves queries answering exactly, and the next run builds the index."""
 
 import re
 
@@ -13,6 +13,7 @@ import invest_assets.embeddings.bulk
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.embeddings.assets import embedding_assets
+from invest_assets.embeddings.bulk import release_stage
 from invest_assets.embeddings.incremental import embed_dimension
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource, EmbeddingError
@@ -123,6 +124,7 @@ def test_a_killed_bulk_run_leaves_the_old_vectors_and_index_serving_and_the_next
         answer = search(conn, openai, {"sector": "fintech payments"}, Filters(), scan="hnsw-iterative")
         assert len(answer.investors) == 25
         assert conn.execute("SELECT count(*) FROM embedding_stage WHERE target = 'sector'").fetchone()[0] == 100
+        assert not release_stage(conn)  # a stage that holds a run's vectors is kept
 
         fake.requests.clear()
         monkeypatch.setenv("INVEST_EMBED_BULK_MIN_ROWS", "1000")  # no longer a bulk run by size: the stage decides
@@ -130,7 +132,12 @@ def test_a_killed_bulk_run_leaves_the_old_vectors_and_index_serving_and_the_next
         assert len(fake.inputs) == N - 100  # the staged batch is not embedded again
         assert report.embedded == N and report.ann_index.endswith(" s; sector: built hnsw")
         assert report.current == N and "sector" in indexed_dimensions(conn)
-        assert conn.execute("SELECT count(*) FROM embedding_stage").fetchone()[0] == 0
+        # the emptied stage truncated, so its deleted vectors' disk is back; the written columns analyzed
+        stage_bytes, analyzed = conn.execute(
+            "SELECT pg_total_relation_size('embedding_stage'),"
+            " (SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'investors')"
+        ).fetchone()
+        assert stage_bytes < 64 * 1024 and analyzed  # empty files and index metapages, not 1.8 MB of vectors
 
 
 def test_a_run_killed_before_its_index_build_leaves_exact_answers_and_the_next_run_builds_it(db, tmp_path):
