@@ -3,9 +3,10 @@
 
 The database's column types are the setting: ``invest-assets vector-storage halfvec`` converts every
 embedding column of both tables (one table rewrite each, in one transaction) and rebuilds their ANN
-indexes with the matching operator class. Nothing else changes: vectors are written as ``vector`` and
-cast implicitly on assignment, and a query vector is cast implicitly to the column's type, so the same
-statements serve both. ``docs/benchmarks.md`` has the two side by side.
+indexes with the matching operator class, and converts the bulk runs' stage (``embedding_stage``) to
+match. Nothing else changes: vectors are written as ``vector`` and cast implicitly on assignment, and a
+query vector is cast implicitly to the column's type, so the same statements serve both.
+``docs/benchmarks.md`` has the two side by side.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def set_storage(conn: psycopg.Connection, storage: str) -> dict[str, str]:
             )
             conn.execute(sql.SQL("ALTER TABLE {} {}").format(sql.Identifier(table), alters))
             rebuilt.update({key: ensure_ann_index(conn, key, commit=False) for key in keys})
+        # A bulk embedding run's stage (embeddings/bulk.py) holds vectors of either table, in the same type.
+        conn.execute(
+            sql.SQL("ALTER TABLE embedding_stage ALTER COLUMN embedding TYPE {t} USING embedding::{t}").format(
+                t=sql.SQL(storage)
+            )
+        )
     return rebuilt
 
 

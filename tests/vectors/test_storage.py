@@ -1,6 +1,6 @@
 """halfvec storage: the CLI converts every embedding column and rebuilds the ANN index with the halfvec
 operator class; find_investors gives the same top results as with float4 vectors (within the recall
-target), embedding runs keep writing, and the conversion goes back."""
+target), embedding runs keep writing (a bulk run through a halfvec stage too), and the conversion goes back."""
 
 import os
 import subprocess
@@ -35,7 +35,14 @@ def ann_index_definition(conn) -> str:
     return conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'investors_sector_ann'").fetchone()[0]
 
 
-def test_halfvec_storage_keeps_the_answers_and_the_writes(investors, database_url):  # noqa: F811
+def stage_type(conn) -> str:
+    return conn.execute(
+        "SELECT atttypid::regtype::text FROM pg_attribute"
+        " WHERE attrelid = 'embedding_stage'::regclass AND attname = 'embedding'"
+    ).fetchone()[0]
+
+
+def test_halfvec_storage_keeps_the_answers_and_the_writes(investors, database_url, monkeypatch):  # noqa: F811
     with investors.connection() as conn:
         float4 = pages(conn)
         conn.commit()
@@ -56,7 +63,20 @@ def test_halfvec_storage_keeps_the_answers_and_the_writes(investors, database_ur
             "SELECT pg_typeof(sector_embedding)::text, sector_embedded_hash = sector_text_hash FROM investors"
             " WHERE source_id = 'i1'"
         ).fetchone() == ("halfvec", True)
+        # A bulk run (every sector text new) stages halfvec vectors and writes them all.
+        conn.execute("UPDATE investors SET sector_text = sector_text || ' and robotics'")
+        conn.commit()
+        live = "deleted_at IS NULL AND sector_text IS NOT NULL"
+        rows = conn.execute(f"SELECT count(*) FROM investors WHERE {live}").fetchone()[0]
+        assert stage_type(conn) == "halfvec"
+        monkeypatch.setenv("INVEST_EMBED_BULK_MIN_ROWS", "10")
+        report = embed_dimension(conn, LOCAL, "sector")
+        assert report.embedded == rows and report.ann_index.startswith(f"bulk write: {rows} staged vectors")
+        assert conn.execute(
+            "SELECT count(*) FILTER (WHERE sector_embedded_hash = sector_text_hash), count(*) FROM investors"
+            f" WHERE {live}"
+        ).fetchone() == (rows, rows)
     printed = convert(database_url, "vector")
     assert "sector: vector(1536)" in printed
     with investors.connection() as conn:
-        assert "vector_cosine_ops" in ann_index_definition(conn)
+        assert "vector_cosine_ops" in ann_index_definition(conn) and stage_type(conn) == "vector"
