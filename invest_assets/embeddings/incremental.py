@@ -28,7 +28,7 @@ from psycopg.pq import TransactionStatus
 
 from invest_assets import settings
 from invest_assets.embeddings.batches import BatchReport, BatchTarget, embed_by_batches
-from invest_assets.embeddings.bulk import analyze_written, apply_staged, has_staged, release_stage, stage_vectors
+from invest_assets.embeddings.bulk import apply_staged, has_staged, release_stage, stage_vectors, vacuum_written
 from invest_assets.embeddings.rows import next_stale_batch, write_vectors
 from invest_assets.embeddings.staleness import ensure_stale_index, live_and_stale
 from invest_assets.resources.embedders import EmbedderResource
@@ -244,7 +244,7 @@ def _write_staged(conn: psycopg.Connection, table: str, reports: dict[str, Embed
     conn.commit()
     landed = apply_staged(conn, list(reports))
     release_stage(conn)
-    analyze_written(conn, list(reports))
+    vacuum_written(conn, list(reports))
     written = time.perf_counter()
     rebuilt = {key: ensure_ann_index(conn, key) for key in sorted(dropped | set(reports))}
     took = (
