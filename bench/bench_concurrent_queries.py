@@ -28,7 +28,7 @@ from invest_assets.search.find_investors import Filters, find_investors
 from invest_assets.vectors.indexes import HNSW_EF_CONSTRUCTION, HNSW_M
 
 EMBEDDER = EmbedderResource(provider="local")
-# Half the rows pass: more than EXACT_SCAN_MAX_ROWS, so queries take the HNSW path.
+# Half the rows pass: far more than an exact scan is cheaper for, so queries take the HNSW path.
 FILTERS = Filters(sector=SELECTIVITY_TAGS["50%"][0], recency_months=None)
 
 

@@ -42,7 +42,7 @@ from invest_assets.vectors.indexes import HNSW_EF_CONSTRUCTION, HNSW_M, ensure_a
 from invest_assets.vectors.models import register_model
 from invest_assets.vectors.storage import STORAGE_TYPES, set_storage, storage_types
 
-SELECTIVITY_TAGS = {"1%": ("tag1", 0.01), "10%": ("tag10", 0.10), "50%": ("tag50", 0.50)}
+SELECTIVITY_TAGS = {"1%": ("tag1", 0.01), "3%": ("tag3", 0.03), "10%": ("tag10", 0.10), "50%": ("tag50", 0.50)}
 
 
 def texts_for(rng: np.random.Generator, n: int) -> dict[str, list[str]]:

@@ -7,8 +7,8 @@ the per-dimension thesis vectors, in two variants from the seed:
 * ``rerank``: ~50 candidates from the candidate dimension's ANN index, then a weighted
   score over every dimension that has query text (weights renormalized over those).
 
-Each query chooses its scan: when the filters leave few rows (``EXACT_SCAN_MAX_ROWS``) or the
-candidate dimension has no ANN index, an exact scan over the filtered rows; otherwise
+Each query chooses its scan: when the filters leave few rows for the table's size
+(``exact_scan_is_cheaper``) or the candidate dimension has no ANN index, an exact scan over the filtered rows; otherwise
 pgvector's iterative HNSW scan (``hnsw.iterative_scan``), so selective filters still fill the
 page. Query texts are embedded by the same embedder that made the stored vectors, and only
 vectors of that model are ever compared. Every call writes a ``runs`` row.
@@ -47,7 +47,12 @@ from invest_assets.vectors.targets import INVESTOR_TARGETS
 DEFAULT_WEIGHTS = {"sector": 0.30, "stage": 0.15, "check": 0.15, "geography": 0.10, "signal": 0.20, "founder": 0.10}
 CANDIDATES = 50
 VARIANTS = ("rerank", "single", "graph")
-EXACT_SCAN_MAX_ROWS = 5_000
+# What each scan costs a call, from bench_find_investors at 100,000 investors (2026-12-02, float4,
+# ef_search 100, docs/benchmarks.md): exact scoring ~7 us a filtered row (reading its vectors from
+# TOAST); the iterative HNSW scan ~4 ms, plus ~0.08 ms for each unit of table rows / filtered rows, as
+# it walks past the rows the filters reject. They cross at ~1,500 filtered rows of 100,000, ~800 of
+# 20,000 and ~3,700 of 1,000,000.
+EXACT_MS_PER_ROW, INDEX_MS, INDEX_MS_PER_SPARSITY = 0.007, 4.0, 0.08
 # The HNSW candidate list per query (pgvector's default is 40); docs/benchmarks.md has the
 # recall and latency measured with it.
 HNSW_EF_SEARCH = settings.HNSW_EF_SEARCH.value()
@@ -297,6 +302,12 @@ def normalized_weights(dimensions: list[str], weights: dict[str, float] | None) 
     return {d: w / total for d, w in chosen.items()}
 
 
+def exact_scan_is_cheaper(filtered_rows: int, table_rows: int) -> bool:
+    """Whether scoring the filtered rows exactly is expected to be faster than the iterative index scan."""
+    filtered = max(filtered_rows, 1)
+    return EXACT_MS_PER_ROW * filtered <= INDEX_MS + INDEX_MS_PER_SPARSITY * table_rows / filtered
+
+
 def search(
     conn: psycopg.Connection,
     embedder: EmbedderResource,
@@ -334,6 +345,7 @@ def search(
             sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM investors WHERE {}").format(estimate_where), estimate_params
         )
         indexed = conn.execute(ANN_INDEX_EXISTS, ("investors", INVESTOR_TARGETS[candidate].column_name("embedding")))
+        table_rows = conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'investors'::regclass")
         served = serving_embedders(conn, embedder, dimensions)
     model_ids = {d: model_id for d, (model_id, _) in served.items()}
     ensure_same_model(conn, model_ids)
@@ -349,7 +361,9 @@ def search(
     # guess costs time, never rows: a short index page is completed exactly below.
     estimated = int(estimate.fetchone()[0][0]["Plan"]["Plan Rows"])
     if scan is None:
-        scan = "exact" if estimated <= EXACT_SCAN_MAX_ROWS or not indexed.fetchone()[0] else "hnsw-iterative"
+        # reltuples is -1 before the table's first VACUUM or ANALYZE
+        cheaper = exact_scan_is_cheaper(estimated, max(int(table_rows.fetchone()[0]), estimated))
+        scan = "exact" if cheaper or not indexed.fetchone()[0] else "hnsw-iterative"
     where, params = filter_sql(filters, candidate, model_ids[candidate])
     found = _page(conn, where, params, dimensions, vectors, model_ids, wanted, scan)
     short = scan == "hnsw-iterative" and len(found) < wanted

@@ -19,6 +19,7 @@ from invest_assets.search.find_investors import (
     Filters,
     StoredModelMismatch,
     candidate_query,
+    exact_scan_is_cheaper,
     filter_sql,
     find_investors,
     record_feedback,
@@ -202,6 +203,12 @@ def test_a_short_index_page_is_completed_by_the_exact_scan(investors, monkeypatc
     same_ranking([(r["id"], r["final_score"]) for r in result.investors], expected)
 
 
+def test_the_exact_scan_serves_filters_that_keep_few_rows_for_the_tables_size():
+    assert exact_scan_is_cheaper(1_000, 100_000) and not exact_scan_is_cheaper(2_000, 100_000)
+    assert exact_scan_is_cheaper(3_000, 1_000_000) and not exact_scan_is_cheaper(5_000, 1_000_000)
+    assert exact_scan_is_cheaper(400, 400)  # a small table is scored whole
+
+
 def test_small_filtered_sets_choose_the_exact_scan(investors):
     with investors.connection() as conn:
         result = search(conn, LOCAL, {"sector": "payments"}, Filters(sector="fintech"), variant="single")
@@ -339,7 +346,9 @@ def test_ann_indexes_follow_the_configured_dimensions(investors, database_url, m
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "created ['signal']" in done.stdout and "dropped ['sector']" in done.stdout
-    monkeypatch.setattr("invest_assets.search.find_investors.EXACT_SCAN_MAX_ROWS", 0)  # size no longer decides
+    monkeypatch.setattr(
+        "invest_assets.search.find_investors.exact_scan_is_cheaper", lambda *_: False
+    )  # the index decides
     with investors.connection() as conn:
         assert indexed_dimensions(conn) == {"signal"}
         assert build_options(conn, "investors_signal_ann") == ["m=16", "ef_construction=128"]
