@@ -44,8 +44,8 @@ from invest_assets.vectors.storage import STORAGE_TYPES
 STEP_EVENTS = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
 SAMPLE_SECONDS = 2.0  # one PSS sample of the server walks its page tables: ~90 ms for 11 processes
 QUERIES = 20
-# OpenAI's published limits for text-embedding-3-small at usage tier 5 (the highest): tokens and
-# requests a minute; a lower tier divides both.
+# The limits OpenAI published for text-embedding-3-small at usage tier 5 (the highest) when this was
+# written: tokens and requests a minute. Not checkable offline; an account's own are on its limits page.
 OPENAI_TOKENS_PER_MINUTE = 10_000_000
 OPENAI_REQUESTS_PER_MINUTE = 10_000
 
