@@ -12,6 +12,7 @@ NORM_TOLERANCE = 1e-3
 
 
 def vector_problems(conn, key: str, model_id: int, dimensions: int) -> dict[str, int]:
+    # vector_norm takes only `vector`: a halfvec column (vector-storage) is cast for it
     checked = target(key)
     row = conn.execute(
         sql.SQL(
@@ -21,7 +22,7 @@ def vector_problems(conn, key: str, model_id: int, dimensions: int) -> dict[str,
               count(*) FILTER (WHERE {embedding} IS NOT NULL
                                AND ({model_id} <> %(model_id)s OR vector_dims({embedding}) <> %(dims)s)),
               count(*) FILTER (WHERE {embedding} IS NOT NULL
-                               AND abs(vector_norm({embedding}) - 1) > %(tolerance)s),
+                               AND abs(vector_norm({embedding}::vector) - 1) > %(tolerance)s),
               count(*) FILTER (WHERE {embedding} IS NOT NULL AND {embedded_hash} IS DISTINCT FROM {text_hash})
             FROM {table} WHERE {checked_rows}
             """

@@ -1,12 +1,14 @@
 """halfvec storage: the CLI converts every embedding column and rebuilds the ANN index with the halfvec
 operator class; find_investors gives the same top results as with float4 vectors (within the recall
-target), embedding runs keep writing (a bulk run through a halfvec stage too), and the conversion goes back."""
+target), embedding runs keep writing (a bulk run through a halfvec stage too), the vectors' check reads
+them, and the conversion goes back."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from invest_assets.embeddings.checks import vector_problems
 from invest_assets.embeddings.incremental import embed_dimension
 from invest_assets.search.find_investors import search
 from tests.search.test_find_investors import CASES, LOCAL, investors  # noqa: F401 (a fixture)
@@ -33,6 +35,12 @@ def pages(conn) -> list[list[tuple[int, float]]]:
 
 def ann_index_definition(conn) -> str:
     return conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'investors_sector_ann'").fetchone()[0]
+
+
+def report_model_id(conn) -> int:
+    return conn.execute("SELECT DISTINCT sector_model_id FROM investors WHERE sector_model_id IS NOT NULL").fetchone()[
+        0
+    ]
 
 
 def stage_type(conn) -> str:
@@ -72,6 +80,8 @@ def test_halfvec_storage_keeps_the_answers_and_the_writes(investors, database_ur
         monkeypatch.setenv("INVEST_EMBED_BULK_MIN_ROWS", "10")
         report = embed_dimension(conn, LOCAL, "sector")
         assert report.embedded == rows and report.ann_index.startswith(f"bulk write: {rows} staged vectors")
+        problems = vector_problems(conn, "sector", report_model_id(conn), 1536)  # the asset check's statement
+        assert problems == dict.fromkeys(("missing", "other_model_or_size", "not_unit_length", "older_than_text"), 0)
         assert conn.execute(
             "SELECT count(*) FILTER (WHERE sector_embedded_hash = sector_text_hash), count(*) FROM investors"
             f" WHERE {live}"
