@@ -43,15 +43,20 @@ def unstaged(dimension: str, model_id: int) -> sql.Composable:
     )
 
 
+def stage_storage(conn: psycopg.Connection | psycopg.Cursor) -> str:
+    """The stage's vector type, ``vector`` or ``halfvec``: the type its binary COPY must write."""
+    return conn.execute(
+        "SELECT atttypid::regtype::text FROM pg_attribute"
+        " WHERE attrelid = 'embedding_stage'::regclass AND attname = 'embedding'"
+    ).fetchone()[0]
+
+
 def stage_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, hashes, vectors) -> int:
     """One batch into the stage (binary COPY, so in the stage's own vector type), replacing what an earlier
     run staged for the same rows; returns how many rows were staged."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("DELETE FROM embedding_stage WHERE target = %s AND id = ANY(%s)", (dimension, list(ids)))
-        storage = cur.execute(
-            "SELECT atttypid::regtype::text FROM pg_attribute"
-            " WHERE attrelid = 'embedding_stage'::regclass AND attname = 'embedding'"
-        ).fetchone()[0]
+        storage = stage_storage(cur)
         with cur.copy(
             "COPY embedding_stage (target, id, model_id, text_hash, embedding) FROM STDIN (FORMAT BINARY)"
         ) as copy:

@@ -306,12 +306,11 @@ def _syndicates(rng: np.random.Generator, sizes: np.ndarray, pools: list[np.ndar
     draws = draws.drop_duplicates()  # keeps each investor's first draw, in order
     draws = draws[draws.groupby("round").cumcount() < sizes[draws["round"].to_numpy()]]
     short = np.flatnonzero(np.bincount(draws["round"], minlength=len(sizes)) < sizes)
-    redrawn = [
-        pd.DataFrame({"round": k, "investor": rng.choice(pool, size=int(sizes[k]), replace=False, p=w / w.sum())})
-        for k in short
-        for pool in [pools[pool_of[k]]]
-        for w in [weights[pool]]
-    ]
+    redrawn = []
+    for k in short:
+        pool = pools[pool_of[k]]
+        chosen = rng.choice(pool, size=int(sizes[k]), replace=False, p=weights[pool] / weights[pool].sum())
+        redrawn.append(pd.DataFrame({"round": k, "investor": chosen}))
     draws = pd.concat([draws[~draws["round"].isin(short)], *redrawn])
     return draws.sort_values("round", kind="stable").reset_index(drop=True)
 
