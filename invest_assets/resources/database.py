@@ -194,6 +194,12 @@ def _yoyo_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
 
 
+def database_key(conn: psycopg.Connection) -> tuple[str, int, str]:
+    """Which database ``conn`` is on, for per-process caches: ``conn.info.dsn`` would serve too, but it
+    parses the connection's parameters on every call (0.18 ms, two of them per find_investors call)."""
+    return conn.info.host, conn.info.port, conn.info.dbname
+
+
 def _configure_connection(conn: psycopg.Connection) -> None:
     register_vector(conn)
 

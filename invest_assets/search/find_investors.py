@@ -27,7 +27,7 @@ from pgvector import Vector
 from psycopg import sql
 
 from invest_assets import settings
-from invest_assets.resources.database import get_or_create_id
+from invest_assets.resources.database import database_key, get_or_create_id
 from invest_assets.resources.embedders import EmbedderResource, EmbeddingBatch
 from invest_assets.resources.usage import record_embedding
 from invest_assets.search.graph_rank import (
@@ -150,14 +150,14 @@ def filter_sql(filters: Filters, dimension: str, model_id: int | None) -> tuple[
     return sql.SQL(" AND ").join(clauses), params
 
 
-_models_with_vectors: set[tuple[str, tuple]] = set()
+_models_with_vectors: set[tuple[tuple, tuple]] = set()
 
 
 def ensure_same_model(conn: psycopg.Connection, model_ids: dict[str, int]) -> None:
     """Refuse when a dimension's stored vectors all come from other models, before the query text
     is embedded (and paid for). Checked once per process for each set of serving models: vectors of
     a serving model are only replaced by a re-embed, which serves the new model."""
-    key = (conn.info.dsn, tuple(sorted(model_ids.items())))
+    key = (database_key(conn), tuple(sorted(model_ids.items())))
     if key in _models_with_vectors:
         return
     _check_vectors_of(conn, model_ids)
@@ -426,12 +426,12 @@ def _graph_search(
     return SearchResult(investors, "graph", "graph", candidate, len(ids), weights={"model": model.version})
 
 
-_user_ids: dict[tuple[str, str], int] = {}
+_user_ids: dict[tuple[tuple, str], int] = {}
 
 
 def _user_id(conn: psycopg.Connection, user: str) -> int:
     """The user's id, looked up (or created) once per process and database: users are never deleted."""
-    key = (conn.info.dsn, user)
+    key = (database_key(conn), user)
     if key not in _user_ids:
         _user_ids[key] = get_or_create_id(conn, "users", {"workos_user_id": user})
         conn.commit()

@@ -31,6 +31,7 @@ import psycopg
 from pgvector import Vector
 from psycopg import sql
 
+from invest_assets.resources.database import database_key
 from invest_assets.sources.schema import DIMENSIONS
 from invest_assets.vectors.targets import INVESTOR_TARGETS
 
@@ -122,13 +123,13 @@ def shipped_model() -> RankingModel:
     return RankingModel.from_json(MODEL_FILE.read_text())
 
 
-_served: dict[str, RankingModel] = {}
+_served: dict[tuple, RankingModel] = {}
 
 
 def served_model(conn: psycopg.Connection) -> RankingModel:
     """The database's serving model (the last ``ranking_model`` materialization that promoted one), else
     the shipped one; read once per process and database."""
-    key = conn.info.dsn
+    key = database_key(conn)
     if key not in _served:
         row = conn.execute("SELECT model FROM ranking_models WHERE serving").fetchone()
         _served[key] = RankingModel.from_json(json.dumps(row[0])) if row else shipped_model()
@@ -144,7 +145,7 @@ def store_model(conn: psycopg.Connection, model: RankingModel, metrics: dict, se
             "INSERT INTO ranking_models (version, model, metrics, serving) VALUES (%s, %s, %s, %s) RETURNING id",
             (model.version, model.to_json(), json.dumps(metrics), serve),
         ).fetchone()[0]
-    _served.pop(conn.info.dsn, None)
+    _served.pop(database_key(conn), None)
     return model_id
 
 
