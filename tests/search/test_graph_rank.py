@@ -2,6 +2,7 @@
 strong, the company's existing investor and its frequent co-investor outrank a stranger whose text
 matches the query better."""
 
+import json
 import math
 
 import numpy as np
@@ -16,7 +17,15 @@ from invest_assets.profiles.assets import investor_profiles
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.search.find_investors import Filters, company_query, find_investors, graph_candidates
-from invest_assets.search.graph_rank import FEATURES, INPUTS, RankingModel, query_inputs, shipped_model
+from invest_assets.search.graph_rank import (
+    FEATURES,
+    INPUTS,
+    RankingModel,
+    query_inputs,
+    served_model,
+    shipped_model,
+    store_model,
+)
 from tests.source_files import write_source
 
 LOCAL = EmbedderResource(provider="local")
@@ -114,18 +123,39 @@ def test_the_activity_pools_read_investment_events_as_of_its_last_refresh(graph)
 def test_the_shipped_model_is_the_documented_fit():
     model = shipped_model()
     assert model.version.startswith("graph-lr-") and model.trained["rounds"] > 0
-    weights = dict(zip(INPUTS, model.weights, strict=True))
-    # What the 2013 backtest learned (docs/ranking.md): backers return, recent activity predicts the next round.
-    assert weights["existing_investor"] > 0 and weights["log_recent_investments_z_in_query"] > 0
+    # What the 2013 backtest learned (docs/ranking.md): backers return, recent activity predicts the next
+    # round. Each is a candidate otherwise alike to three others, scored among them.
+    backer = {"existing_investor": 1.0, "log_company_rounds": math.log1p(1), "in_latest_round": 1.0}
+    for raised in (backer, {"log_recent_investments": math.log1p(3)}):
+        candidates = np.tile(np.linspace(0.1, 1.0, len(FEATURES)), (4, 1))
+        for feature, by in raised.items():
+            candidates[0, FEATURES.index(feature)] += by
+        assert model.score(candidates).argmax() == 0, raised
     assert RankingModel.from_json(model.to_json()) == model
+
+
+def test_a_stored_model_of_other_inputs_is_not_served(db, caplog):
+    """A model promoted by a version that computed other inputs would weigh the wrong columns: the shipped
+    model serves instead, with a warning, until ranking_model is materialized again."""
+    older = json.loads(shipped_model().to_json())
+    older["inputs"], older["version"] = older["inputs"][: 3 * len(FEATURES)], "graph-lr-older"
+    with db.connection() as conn:
+        store_model(conn, shipped_model(), {}, serve=True)
+        conn.execute("UPDATE ranking_models SET model = %s WHERE serving", (json.dumps(older),))
+        conn.commit()
+        assert served_model(conn) == shipped_model()
+    assert "graph-lr-older was fitted on other inputs" in caplog.text
 
 
 def test_query_inputs_compare_each_candidate_with_its_own_query():
     features = np.array([[0.2, 1.0], [0.4, 3.0], [0.6, 2.0]])
     inputs = query_inputs(features)
-    assert inputs.shape == (3, 6)
+    assert inputs.shape == (3, 7)
     assert np.allclose(inputs[:, :2], features)
     assert np.allclose(inputs[:, 2:4].mean(axis=0), 0) and np.allclose(inputs[:, 2:4].std(axis=0), 1)
-    assert np.allclose(inputs[:, 4:], [[-0.4, -2.0], [-0.2, 0.0], [0.0, -1.0]])
+    assert np.allclose(inputs[:, 4:6], [[-0.4, -2.0], [-0.2, 0.0], [0.0, -1.0]])
+    # the pair's product: high where both z-scores are high or both low
+    assert np.allclose(inputs[:, 6], inputs[:, 2] * inputs[:, 3])
+    assert np.allclose(inputs[:, 6], [1.5, 0.0, 0.0])
     # a feature every candidate shares says nothing about one against another
     assert np.allclose(query_inputs(np.ones((4, 2)))[:, 2:], 0)
