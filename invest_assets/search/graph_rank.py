@@ -101,9 +101,9 @@ class RankingModel:
     def linear(self, inputs: np.ndarray) -> np.ndarray:
         return ((inputs - np.asarray(self.means)) / np.asarray(self.scales)) @ np.asarray(self.weights)
 
-    def contributions(self, inputs: np.ndarray) -> dict[str, float]:
-        z = (inputs - np.asarray(self.means)) / np.asarray(self.scales)
-        return {name: float(w * v) for name, w, v in zip(INPUTS, self.weights, z, strict=True)}
+    def contributions(self, inputs: np.ndarray) -> np.ndarray:
+        """Each input's part of the score of one candidate (its ``INPUTS`` row)."""
+        return (inputs - np.asarray(self.means)) / np.asarray(self.scales) * np.asarray(self.weights)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -339,18 +339,22 @@ def explain(model: RankingModel, inputs: np.ndarray) -> list[str]:
         "log_company_rounds": "joined several of its rounds",
         "in_latest_round": "joined its latest round",
     }
-    by_feature = dict.fromkeys(FEATURES, 0.0)
-    for name, value in model.contributions(inputs).items():
-        bases = _base_features(name)
-        for base in bases:  # a pair's part is shared by its two features
-            by_feature[base] += value / len(bases)
-    top = sorted(by_feature.items(), key=lambda item: -item[1])[:3]
+    by_feature = model.contributions(inputs) @ FEATURE_SHARES
+    top = sorted(zip(FEATURES, by_feature, strict=True), key=lambda item: -item[1])[:3]
     return [words.get(name, f"close on {name.removesuffix('_distance')}") for name, value in top if value > 0]
 
 
-def _base_features(name: str) -> list[str]:
-    """The features an input is made of: one, or a pair's two."""
-    bases = name.split(PAIR_SEPARATOR)
-    for suffix in RELATIVE_SUFFIXES:
-        bases = [base.removesuffix(suffix) for base in bases]
-    return bases
+def _feature_shares() -> np.ndarray:
+    """An (input, feature) matrix of which features each input is made of: one, or a pair's two, which
+    share its part of the score equally."""
+    shares = np.zeros((len(INPUTS), len(FEATURES)))
+    for row, name in enumerate(INPUTS):
+        bases = name.split(PAIR_SEPARATOR)
+        for base in bases:
+            for suffix in RELATIVE_SUFFIXES:
+                base = base.removesuffix(suffix)
+            shares[row, FEATURES.index(base)] += 1 / len(bases)
+    return shares
+
+
+FEATURE_SHARES = _feature_shares()
