@@ -37,6 +37,8 @@ from invest_assets.resources.database import database_key
 from invest_assets.sources.schema import DIMENSIONS
 from invest_assets.vectors.targets import INVESTOR_TARGETS
 
+logger = logging.getLogger(__name__)
+
 TEXT_FEATURES = tuple(f"{d}_distance" for d in DIMENSIONS)
 GRAPH_FEATURES = (
     "log_investments",
@@ -54,7 +56,6 @@ GRAPH_FEATURES = (
 )
 FEATURES = TEXT_FEATURES + GRAPH_FEATURES
 PER_SOURCE = 150
-logger = logging.getLogger(__name__)
 MODEL_FILE = Path(__file__).with_name("ranking_model.json")
 
 
