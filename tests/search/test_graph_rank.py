@@ -21,6 +21,7 @@ from invest_assets.search.graph_rank import (
     FEATURES,
     INPUTS,
     RankingModel,
+    explain,
     query_inputs,
     served_model,
     shipped_model,
@@ -145,6 +146,14 @@ def test_a_stored_model_of_other_inputs_is_not_served(db, caplog):
         conn.commit()
         assert served_model(conn) == shipped_model()
     assert "graph-lr-older was fitted on other inputs" in caplog.text
+
+
+def test_a_pairs_part_of_the_score_explains_both_its_features():
+    pair = "log_syndicate x existing_investor"
+    model = RankingModel(tuple(float(name == pair) for name in INPUTS), (0.0,) * len(INPUTS), (1.0,) * len(INPUTS), "t")
+    inputs = np.zeros(len(INPUTS))
+    inputs[INPUTS.index(pair)] = 2.0
+    assert explain(model, inputs) == ["co-invested with the company's investors", "already backs it"]
 
 
 def test_query_inputs_compare_each_candidate_with_its_own_query():
