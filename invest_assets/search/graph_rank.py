@@ -19,7 +19,6 @@ and the fitted model ships as ``ranking_model.json``.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import math
@@ -62,7 +61,7 @@ MODEL_FILE = Path(__file__).with_name("ranking_model.json")
 RELATIVE_SUFFIXES = ("_z_in_query", "_from_query_max")
 # Each pair of features' z-scores in the query, multiplied: a linear score can then weigh a conjunction
 # (active in the company's region *and* co-invested with its investors) apart from either alone.
-PAIRS = tuple(itertools.combinations(range(len(FEATURES)), 2))
+PAIRS = tuple(zip(*np.triu_indices(len(FEATURES), 1), strict=True))  # the order query_inputs computes
 PAIR_SEPARATOR = " x "
 INPUTS = (
     FEATURES
@@ -81,7 +80,7 @@ def query_inputs(features: np.ndarray) -> np.ndarray:
         return np.zeros((0, len(INPUTS)))
     spread = features.std(axis=0)
     z = (features - features.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
-    first, second = np.triu_indices(features.shape[1], 1)  # the order of PAIRS
+    first, second = np.triu_indices(features.shape[1], 1)
     return np.hstack([features, z, features - features.max(axis=0), z[:, first] * z[:, second]])
 
 
@@ -123,7 +122,10 @@ class RankingModel:
     def from_json(cls, text: str) -> RankingModel:
         data = json.loads(text)
         if data.get("inputs") != list(INPUTS):
-            raise ValueError(f"ranking model {data['version']} has inputs {data.get('inputs')}, not {INPUTS}")
+            raise ValueError(
+                f"ranking model {data['version']} was fitted on {len(data.get('inputs') or [])} inputs other than"
+                f" the {len(INPUTS)} this version computes"
+            )
         return cls(
             tuple(data["weights"]),
             tuple(data["means"]),
@@ -148,16 +150,11 @@ def served_model(conn: psycopg.Connection) -> RankingModel:
     key = database_key(conn)
     if key not in _served:
         row = conn.execute("SELECT model FROM ranking_models WHERE serving").fetchone()
-        stored = row[0] if row else None
-        if stored and stored.get("inputs") != list(INPUTS):
-            # Fitted by a version that computed other inputs: its weights would score the wrong columns.
-            logger.warning(
-                "the serving ranking model %s was fitted on other inputs than this version computes; serving the"
-                " shipped model until ranking_model is materialized again",
-                stored.get("version"),
-            )
-            stored = None
-        _served[key] = RankingModel.from_json(json.dumps(stored)) if stored else shipped_model()
+        try:
+            _served[key] = RankingModel.from_json(json.dumps(row[0])) if row else shipped_model()
+        except ValueError as err:  # fitted by a version that computed other inputs
+            logger.warning("%s; serving the shipped model until ranking_model is materialized again", err)
+            _served[key] = shipped_model()
     return _served[key]
 
 
