@@ -14,7 +14,7 @@
    global popularity, sector popularity, and the company's existing syndicate (its pre-cut
    investors, then their strongest co-investors).
 4. **Metrics.** recall@25, hit@25, nDCG@25 and MRR, overall and for first rounds vs follow-ons
-   (the company had a round before the cut), with bootstrap 95% intervals.
+   (the company had a known investor before the cut), with bootstrap 95% intervals.
 """
 
 from __future__ import annotations
@@ -172,10 +172,10 @@ def query_texts(company: pd.Series, round_row: pd.Series, participants: int) -> 
 def held_out_rounds(source: Path, cut: date, until: date, known: set[str]) -> list[HeldOutRound]:
     rounds = _read(source, "funding_rounds")
     dates = pd.to_datetime(rounds["announced_at"], errors="coerce")
-    earlier = set(rounds.loc[dates < pd.Timestamp(cut), "company_source_id"])
     window = rounds[(dates >= pd.Timestamp(cut)) & (dates < pd.Timestamp(until))]
     investments = _read(source, "investments")
     by_round = investments.groupby("funding_round_source_id")["investor_source_id"].apply(set)
+    earlier = _backed_before(rounds[dates < pd.Timestamp(cut)], by_round)
     companies = _read(source, "companies").set_index("source_id")
     selected = []
     for _, row in window.iterrows():
@@ -203,6 +203,13 @@ def held_out_rounds(source: Path, cut: date, until: date, known: set[str]) -> li
             )
         )
     return selected
+
+
+def _backed_before(rounds: pd.DataFrame, by_round: pd.Series) -> set[str]:
+    """The companies with a known investor before the cut: their rounds are follow-ons. A company whose
+    earlier rounds name no investor has no syndicate to follow, so its round counts as a first round,
+    as in the issue's reference split (measured on the investment links alone)."""
+    return set(rounds.loc[rounds["source_id"].isin(by_round.index), "company_source_id"])
 
 
 def score(ranked: list[str], answer: set[str]) -> dict[str, float]:
@@ -378,7 +385,7 @@ def _ids(conn: psycopg.Connection, table: str, source_ids: Iterable[str]) -> dic
 
 
 def _graph_query(company_ids: dict[str, int], round_: HeldOutRound, as_of: date) -> GraphQuery:
-    return GraphQuery(company_ids.get(round_.company_source_id), round_.sectors, as_of)
+    return GraphQuery(company_ids.get(round_.company_source_id), round_.sectors, as_of, round_.check_usd)
 
 
 def ranking_filters(as_of: date) -> Filters:
@@ -418,7 +425,12 @@ def feedback_examples(conn: psycopg.Connection) -> FeedbackExamples:
         of_run = list(of_run)
         tool_input = of_run[0][3]
         filters = Filters(**{**tool_input["filters"], "as_of": _date(tool_input["filters"].get("as_of"))})
-        graph = GraphQuery(tool_input.get("company_id"), tool_input.get("company_sectors") or [], filters.as_of)
+        graph = GraphQuery(
+            tool_input.get("company_id"),
+            tool_input.get("company_sectors") or [],
+            filters.as_of,
+            tool_input.get("company_check_usd"),
+        )
         ids, features = graph_candidates(conn, embedder, tool_input["thesis"], filters, graph)
         inputs = query_inputs(features)
         position = {investor_id: i for i, investor_id in enumerate(ids)}

@@ -80,7 +80,11 @@ def _dimension_options(command):
 
 @click.command("find-investors")
 @_dimension_options
-@click.option("--check-size", type=click.IntRange(0, MAX_BIGINT), help="Target check size in USD.")
+@click.option(
+    "--check-size",
+    type=click.IntRange(0, MAX_BIGINT),
+    help="Target check size in USD: a filter, and with the graph variant how far it lies from each range.",
+)
 @click.option("--sector", help="Required focus sector, e.g. fintech.")
 @click.option("--stage", help="Required stage, e.g. seed.")
 @click.option("--geo", "geographies", multiple=True, help="Allowed geography (ISO-3166 alpha-2); repeatable.")
@@ -158,7 +162,7 @@ def _answer(
     texts = {d: text for d in DIMENSIONS if (text := texts[dimension_column(d, "text")]) and text.strip()}
     graph = None
     if company:
-        company_texts, graph = company_query(conn, company, filters.as_of)
+        company_texts, graph = company_query(conn, company, filters.as_of, check_size)
         texts = {**company_texts, **texts}  # explicit flags override
     variant = variant or ("graph" if company else "rerank")
     if not texts:

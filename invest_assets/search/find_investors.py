@@ -460,6 +460,7 @@ def find_investors(
         "weights": weights,
         "company_id": graph.company_id if graph else None,
         "company_sectors": graph.sectors if graph else None,
+        "company_check_usd": graph.check_usd if graph else None,
     }
     user_id = _user_id(conn, user)
     try:
@@ -558,9 +559,12 @@ def empty_result_hints(conn: psycopg.Connection, filters: Filters, candidate: st
     return hints
 
 
-def company_query(conn: psycopg.Connection, source_id: str, as_of: date | None) -> tuple[dict[str, str], GraphQuery]:
+def company_query(
+    conn: psycopg.Connection, source_id: str, as_of: date | None, check_usd: int | None = None
+) -> tuple[dict[str, str], GraphQuery]:
     """The founder's company as a query: its sectors and country as texts in the profiles' words, and
-    what the graph knows of it (its id and sectors; its investors before ``as_of`` come from the rounds)."""
+    what the graph knows of it (its id and sectors; its investors before ``as_of`` come from the rounds),
+    with the check the founder asks of each investor, when given."""
     row = conn.execute(
         "SELECT id, coalesce(nullif(sectors, '{}'), array_remove(ARRAY[primary_sector], NULL)), hq_country"
         " FROM companies WHERE source_id = %s AND deleted_at IS NULL",
@@ -574,7 +578,7 @@ def company_query(conn: psycopg.Connection, source_id: str, as_of: date | None) 
         texts["sector"] = "Invests in " + ", ".join(s.replace("_", " ") for s in sectors) + "."
     if country:
         texts["geography"] = f"Backs companies in {country_name(country)}."
-    return texts, GraphQuery(company_id, list(sectors or []), as_of)
+    return texts, GraphQuery(company_id, list(sectors or []), as_of, check_usd)
 
 
 def country_name(code: str) -> str:

@@ -52,6 +52,7 @@ GRAPH_FEATURES = (
     "log_region_investments",
     "log_company_rounds",
     "in_latest_round",
+    "check_gap",
 )
 FEATURES = TEXT_FEATURES + GRAPH_FEATURES
 PER_SOURCE = 150
@@ -178,6 +179,7 @@ class GraphQuery:
     company_id: int | None = None
     sectors: list[str] = field(default_factory=list)
     as_of: date | None = None
+    check_usd: float | None = None  # the check asked of each investor, when the founder knows it
 
 
 CANDIDATES = """
@@ -235,7 +237,7 @@ SELECT v.id, {distances}, v.total_investments, coalesce(v.authority_score, 0),
        (COALESCE(%(as_of)s::date, current_date) - v.last_invested_at) / 365.25,
        coalesce(s.strength, 0), e.investor_id IS NOT NULL, coalesce(n.n, 0), coalesce(a.n, 0),
        coalesce(n.recent, 0), coalesce(l.in_city, 0), coalesce(l.in_region, 0), coalesce(e.rounds, 0),
-       coalesce(e.in_latest, false)
+       coalesce(e.in_latest, false), v.check_size_min_usd, v.check_size_max_usd
 FROM candidates c
 JOIN investors v ON v.id = c.investor_id AND v.deleted_at IS NULL AND v.active AND {filters}
 LEFT JOIN syndicate s ON s.investor_id = c.investor_id
@@ -302,6 +304,8 @@ def candidate_features(
             in_region,
             company_rounds,
             in_latest,
+            check_min,
+            check_max,
         ) = row[1 + len(vectors) :]
         recency = 10.0 if years is None else min(max(float(years), 0.0), 10.0)
         features[i, len(TEXT_FEATURES) :] = (
@@ -317,8 +321,19 @@ def candidate_features(
             math.log1p(in_region),
             math.log1p(company_rounds),
             float(in_latest),
+            check_gap(query.check_usd, check_min, check_max),
         )
     return ids, features
+
+
+UNKNOWN_CHECK_GAP = 1.5  # about a factor of 4.5: neither a fit nor a misfit
+
+
+def check_gap(check_usd: float | None, check_min: int | None, check_max: int | None) -> float:
+    """How far (natural log) the asked check lies from the middle of the investor's check range."""
+    if not check_usd or not check_min or not check_max:
+        return UNKNOWN_CHECK_GAP
+    return min(abs(math.log(check_usd) - (math.log(check_min) + math.log(check_max)) / 2), 5.0)
 
 
 def explain(model: RankingModel, inputs: np.ndarray) -> list[str]:

@@ -101,6 +101,26 @@ def test_the_as_of_source_holds_nothing_from_the_cut_on(tmp_path):
     assert counts == {"companies": 8, "investors": 4, "funding_rounds": 6, "investments": 9}
 
 
+def test_a_follow_on_is_a_round_of_a_company_with_an_investor_before_the_cut(tmp_path):
+    unbacked = {"source_id": "c9", "name": "Company 9", "sectors": '["fintech"]', "hq_country": "US"}
+    rounds = [
+        *ROUNDS,
+        {"source_id": "r9", "company_source_id": "c9", "round_type": "seed", "announced_at": "2020-07-01"},
+        {"source_id": "f9", "company_source_id": "c9", "round_type": "series_a", "announced_at": "2021-06-01"},
+    ]
+    investments = [*INVESTMENTS, {"funding_round_source_id": "f9", "investor_source_id": "fin1"}]
+    source = write_source(
+        tmp_path / "src",
+        companies=[*COMPANIES, unbacked],
+        investors=INVESTORS,
+        funding_rounds=rounds,
+        investments=investments,
+    )
+    held_out = held_out_rounds(source, CUT, UNTIL, {"fin1", "fin2", "bio1"})
+    # c9's earlier round names no investor, so its next round has no syndicate to follow
+    assert {r.source_id: r.follow_on for r in held_out} == {"f1": True, "f7": False, "f8": False, "f9": False}
+
+
 @pytest.mark.slow
 def test_a_backtest_through_the_build_and_find_investors(tmp_path):
     source = write_source(

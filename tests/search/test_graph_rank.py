@@ -20,7 +20,9 @@ from invest_assets.search.find_investors import Filters, company_query, find_inv
 from invest_assets.search.graph_rank import (
     FEATURES,
     INPUTS,
+    UNKNOWN_CHECK_GAP,
     RankingModel,
+    check_gap,
     explain,
     query_inputs,
     served_model,
@@ -39,7 +41,13 @@ INVESTORS = [{"source_id": s, "name": s.title(), "kind": "firm"} for s in ("anch
 ROUNDS = [
     {"source_id": "t1", "company_source_id": "target", "round_type": "seed", "announced_at": "2020-01-01"},
     *(
-        {"source_id": f"r{n}", "company_source_id": f"o{n}", "round_type": "seed", "announced_at": f"2019-0{n + 1}-01"}
+        {
+            "source_id": f"r{n}",
+            "company_source_id": f"o{n}",
+            "round_type": "seed",
+            "announced_at": f"2019-0{n + 1}-01",
+            "amount_usd": "2000000",  # $1M from each of the two
+        }
         for n in range(6)
     ),
     {"source_id": "s1", "company_source_id": "f0", "round_type": "seed", "announced_at": "2019-09-01"},
@@ -121,14 +129,39 @@ def test_the_activity_pools_read_investment_events_as_of_its_last_refresh(graph)
         assert sector_investments(conn) == {"anchor": 1, "partner": 0, "stranger": 0}
 
 
+def test_the_asked_check_is_measured_from_the_middle_of_each_range(graph):
+    with graph.connection() as conn:
+        texts, query = company_query(conn, "target", None, check_usd=4_000_000)
+        ids, features = graph_candidates(conn, LOCAL, texts, Filters(recency_months=None), query)
+        names = dict(conn.execute("SELECT id, source_id FROM investors").fetchall())
+        ranges = {
+            s: (low, high)
+            for s, low, high in conn.execute("SELECT source_id, check_size_min_usd, check_size_max_usd FROM investors")
+        }
+    gaps = {names[i]: row[FEATURES.index("check_gap")] for i, row in zip(ids, features, strict=True)}
+    # $1M checks in every round: the derived range is $500K-$2M, its middle (in log) $1M, a factor 4 below
+    assert ranges["partner"] == (500_000, 2_000_000)
+    assert gaps["partner"] == pytest.approx(math.log(4))
+    assert gaps["stranger"] == UNKNOWN_CHECK_GAP  # no round of its has an amount
+
+
+def test_check_gap_is_symmetric_in_log_and_unknown_without_a_range_or_a_check():
+    assert check_gap(1_000_000, 500_000, 2_000_000) == 0.0
+    assert check_gap(250_000, 500_000, 2_000_000) == pytest.approx(check_gap(4_000_000, 500_000, 2_000_000))
+    assert check_gap(1e12, 1, 2) == 5.0  # capped: beyond a factor of ~150 a misfit is a misfit
+    assert check_gap(None, 500_000, 2_000_000) == check_gap(1_000_000, None, None) == UNKNOWN_CHECK_GAP
+
+
 def test_the_shipped_model_is_the_documented_fit():
     model = shipped_model()
     assert model.version.startswith("graph-lr-") and model.trained["rounds"] > 0
     # What the 2013 backtest learned (docs/ranking.md): backers return, recent activity predicts the next
     # round. Each is a candidate otherwise alike to three others, scored among them.
     backer = {"existing_investor": 1.0, "log_company_rounds": math.log1p(1), "in_latest_round": 1.0}
-    for raised in (backer, {"log_recent_investments": math.log1p(3)}):
+    fits_the_check = {"check_gap": -2.0}  # the asked check at the middle of its range, the others' a factor 7 off
+    for raised in (backer, {"log_recent_investments": math.log1p(3)}, fits_the_check):
         candidates = np.tile(np.linspace(0.1, 1.0, len(FEATURES)), (4, 1))
+        candidates[:, FEATURES.index("check_gap")] = 2.0
         for feature, by in raised.items():
             candidates[0, FEATURES.index(feature)] += by
         assert model.score(candidates).argmax() == 0, raised
@@ -145,7 +178,7 @@ def test_a_stored_model_of_other_inputs_is_not_served(db, caplog):
         conn.execute("UPDATE ranking_models SET model = %s WHERE serving", (json.dumps(older),))
         conn.commit()
         assert served_model(conn) == shipped_model()
-    assert "ranking model graph-lr-older was fitted on 54 inputs other than the 207" in caplog.text
+    assert f"graph-lr-older was fitted on {3 * len(FEATURES)} inputs other than the {len(INPUTS)}" in caplog.text
 
 
 def test_a_pairs_part_of_the_score_explains_both_its_features():
