@@ -44,9 +44,10 @@ from invest_assets.sources.schema import TABLES
 K = 25
 BOOTSTRAP_SAMPLES = 1000
 METRICS = ("recall@25", "hit@25", "ndcg@25", "mrr")
-# The fit's inverse L2 strength (scikit-learn's C). The 207 inputs include 153 pairwise products, which a
+# The fit's inverse L2 strength (scikit-learn's C). Most inputs are pairwise products (171 of 228), which a
 # small training set overfits: with C 1 the committed Washington slice's recall@25 fell from 0.598 to 0.537,
-# with 0.01 it is 0.607, and on the 2013 data 0.01 scores as 1 does or better (docs/ranking.md).
+# with 0.01 it was 0.607 (0.624 since the check gap), and on the 2013 data 0.01 scores as 1 does or better
+# (docs/ranking.md).
 REGULARIZATION = 0.01
 
 

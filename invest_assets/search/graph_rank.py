@@ -10,7 +10,8 @@ so they are as fresh as its last refresh. Features (``FEATURES``): the cosine
 distance on each dimension with query text (1 where the investor has no vector, or the query no
 text), activity, authority, years since its last investment as of the query date, co-investment
 strength with the company's investors, whether it already backed the company (in how many of
-its rounds, and in its latest), and its investments in the company's sectors, city and region.
+its rounds, and in its latest), its investments in the company's sectors, city and region, and how
+far the asked check lies from the middle of its check range (``check_gap``).
 
 The weights are not hand-set: ``RankingModel`` is fitted (scikit-learn's logistic regression)
 on rounds the database did not see, by ``invest-assets evaluate`` (see ``ranking.evaluate``),
