@@ -564,7 +564,9 @@ def company_query(
 ) -> tuple[dict[str, str], GraphQuery]:
     """The founder's company as a query: its sectors and country as texts in the profiles' words, and
     what the graph knows of it (its id and sectors; its investors before ``as_of`` come from the rounds),
-    with the check the founder asks of each investor, when given."""
+    with the check the founder asks of each investor: ``check_usd`` when given, else its latest round's
+    amount per investor (in the backtest that kept follow-ons' recall, 0.585 against 0.588 with the
+    round's own check and 0.583 with none)."""
     row = conn.execute(
         "SELECT id, coalesce(nullif(sectors, '{}'), array_remove(ARRAY[primary_sector], NULL)), hq_country"
         " FROM companies WHERE source_id = %s AND deleted_at IS NULL",
@@ -578,7 +580,22 @@ def company_query(
         texts["sector"] = "Invests in " + ", ".join(s.replace("_", " ") for s in sectors) + "."
     if country:
         texts["geography"] = f"Backs companies in {country_name(country)}."
-    return texts, GraphQuery(company_id, list(sectors or []), as_of, check_usd)
+    return texts, GraphQuery(
+        company_id, list(sectors or []), as_of, check_usd or _latest_check(conn, company_id, as_of)
+    )
+
+
+def _latest_check(conn: psycopg.Connection, company_id: int, as_of: date | None) -> float | None:
+    """The company's latest round with an amount and investors, before ``as_of``: its amount per investor."""
+    row = conn.execute(
+        "SELECT r.amount_usd::float8 / count(*) FROM funding_rounds r"
+        " JOIN investments i ON i.funding_round_id = r.id AND i.deleted_at IS NULL"
+        " WHERE r.company_id = %s AND r.deleted_at IS NULL AND r.amount_usd > 0"
+        " AND (%s::date IS NULL OR r.announced_at < %s::date)"
+        " GROUP BY r.id ORDER BY max(r.announced_at) DESC NULLS LAST, r.id DESC LIMIT 1",
+        (company_id, as_of, as_of),
+    ).fetchone()
+    return row[0] if row else None
 
 
 def country_name(code: str) -> str:

@@ -4,6 +4,7 @@ matches the query better."""
 
 import json
 import math
+from datetime import date
 
 import numpy as np
 import pytest
@@ -143,6 +144,16 @@ def test_the_asked_check_is_measured_from_the_middle_of_each_range(graph):
     assert ranges["partner"] == (500_000, 2_000_000)
     assert gaps["partner"] == pytest.approx(math.log(4))
     assert gaps["stranger"] == UNKNOWN_CHECK_GAP  # no round of its has an amount
+
+
+def test_a_company_query_asks_its_latest_rounds_check_unless_told(graph):
+    with graph.connection() as conn:
+        asked = {
+            (as_of, given): company_query(conn, "o0", as_of, given)[1].check_usd
+            for as_of, given in ((None, None), (None, 3_000_000), (date(2019, 1, 1), None))
+        }
+    # o0's one round: $2M from anchor and partner; none before 2019-01-01
+    assert asked == {(None, None): 1_000_000, (None, 3_000_000): 3_000_000, (date(2019, 1, 1), None): None}
 
 
 def test_check_gap_is_symmetric_in_log_and_unknown_without_a_range_or_a_check():
