@@ -71,6 +71,7 @@ class Evaluation:
     rounds: int
     rankings: dict[str, dict[str, dict]] = field(default_factory=dict)  # ranking -> split -> metric -> values
     model: RankingModel | None = None
+    margins: dict[str, dict] = field(default_factory=dict)  # split -> the learned ranking's lead (see lead_over)
 
     def markdown(self) -> str:
         lines = [
@@ -84,6 +85,15 @@ class Evaluation:
             recall = [_interval(splits[split]["recall@25"]) for split in ("all", "first", "follow_on")]
             others = [f"{splits['all'][metric]['mean']:.3f}" for metric in ("hit@25", "ndcg@25", "mrr")]
             lines.append(f"| {name} | {' | '.join(recall + others)} |")
+        if self.margins:
+            lines += [
+                "",
+                f"{LEARNED} minus the best baseline of each split, recall@25 round by round (paired bootstrap):",
+            ]
+            lines += [
+                f"- {label}: {m['mean']:+.3f} [{m['low']:+.3f}, {m['high']:+.3f}] over {m['baseline']}"
+                for label, m in zip(("all", "first rounds", "follow-ons"), self.margins.values(), strict=True)
+            ]
         return "\n".join(lines)
 
     def as_json(self) -> str:
@@ -94,6 +104,7 @@ class Evaluation:
                 "until": str(self.until),
                 "rounds": self.rounds,
                 "rankings": self.rankings,
+                "margins": self.margins,
                 "model": model,
             },
             indent=2,
@@ -236,6 +247,19 @@ def summarize(values: list[float], rng: np.random.Generator) -> dict:
 
 
 Ranker = Callable[[HeldOutRound], list[str]]
+LEARNED = "find_investors graph (learned)"
+SPLITS = (("all", lambda _: True), ("first", lambda f: not f), ("follow_on", bool))
+
+
+def lead_over(recalls: dict[str, np.ndarray], follow_on: np.ndarray, baselines: Iterable[str], rng) -> dict:
+    """Per split, the learned ranking's recall@25 minus the best baseline's (by mean), round by round: the
+    same rounds resampled for both, so the interval says whether the lead is more than chance."""
+    leads = {}
+    for split, keep in SPLITS:
+        rows = np.array([keep(f) for f in follow_on], dtype=bool)
+        best = max(baselines, key=lambda name: recalls[name][rows].mean() if rows.any() else 0.0)
+        leads[split] = {"baseline": best, **summarize(list(recalls[LEARNED][rows] - recalls[best][rows]), rng)}
+    return leads
 
 
 def baselines(conn: psycopg.Connection, companies: list[str], seed: int = 0) -> dict[str, Ranker]:
@@ -576,20 +600,25 @@ def evaluate(
     with AlloyDBResource(url=url).connection() as conn:  # pgvector's types registered, as the CLI's
         rounds = _sample(held_out_rounds(source, cut, until, _history(conn)), max_rounds, seed)
         companies = sorted({round_.company_source_id for round_ in rounds})
+        simple = baselines(conn, companies, seed)
         rankers = {
-            **baselines(conn, companies, seed),
+            **simple,
             "find_investors rerank (seed weights)": find_investors_ranker(conn, cut, rounds, "rerank"),
-            "find_investors graph (learned)": find_investors_ranker(conn, cut, rounds, "graph", model),
+            LEARNED: find_investors_ranker(conn, cut, rounds, "graph", model),
         }
         evaluation = Evaluation(cut, until, len(rounds), model=model)
         rng = np.random.default_rng(seed)
+        recalls = {}
         for name, ranker in rankers.items():
             scores = [(round_.follow_on, score(ranker(round_), round_.answer)) for round_ in rounds]
+            recalls[name] = np.array([s["recall@25"] for _, s in scores])
             evaluation.rankings[name] = {
                 split: {
                     metric: summarize([s[metric] for follow_on, s in scores if keep(follow_on)], rng)
                     for metric in METRICS
                 }
-                for split, keep in (("all", lambda _: True), ("first", lambda f: not f), ("follow_on", bool))
+                for split, keep in SPLITS
             }
+        follow_on = np.array([round_.follow_on for round_ in rounds], dtype=bool)
+        evaluation.margins = lead_over(recalls, follow_on, simple, rng)
     return evaluation

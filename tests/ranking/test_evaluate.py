@@ -9,10 +9,12 @@ import psycopg
 import pytest
 
 from invest_assets.ranking.evaluate import (
+    LEARNED,
     evaluate,
     feedback_examples,
     fit_model,
     held_out_rounds,
+    lead_over,
     ranking_filters,
     score,
     write_as_of_source,
@@ -93,6 +95,23 @@ def test_score_counts_recall_hits_ndcg_and_reciprocal_rank():
     assert score(["x"], {"a"}) == {"recall@25": 0.0, "hit@25": 0.0, "ndcg@25": 0.0, "mrr": 0.0}
 
 
+def test_the_lead_over_the_best_baseline_is_paired_round_by_round():
+    follow_on = np.array([False, False, True, True])
+    recalls = {
+        LEARNED: np.array([0.5, 0.5, 1.0, 0.5]),
+        "popular": np.array([0.0, 0.0, 1.0, 0.5]),  # best on follow-ons: the lead there is nothing
+        "fresh": np.array([0.5, 0.0, 0.0, 0.0]),  # best on first rounds
+    }
+    leads = lead_over(recalls, follow_on, ["popular", "fresh"], np.random.default_rng(0))
+    assert {split: lead["baseline"] for split, lead in leads.items()} == {
+        "all": "popular",
+        "first": "fresh",
+        "follow_on": "popular",
+    }
+    assert leads["follow_on"] == {"baseline": "popular", "mean": 0.0, "low": 0.0, "high": 0.0, "n": 2}
+    assert leads["first"]["mean"] == 0.25 and leads["all"]["mean"] == 0.25
+
+
 def test_the_as_of_source_holds_nothing_from_the_cut_on(tmp_path):
     source = write_source(
         tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
@@ -158,6 +177,7 @@ def test_a_backtest_through_the_build_and_find_investors(tmp_path):
     assert ranking["all"]["recall@25"]["mean"] == 1.0
     assert result.rankings["company's syndicate, then popularity"]["follow_on"]["mrr"]["mean"] == 1.0
     assert "| find_investors graph (learned) | 1.000" in result.markdown()
+    assert set(result.margins) == {"all", "first", "follow_on"} and "paired bootstrap" in result.markdown()
     assert result.model.trained["rounds"] == 3 and result.model.trained["features_as_of"] == "2020-04-01"
 
 
