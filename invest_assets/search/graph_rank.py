@@ -352,6 +352,7 @@ def explain(model: RankingModel, inputs: np.ndarray) -> list[str]:
         "log_region_investments": "backs companies in its region",
         "log_company_rounds": "joined several of its rounds",
         "in_latest_round": "joined its latest round",
+        "check_gap": "writes checks of the size asked",
     }
     by_feature = model.contributions(inputs) @ FEATURE_SHARES
     top = sorted(zip(FEATURES, by_feature, strict=True), key=lambda item: -item[1])[:3]

@@ -176,6 +176,7 @@ def test_the_shipped_model_is_the_documented_fit():
         for feature, by in raised.items():
             candidates[0, FEATURES.index(feature)] += by
         assert model.score(candidates).argmax() == 0, raised
+    assert "writes checks of the size asked" in explain(model, query_inputs(candidates)[0])
     assert RankingModel.from_json(model.to_json()) == model
 
 
