@@ -39,6 +39,8 @@ def test_the_backtest_assets_store_and_serve_the_model_and_show_the_table(db, tm
     quality, model_metadata = metadata["ranking_quality"], metadata["ranking_model"]
     assert "| find_investors graph (learned) | 1.000" in quality["table"].value
     assert quality["recall@25 all: find_investors graph (learned)"].value == 1.0
+    baselines = [v.value for k, v in quality.items() if k.startswith("recall@25 all:") and "find_investors" not in k]
+    assert quality["recall@25 lead over the best baseline: all"].value == pytest.approx(1.0 - max(baselines), abs=1e-4)
     assert quality["test rounds"].value == 3 and quality["cut"].value == str(CUT)
     assert "| existing_investor |" in model_metadata["coefficients"].value
     assert model_metadata["trained on rounds"].value.startswith("2020-04-01 to 2021-01-01 (3 rounds")
