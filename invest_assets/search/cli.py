@@ -165,14 +165,14 @@ def _answer(
         company_texts, graph = company_query(conn, company, filters.as_of, check_size)
         texts = {**company_texts, **texts}  # explicit flags override
     variant = variant or ("graph" if company else "rerank")
-    if not texts:
+    if not texts and not (company and variant == "graph"):  # a company's graph ranks without text
         raise InvalidRequest(f"give at least one query text: {', '.join(f'--{d}-text' for d in DIMENSIONS)}")
     if weights and variant == "rerank" and not set(texts) <= set(weights):
         raise InvalidRequest(f"--weights: no weight for {sorted(set(texts) - set(weights))}")
     result = find_investors(
         conn, embedder, texts, filters, user=user, variant=variant, weights=weights, limit=limit, graph=graph
     )
-    hints = [] if result.investors else empty_result_hints(conn, filters, result.candidate_dimension)
+    hints = [] if result.investors or not texts else empty_result_hints(conn, filters, result.candidate_dimension)
     return result, hints
 
 
@@ -243,7 +243,7 @@ def _print(result, hints) -> None:
         why = f"  ({'; '.join(investor['explanation'])})" if investor.get("explanation") else ""
         click.echo(
             f"{rank:3d}. {'score' if graph_scores else 'distance'} {investor['final_score']:.4f}  "
-            f"{investor['name']} ({investor['source_id']})  [{per_dimension}]  "
+            f"{investor['name']} ({investor['source_id']})  {f'[{per_dimension}]  ' if per_dimension else ''}"
             f"{', '.join(investor['focus_sectors'] or [])}{why}"
         )
 

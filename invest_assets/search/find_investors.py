@@ -158,7 +158,7 @@ def ensure_same_model(conn: psycopg.Connection, model_ids: dict[str, int]) -> No
     is embedded (and paid for). Checked once per process for each set of serving models: vectors of
     a serving model are only replaced by a re-embed, which serves the new model."""
     key = (database_key(conn), tuple(sorted(model_ids.items())))
-    if key in _models_with_vectors:
+    if not model_ids or key in _models_with_vectors:
         return
     _check_vectors_of(conn, model_ids)
     _models_with_vectors.add(key)
@@ -328,24 +328,28 @@ def search(
     and result field; the caller's ``runs`` row."""
     texts = {d: t for d, t in texts.items() if t and t.strip()}
     unknown = set(texts) - set(DIMENSIONS)
-    if unknown or not texts:
+    by_company = variant == "graph" and graph is not None and graph.company_id is not None
+    if unknown or not (texts or by_company):  # a company's graph can rank without text
         raise ValueError(f"query texts must be for some of {DIMENSIONS}; got {sorted(texts) or 'none'}")
     if variant not in VARIANTS:
         raise ValueError(f"variant is one of {', '.join(VARIANTS)}")
     dimensions = [d for d in DIMENSIONS if d in texts]
-    candidate = dimensions[0]  # sector when it has text, as in the seed
+    candidate = dimensions[0] if dimensions else None  # sector when it has text, as in the seed
     page = limit or (CANDIDATES if variant == "single" else 25)
     wanted = page if variant == "single" else CANDIDATES
     estimate_where, estimate_params = filter_sql(filters, candidate, None)
     with conn.pipeline():
         set_statement_timeout(conn)
-        if variant != "graph":
+        if variant != "graph":  # the graph variant chooses no scan
             set_index_scan(conn, hnsw, wanted)
-        estimate = conn.execute(
-            sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM investors WHERE {}").format(estimate_where), estimate_params
-        )
-        indexed = conn.execute(ANN_INDEX_EXISTS, ("investors", INVESTOR_TARGETS[candidate].column_name("embedding")))
-        table_rows = conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'investors'::regclass")
+            estimate = conn.execute(
+                sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM investors WHERE {}").format(estimate_where),
+                estimate_params,
+            )
+            indexed = conn.execute(
+                ANN_INDEX_EXISTS, ("investors", INVESTOR_TARGETS[candidate].column_name("embedding"))
+            )
+            table_rows = conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'investors'::regclass")
         served = serving_embedders(conn, embedder, dimensions)
     model_ids = {d: model_id for d, (model_id, _) in served.items()}
     ensure_same_model(conn, model_ids)

@@ -220,9 +220,7 @@ WITH company_rounds AS (
   WHERE q.id = %(company)s AND (%(as_of)s::date IS NULL OR e.announced_at < %(as_of)s::date)
   GROUP BY e.investor_id
 ), nearest AS (
-  SELECT id AS investor_id FROM investors
-  WHERE deleted_at IS NULL AND {candidate_model} = %(candidate_model)s
-  ORDER BY {candidate_embedding} <=> %(candidate_query)s LIMIT %(per_source)s
+  {nearest}
 ), popular AS (
   SELECT id AS investor_id FROM investors WHERE deleted_at IS NULL AND total_investments > 0
   ORDER BY total_investments DESC, id LIMIT %(per_source)s
@@ -234,7 +232,7 @@ WITH company_rounds AS (
          LIMIT %(per_source)s)
   UNION (SELECT investor_id FROM local_backing ORDER BY in_region DESC, investor_id LIMIT %(per_source)s)
 )
-SELECT v.id, {distances}, v.total_investments, coalesce(v.authority_score, 0),
+SELECT v.id{distances}, v.total_investments, coalesce(v.authority_score, 0),
        (COALESCE(%(as_of)s::date, current_date) - v.last_invested_at) / 365.25,
        coalesce(s.strength, 0), e.investor_id IS NOT NULL, coalesce(n.n, 0), coalesce(a.n, 0),
        coalesce(n.recent, 0), coalesce(l.in_city, 0), coalesce(l.in_region, 0), coalesce(e.rounds, 0),
@@ -259,8 +257,8 @@ def candidate_features(
     where_params: dict,
 ) -> tuple[list[int], np.ndarray]:
     """Candidate ids and their FEATURES rows for one query (filters as ``where`` on investors ``v``)."""
-    distances = sql.SQL(", ").join(
-        sql.SQL("CASE WHEN v.{m} = {model} THEN v.{e} <=> {query} END").format(
+    distances = sql.SQL("").join(
+        sql.SQL(", CASE WHEN v.{m} = {model} THEN v.{e} <=> {query} END").format(
             m=INVESTOR_TARGETS[d].column("model_id"),
             e=INVESTOR_TARGETS[d].column("embedding"),
             model=sql.Placeholder(f"model_{d}"),
@@ -268,20 +266,13 @@ def candidate_features(
         )
         for d in vectors
     )
-    statement = sql.SQL(CANDIDATES).format(
-        distances=distances,
-        filters=where,
-        candidate_model=INVESTOR_TARGETS[candidate].column("model_id"),
-        candidate_embedding=INVESTOR_TARGETS[candidate].column("embedding"),
-    )
+    statement = sql.SQL(CANDIDATES).format(distances=distances, filters=where, nearest=_nearest(candidate))
     params = {
         **where_params,
         "company": query.company_id,
         "as_of": query.as_of,
         "sectors": query.sectors,
         "per_source": PER_SOURCE,
-        "candidate_model": model_ids[candidate],
-        "candidate_query": Vector(vectors[candidate]),
         **{f"q_{d}": Vector(v) for d, v in vectors.items()},
         **{f"model_{d}": model_ids[d] for d in vectors},
     }
@@ -327,6 +318,21 @@ def candidate_features(
     return ids, features
 
 
+def _nearest(candidate: str | None) -> sql.Composable:
+    """The pool of the nearest by the candidate dimension's text; none for a query without text."""
+    if candidate is None:
+        return sql.SQL("SELECT NULL::bigint AS investor_id WHERE false")
+    return sql.SQL(
+        "SELECT id AS investor_id FROM investors WHERE deleted_at IS NULL AND {model} = {model_id}"
+        " ORDER BY {embedding} <=> {query} LIMIT %(per_source)s"
+    ).format(
+        model=INVESTOR_TARGETS[candidate].column("model_id"),
+        model_id=sql.Placeholder(f"model_{candidate}"),
+        embedding=INVESTOR_TARGETS[candidate].column("embedding"),
+        query=sql.Placeholder(f"q_{candidate}"),
+    )
+
+
 UNKNOWN_CHECK_GAP = 1.5  # about a factor of 4.5: neither a fit nor a misfit
 
 
@@ -356,7 +362,12 @@ def explain(model: RankingModel, inputs: np.ndarray) -> list[str]:
     }
     by_feature = model.contributions(inputs) @ FEATURE_SHARES
     top = sorted(zip(FEATURES, by_feature, strict=True), key=lambda item: -item[1])[:3]
-    return [words.get(name, f"close on {name.removesuffix('_distance')}") for name, value in top if value > 0]
+    return [
+        words.get(name, f"close on {name.removesuffix('_distance')}")
+        for name, value in top
+        if value > 0
+        and not (name in TEXT_FEATURES and inputs[FEATURES.index(name)] >= 1.0)  # 1: no text to be close to
+    ]
 
 
 def _feature_shares() -> np.ndarray:

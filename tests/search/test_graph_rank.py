@@ -8,8 +8,10 @@ from datetime import date
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from dagster import materialize
 
+from invest_assets.cli import cli
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.embeddings.assets import embedding_assets
@@ -37,6 +39,7 @@ COMPANIES = [
     {"source_id": "target", "name": "Target Pay", "sectors": '["fintech"]', "hq_country": "US"},
     *({"source_id": f"o{n}", "name": f"Other {n}", "sectors": '["consumer"]', "hq_country": "US"} for n in range(6)),
     {"source_id": "f0", "name": "Fin Zero", "sectors": '["fintech"]', "hq_country": "US"},
+    {"source_id": "bare", "name": "Bare Co"},  # no sector, no country: no query text
 ]
 INVESTORS = [{"source_id": s, "name": s.title(), "kind": "firm"} for s in ("anchor", "partner", "stranger")]
 ROUNDS = [
@@ -52,11 +55,13 @@ ROUNDS = [
         for n in range(6)
     ),
     {"source_id": "s1", "company_source_id": "f0", "round_type": "seed", "announced_at": "2019-09-01"},
+    {"source_id": "b1", "company_source_id": "bare", "round_type": "seed", "announced_at": "2019-10-01"},
 ]
 INVESTMENTS = [
     {"funding_round_source_id": "t1", "investor_source_id": "anchor"},
     *({"funding_round_source_id": f"r{n}", "investor_source_id": i} for n in range(6) for i in ("anchor", "partner")),
     {"funding_round_source_id": "s1", "investor_source_id": "stranger"},
+    {"funding_round_source_id": "b1", "investor_source_id": "anchor"},
 ]
 
 
@@ -107,6 +112,21 @@ def test_the_company_investors_and_their_co_investor_outrank_a_closer_text_stran
     anchor, partner = graph_result.investors[:2]
     assert anchor["features"]["existing_investor"] == 1.0 and "already backs it" in anchor["explanation"]
     assert partner["features"]["log_syndicate"] > 0  # six rounds with the anchor
+
+
+def test_a_company_without_any_query_text_is_ranked_by_its_graph(graph, monkeypatch):
+    monkeypatch.setenv("ALLOYDB_URL", graph.url)
+    query = ["find-investors", "--company", "bare", "--recency-months", "0"]
+    answer = CliRunner().invoke(cli, [*query, "--json"])
+    assert answer.exit_code == 0, answer.output
+    first = json.loads(answer.output)["investors"][0]
+    assert first["source_id"] == "anchor" and first["distances"] == {}  # it backs bare; no text to compare
+    printed = CliRunner().invoke(cli, query).output.splitlines()
+    [anchor] = [line for line in printed if "Anchor (anchor)" in line]
+    assert "already backs it" in anchor and "[" not in anchor  # no distances to print
+    assert not any("close on" in line for line in printed)  # with no text, nothing is close to it
+    refused = CliRunner().invoke(cli, [*query, "--variant", "rerank"])  # text ranks need text
+    assert refused.exit_code == 2 and "give at least one query text" in refused.output
 
 
 def test_the_activity_pools_read_investment_events_as_of_its_last_refresh(graph):
