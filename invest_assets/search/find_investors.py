@@ -337,11 +337,11 @@ def search(
     candidate = dimensions[0] if dimensions else None  # sector when it has text, as in the seed
     page = limit or (CANDIDATES if variant == "single" else 25)
     wanted = page if variant == "single" else CANDIDATES
-    estimate_where, estimate_params = filter_sql(filters, candidate, None)
     with conn.pipeline():
         set_statement_timeout(conn)
         if variant != "graph":  # the graph variant chooses no scan
             set_index_scan(conn, hnsw, wanted)
+            estimate_where, estimate_params = filter_sql(filters, candidate, None)
             estimate = conn.execute(
                 sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM investors WHERE {}").format(estimate_where),
                 estimate_params,

@@ -365,9 +365,16 @@ def explain(model: RankingModel, inputs: np.ndarray) -> list[str]:
     return [
         words.get(name, f"close on {name.removesuffix('_distance')}")
         for name, value in top
-        if value > 0
-        and not (name in TEXT_FEATURES and inputs[FEATURES.index(name)] >= 1.0)  # 1: no text to be close to
+        if value > 0 and not _uninformative(name, inputs[FEATURES.index(name)])
     ]
+
+
+def _uninformative(feature: str, value: float) -> bool:
+    """A feature at its no-information value explains nothing, whatever its part of the score: a distance
+    of 1 (no text, or no vector, to be close to), or the check gap where the check or the range is unknown."""
+    if feature in TEXT_FEATURES:
+        return value >= 1.0
+    return feature == "check_gap" and value == UNKNOWN_CHECK_GAP
 
 
 def _feature_shares() -> np.ndarray:

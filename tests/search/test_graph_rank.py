@@ -23,6 +23,7 @@ from invest_assets.search.find_investors import Filters, company_query, find_inv
 from invest_assets.search.graph_rank import (
     FEATURES,
     INPUTS,
+    TEXT_FEATURES,
     UNKNOWN_CHECK_GAP,
     RankingModel,
     check_gap,
@@ -174,6 +175,22 @@ def test_a_company_query_asks_its_latest_rounds_check_unless_told(graph):
         }
     # o0's one round: $2M from anchor and partner; none before 2019-01-01
     assert asked == {(None, None): 1_000_000, (None, 3_000_000): 3_000_000, (date(2019, 1, 1), None): None}
+
+
+def test_explanations_leave_out_what_the_query_gave_nothing_to_compare():
+    """No text and no check: distances of 1 and an unknown check gap may lift a score against the fit's
+    means, but "close on sector" or "writes checks of the size asked" would be untrue."""
+    candidates = np.tile(np.linspace(0.1, 1.0, len(FEATURES)), (4, 1))
+    candidates[:, : len(TEXT_FEATURES)] = 1.0
+    candidates[:, FEATURES.index("check_gap")] = UNKNOWN_CHECK_GAP
+    candidates[0, FEATURES.index("existing_investor")] = 1.0
+    model = RankingModel(
+        tuple({"sector_distance": -1.0, "check_gap": -1.0, "existing_investor": 0.5}.get(f, 0.0) for f in INPUTS),
+        tuple(2.0 if f in ("sector_distance", "check_gap") else 0.0 for f in INPUTS),  # both lift the score
+        (1.0,) * len(INPUTS),
+        "test-means-above",
+    )
+    assert explain(model, query_inputs(candidates)[0]) == ["already backs it"]
 
 
 def test_check_gap_is_symmetric_in_log_and_unknown_without_a_range_or_a_check():
