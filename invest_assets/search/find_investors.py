@@ -398,7 +398,7 @@ def graph_candidates(
     served = serving_embedders(conn, embedder, dimensions)
     model_ids = {d: model_id for d, (model_id, _) in served.items()}
     vectors, _ = query_vectors({d: texts[d] for d in dimensions}, served)
-    return _graph_features(conn, vectors, model_ids, dimensions[0], filters, graph)
+    return _graph_features(conn, vectors, model_ids, dimensions[0] if dimensions else None, filters, graph)
 
 
 def _graph_features(conn, vectors, model_ids, candidate, filters, graph: GraphQuery):

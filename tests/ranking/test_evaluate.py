@@ -112,6 +112,15 @@ def test_the_lead_over_the_best_baseline_is_paired_round_by_round():
     assert leads["first"]["mean"] == 0.25 and leads["all"]["mean"] == 0.25
 
 
+# a company the source says nothing about but its rounds: fin1 backed it before the cut and again after
+SILENT_COMPANY = {"source_id": "c10", "name": "Company 10"}
+SILENT_ROUNDS = [
+    {"source_id": "r10", "company_source_id": "c10", "announced_at": "2020-07-01"},
+    {"source_id": "f10", "company_source_id": "c10", "announced_at": "2021-06-01"},
+]
+SILENT_INVESTMENTS = [{"funding_round_source_id": r, "investor_source_id": "fin1"} for r in ("r10", "f10")]
+
+
 def test_the_as_of_source_holds_nothing_from_the_cut_on(tmp_path):
     source = write_source(
         tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
@@ -140,14 +149,32 @@ def test_a_follow_on_is_a_round_of_a_company_with_an_investor_before_the_cut(tmp
     assert {r.source_id: r.follow_on for r in held_out} == {"f1": True, "f7": False, "f8": False, "f9": False}
 
 
+def test_a_round_with_no_query_text_is_held_out_for_the_graph_to_rank(tmp_path):
+    """A company with no sector or country, whose round has no type or amount, is still a test round: the
+    graph ranks it by its investors; the text rankings have nothing to search with."""
+    source = write_source(
+        tmp_path / "src",
+        companies=[*COMPANIES, SILENT_COMPANY],
+        investors=INVESTORS,
+        funding_rounds=[*ROUNDS, *SILENT_ROUNDS],
+        investments=[*INVESTMENTS, *SILENT_INVESTMENTS],
+    )
+    held_out = {r.source_id: r for r in held_out_rounds(source, CUT, UNTIL, {"fin1", "fin2", "bio1"})}
+    assert held_out["f10"].texts == {} and held_out["f10"].follow_on and held_out["f10"].answer == {"fin1"}
+
+
 @pytest.mark.slow
 def test_a_backtest_through_the_build_and_find_investors(tmp_path):
     source = write_source(
-        tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
+        tmp_path / "src",
+        companies=[*COMPANIES, SILENT_COMPANY],
+        investors=INVESTORS,
+        funding_rounds=[*ROUNDS, *SILENT_ROUNDS],
+        investments=[*INVESTMENTS, *SILENT_INVESTMENTS],
     )
     workdir = tmp_path / "work"
     try:
-        result = evaluate(source, CUT, UNTIL, workdir, train_months=9)  # learns from r4-r6, built as of r3
+        result = evaluate(source, CUT, UNTIL, workdir, train_months=9)  # learns from r4-r6 and r10, as of r3
         url = _url(workdir)
         with psycopg.connect(url) as conn:  # the planted post-cut rounds did not leak into the build
             assert conn.execute("SELECT max(announced_at) FROM funding_rounds").fetchone()[0] < CUT
@@ -171,14 +198,16 @@ def test_a_backtest_through_the_build_and_find_investors(tmp_path):
     finally:
         for build in ("train", "test"):
             stop_embedded_server(str(workdir / build / "home"))
-    assert result.rounds == 3  # every test round has a known investor; late is not in any answer
+    assert result.rounds == 4  # every test round has a known investor; late is not in any answer
     ranking = result.rankings["find_investors graph (learned)"]
     # a fintech query finds the fintech investors, a biotech one bio1: every answer within the top 25
     assert ranking["all"]["recall@25"]["mean"] == 1.0
     assert result.rankings["company's syndicate, then popularity"]["follow_on"]["mrr"]["mean"] == 1.0
     assert "| find_investors graph (learned) | 1.000" in result.markdown()
     assert set(result.margins) == {"all", "first", "follow_on"} and "paired bootstrap" in result.markdown()
-    assert result.model.trained["rounds"] == 3 and result.model.trained["features_as_of"] == "2020-04-01"
+    assert result.model.trained["rounds"] == 4 and result.model.trained["features_as_of"] == "2020-04-01"
+    # the round with no query text: the graph ranks it by the company's investor, the text variant cannot
+    assert result.rankings["find_investors rerank (seed weights)"]["follow_on"]["recall@25"]["mean"] == 0.5
 
 
 def users_prefer_bio1_for_fintech(conn) -> dict:
