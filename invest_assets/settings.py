@@ -249,12 +249,17 @@ EMBED_BULK_SHARE = _setting(
     "INVEST_EMBED_BULK_SHARE",
     "0.5",
     "A run that will write more than this share of a target's rows with text (and at least "
-    "INVEST_EMBED_BULK_MIN_ROWS) drops the target's ANN index first and builds it once after the writes.",
+    "INVEST_EMBED_BULK_MIN_ROWS) stages its vectors, writes them together at its end and then rebuilds the "
+    "candidate index once.",
     "embeddings",
     float,
 )
 EMBED_BULK_MIN_ROWS = _setting(
-    "INVEST_EMBED_BULK_MIN_ROWS", "1000", "Smaller runs always write through the ANN index.", "embeddings", int
+    "INVEST_EMBED_BULK_MIN_ROWS",
+    "1000",
+    "Smaller runs always write batch by batch, through the candidate index.",
+    "embeddings",
+    int,
 )
 INDEX_BUILD_MEMORY = _setting(
     "INVEST_INDEX_BUILD_MEMORY",

@@ -10,12 +10,10 @@ embedded. A per-target advisory lock keeps two runs from embedding the same
 column at once: the second waits, then finds nothing stale.
 
 A run in which any target will write most of its rows (a first build, a new template
-version) stages its vectors instead and writes them at its end in one UPDATE, then builds
-the table's ANN indexes once (``bulk``): inserting a row into an HNSW graph costs
-milliseconds, and every row an UPDATE rewrites is inserted again into every index of its
-table, whichever column changed. The six investor dimensions run as one step
-(``embed_dimensions``), so a first build of all six rewrites each row once and builds the
-sector index once, not six times.
+version) stages its vectors instead and writes them at its end in one UPDATE, then rebuilds
+the candidate index once (``bulk``): inserting a vector into an HNSW graph costs
+milliseconds, so one build over all of them is far cheaper. The six investor dimensions run
+as one step (``embed_dimensions``), so a first build of all six rewrites each row once.
 """
 
 import time
@@ -33,9 +31,9 @@ from invest_assets.embeddings.rows import next_stale_batch, write_vectors
 from invest_assets.embeddings.staleness import ensure_stale_index, live_and_stale
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.usage import check_budget, embedding_estimate_usd, record_embedding
-from invest_assets.vectors.indexes import drop_ann_indexes, ensure_ann_index
+from invest_assets.vectors.indexes import drop_ann_indexes, refresh_ann_index
 from invest_assets.vectors.models import serving_embedders
-from invest_assets.vectors.targets import target
+from invest_assets.vectors.targets import embedding_lock_key, target
 
 # Rows per committed batch (INVEST_EMBED_BATCH_ROWS): what a failure can cost, and the
 # unit of resumption. 2,048 is also the OpenAI API's inputs-per-request limit.
@@ -55,7 +53,7 @@ class EmbedReport:
     cost_usd: float = 0.0
     seconds: float = 0.0
     model: str = ""
-    ann_index: str = ""  # set when this run dropped the ANN index for a bulk write and rebuilt it
+    ann_index: str = ""  # set when a bulk write rebuilt the ANN index
     stale_index: str = ""  # whether this run built the stale rows' index (a new serving model)
     openai_batches: int = 0  # Batch API batches whose answers this run wrote
     embedded_ids: list[int] = field(default_factory=list)
@@ -89,11 +87,6 @@ def stale_target(conn: psycopg.Connection, dimension: str, model_id: int, staged
             conn, dimension, model_id, ids, hashes, vectors
         ),
     )
-
-
-def embedding_lock_key(dimension: str) -> str:
-    """The advisory lock that serializes everything writing ``dimension``'s vectors."""
-    return f"invest_assets.embed.{dimension}"
 
 
 def clear_blank_vectors(conn: psycopg.Connection, dimension: str) -> int:
@@ -205,7 +198,7 @@ def embed_dimensions(
 ) -> dict[str, EmbedReport]:
     """Bring each of ``dimensions`` (targets of one table) up to date, in order; returns what was done, by
     dimension. When any of them will write most of its rows, or a killed run staged vectors of theirs, all
-    of them stage their vectors, which are then written together, and the table's ANN indexes built once
+    of them stage their vectors, which are then written together, and their ANN indexes rebuilt once
     (``bulk``)."""
     dimensions = list(dimensions)
     (table,) = {target(d).table for d in dimensions}
@@ -236,9 +229,9 @@ def embed_dimensions(
 
 
 def _write_staged(conn: psycopg.Connection, table: str, reports: dict[str, EmbedReport]) -> None:
-    """Drop the table's ANN indexes, write the staged vectors, and build the indexes once, each step its own
-    transaction (the drop's lock, which stops readers, is held only for the drop); each report says what
-    landed, what was built and how long each took."""
+    """Write the staged vectors and rebuild the ANN indexes once, each step its own transaction (an index on
+    the table itself, the company description's, is dropped first: the write would insert every row into
+    it); each report says what landed, what was built and how long each took."""
     began = time.perf_counter()
     dropped = drop_ann_indexes(conn, table)
     conn.commit()
@@ -246,7 +239,7 @@ def _write_staged(conn: psycopg.Connection, table: str, reports: dict[str, Embed
     release_stage(conn)
     vacuum_written(conn, list(reports))
     written = time.perf_counter()
-    rebuilt = {key: ensure_ann_index(conn, key) for key in sorted(dropped | set(reports))}
+    rebuilt = {key: refresh_ann_index(conn, key) for key in sorted(dropped | set(reports))}
     took = (
         f"bulk write: {sum(landed.values())} staged vectors written in {written - began:.1f} s,"
         f" indexes built in {time.perf_counter() - written:.1f} s; "

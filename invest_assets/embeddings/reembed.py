@@ -21,12 +21,13 @@ from pgvector import Vector
 from psycopg import sql
 
 from invest_assets.embeddings.batches import BatchTarget, embed_by_batches
-from invest_assets.embeddings.incremental import BATCH_ROWS, embedding_lock_key
+from invest_assets.embeddings.incremental import BATCH_ROWS
 from invest_assets.embeddings.partitions import SHARD_COUNT
 from invest_assets.embeddings.staleness import ensure_stale_index
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.resources.usage import record_embedding
-from invest_assets.vectors.targets import INVESTOR_TARGETS
+from invest_assets.vectors.indexes import refresh_ann_index
+from invest_assets.vectors.targets import INVESTOR_TARGETS, embedding_lock_key
 
 # hashint8 is PostgreSQL's own stable hash of a bigint; shifted to be non-negative.
 SHARD_OF_ID = sql.SQL("mod(hashint8(i.id)::bigint + 2147483648, {})").format(sql.Literal(SHARD_COUNT))
@@ -154,6 +155,7 @@ def switch_if_complete(conn: psycopg.Connection, dimension: str, target_id: int,
         )
         for definition in rebuild:
             conn.execute(definition)
+        refresh_ann_index(conn, dimension, commit=False)  # the distinct vectors of the new model
         conn.execute(
             "UPDATE serving_embedding_models SET model_id = %s, since = now() WHERE dimension = %s",
             (target_id, dimension),

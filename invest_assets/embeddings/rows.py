@@ -7,6 +7,8 @@ from psycopg import sql
 
 from invest_assets.embeddings.bulk import unstaged
 from invest_assets.embeddings.staleness import live_and_stale
+from invest_assets.vectors.distinct import has_distinct_table, track_written
+from invest_assets.vectors.indexes import has_ann_index
 from invest_assets.vectors.targets import target
 
 
@@ -38,11 +40,11 @@ def write_vectors(conn: psycopg.Connection, dimension: str, model_id: int, ids, 
             copy.set_types(["int8", "bytea", "vector"])
             for row in zip(ids, hashes, (Vector(v) for v in vectors), strict=True):
                 copy.write_row(row)
-        return cur.execute(
-            sql.SQL(
-                "UPDATE {table} i SET {embedding} = e.embedding, {embedded_hash} = e.text_hash,"
-                " {model_id} = %(model_id)s, {embedded_at} = clock_timestamp()"
-                " FROM embedded e WHERE i.id = e.id AND i.{text_hash} = e.text_hash"
-            ).format(table=target(dimension).table_id, **target(dimension).columns()),
-            {"model_id": model_id},
-        ).rowcount
+        update = sql.SQL(
+            "UPDATE {table} i SET {embedding} = e.embedding, {embedded_hash} = e.text_hash,"
+            " {model_id} = %(model_id)s, {embedded_at} = clock_timestamp()"
+            " FROM embedded e WHERE i.id = e.id AND i.{text_hash} = e.text_hash"
+        ).format(table=target(dimension).table_id, **target(dimension).columns())
+        if has_distinct_table(dimension) and has_ann_index(cur, dimension):
+            return track_written(cur, dimension, model_id, update)
+        return cur.execute(update, {"model_id": model_id}).rowcount

@@ -40,6 +40,7 @@ from invest_assets.search.graph_rank import (
     served_model,
 )
 from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.vectors.distinct import ann_location, walk
 from invest_assets.vectors.indexes import ANN_INDEX_EXISTS
 from invest_assets.vectors.models import serving_embedders
 from invest_assets.vectors.targets import INVESTOR_TARGETS
@@ -204,11 +205,11 @@ def candidate_query(where: sql.Composable, dimension: str, scan: str) -> sql.Com
             "WITH f AS MATERIALIZED (SELECT id, {d} AS distance FROM investors WHERE {w})"
             " SELECT id, distance FROM f ORDER BY distance, id LIMIT %(limit)s"
         ).format(d=distance, w=where)
-    # No sort of its own: under ``set_index_scan`` the ANN index is then the only plan that
-    # needs no Sort node. Ties are broken by id afterwards, in Python.
-    return sql.SQL("SELECT id, {d} AS distance FROM investors WHERE {w} ORDER BY {d} LIMIT %(limit)s").format(
-        d=distance, w=where
-    )
+    # The walk of the distinct vectors' ANN index, joined to their investors: no sort of its own, so under
+    # ``set_index_scan`` the index is the only plan that needs no Sort node. Ties are broken by id
+    # afterwards, in Python.
+    walked = walk(dimension, sql.Placeholder("model_id"), sql.Placeholder("q", sql.PyFormat.BINARY), where)
+    return sql.SQL("{} LIMIT %(limit)s").format(walked)
 
 
 def set_index_scan(conn: psycopg.Connection, hnsw: tuple[int, str], limit: int) -> None:
@@ -346,9 +347,7 @@ def search(
                 sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM investors WHERE {}").format(estimate_where),
                 estimate_params,
             )
-            indexed = conn.execute(
-                ANN_INDEX_EXISTS, ("investors", INVESTOR_TARGETS[candidate].column_name("embedding"))
-            )
+            indexed = conn.execute(ANN_INDEX_EXISTS, ann_location(candidate))
             table_rows = conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'investors'::regclass")
         served = serving_embedders(conn, embedder, dimensions)
     model_ids = {d: model_id for d, (model_id, _) in served.items()}

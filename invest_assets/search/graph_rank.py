@@ -35,6 +35,8 @@ from psycopg import sql
 
 from invest_assets.resources.database import database_key
 from invest_assets.sources.schema import DIMENSIONS
+from invest_assets.vectors.distinct import walk
+from invest_assets.vectors.indexes import has_ann_index
 from invest_assets.vectors.targets import INVESTOR_TARGETS
 
 logger = logging.getLogger(__name__)
@@ -266,7 +268,7 @@ def candidate_features(
         )
         for d in vectors
     )
-    statement = sql.SQL(CANDIDATES).format(distances=distances, filters=where, nearest=_nearest(candidate))
+    statement = sql.SQL(CANDIDATES).format(distances=distances, filters=where, nearest=_nearest(conn, candidate))
     params = {
         **where_params,
         "company": query.company_id,
@@ -318,18 +320,23 @@ def candidate_features(
     return ids, features
 
 
-def _nearest(candidate: str | None) -> sql.Composable:
-    """The pool of the nearest by the candidate dimension's text; none for a query without text."""
+def _nearest(conn: psycopg.Connection, candidate: str | None) -> sql.Composable:
+    """The pool of the nearest by the candidate dimension's text: the walk of its distinct vectors' index
+    where it has one, else the investors' own vectors; none for a query without text."""
     if candidate is None:
         return sql.SQL("SELECT NULL::bigint AS investor_id WHERE false")
+    model, query = sql.Placeholder(f"model_{candidate}"), sql.Placeholder(f"q_{candidate}")
+    if has_ann_index(conn, candidate):
+        walked = walk(candidate, model, query, sql.SQL("investors.deleted_at IS NULL"))
+        return sql.SQL("SELECT id AS investor_id FROM ({} LIMIT %(per_source)s) walked").format(walked)
     return sql.SQL(
         "SELECT id AS investor_id FROM investors WHERE deleted_at IS NULL AND {model} = {model_id}"
         " ORDER BY {embedding} <=> {query} LIMIT %(per_source)s"
     ).format(
         model=INVESTOR_TARGETS[candidate].column("model_id"),
-        model_id=sql.Placeholder(f"model_{candidate}"),
+        model_id=model,
         embedding=INVESTOR_TARGETS[candidate].column("embedding"),
-        query=sql.Placeholder(f"q_{candidate}"),
+        query=query,
     )
 
 

@@ -5,6 +5,8 @@ find_investors takes candidates from one dimension and computes the other distan
 ``INVEST_ANN_DIMENSIONS`` (default ``sector``) lists the candidate dimensions;
 ``invest-assets index`` makes the database match: ScaNN where ``alloydb_scann`` exists
 (AlloyDB), pgvector HNSW (cosine) otherwise, and drops ANN indexes of other dimensions.
+An investor dimension's index is built over its distinct vectors, in a table of their own
+(``distinct``); the company description's on ``companies`` itself.
 
 A ScaNN index is a k-means tree trained on the rows present when it is built, so AlloyDB
 refuses to build one on an empty column: it is built in manual mode with ``num_leaves`` =
@@ -24,7 +26,9 @@ from psycopg import sql
 
 from invest_assets import settings
 from invest_assets.sources.schema import DIMENSIONS
-from invest_assets.vectors.targets import TARGETS, target
+from invest_assets.vectors import distinct
+from invest_assets.vectors.distinct import ann_index_name, ann_location, has_distinct_table
+from invest_assets.vectors.targets import TARGETS, embedding_lock_key, target
 
 SCANN_MIN_ROWS = 1_000
 # pgvector's HNSW build parameters (migration 0032 says why ef_construction is 128).
@@ -42,22 +46,32 @@ SELECT EXISTS (
 """
 
 
-def _ann_indexes(conn: psycopg.Connection, table: str = "investors") -> dict[str, str]:
-    """Each ANN (HNSW or ScaNN) index on ``table``, by name, with the embedding target it indexes."""
+def has_ann_index(conn: psycopg.Connection | psycopg.Cursor, key: str) -> bool:
+    """Whether ``key`` has a valid ANN index. For an investor dimension it also says whether its distinct
+    vectors are kept in step with the investors' (``distinct``): the database, not a process's settings,
+    decides, so every writer and reader agrees."""
+    return conn.execute(ANN_INDEX_EXISTS, ann_location(key)).fetchone()[0]
+
+
+def _ann_indexes(conn: psycopg.Connection) -> dict[str, str]:
+    """Each target's serving ANN (HNSW or ScaNN) index, by target, wherever it is built (``ann_location``)."""
+    locations = {key: ann_location(key) for key in TARGETS}
     rows = conn.execute(
-        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s"
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)"
         " AND (indexdef ILIKE '%% USING hnsw%%' OR indexdef ILIKE '%% USING scann%%')",
-        (table,),
+        (sorted({table for table, _ in locations.values()}),),
     ).fetchall()
-    on_table = [t for t in TARGETS.values() if t.table == table]
     return {
-        name: t.key for name, definition in rows for t in on_table if f"({t.column_name('embedding')}" in definition
+        key: name
+        for table, name, definition in rows
+        for key, (on, column) in locations.items()
+        if on == table and f"({column} " in definition
     }
 
 
 def indexed_dimensions(conn: psycopg.Connection) -> set[str]:
     """Dimensions whose vector column has an ANN index."""
-    return set(_ann_indexes(conn).values())
+    return {key for key in _ann_indexes(conn) if key in DIMENSIONS}
 
 
 def configured_dimensions(setting: str | None = None) -> list[str]:
@@ -80,25 +94,26 @@ def _index_method(conn: psycopg.Connection) -> str:
     return "scann"
 
 
-def _create_statement(conn: psycopg.Connection, method: str, key: str) -> sql.Composed | None:
-    """The CREATE INDEX for target ``key``; None while a ScaNN index has too few rows to train on."""
-    indexed = target(key)
-    column = indexed.column("embedding")
-    name = sql.Identifier(f"{indexed.table}_{indexed.prefix}_ann")
+def _create_statement(conn: psycopg.Connection, method: str, key: str, suffix: str = "") -> sql.Composed | None:
+    """The CREATE INDEX for target ``key`` (on its ``ann_location``, or that table's ``suffix`` twin); None
+    while a ScaNN index has too few rows to train on."""
+    table, column_name = ann_location(key)
+    table, column = sql.Identifier(table + suffix), sql.Identifier(column_name)
+    name = sql.Identifier(ann_index_name(key, suffix))
     if method == "hnsw":
         return sql.SQL("CREATE INDEX {} ON {} USING hnsw ({} {}) WITH (m = {}, ef_construction = {})").format(
             name,
-            indexed.table_id,
+            table,
             column,
-            sql.SQL(f"{_column_type(conn, indexed.table, indexed.column_name('embedding'))}_cosine_ops"),
+            sql.SQL(f"{_column_type(conn, ann_location(key)[0] + suffix, column_name)}_cosine_ops"),
             sql.Literal(HNSW_M),
             sql.Literal(HNSW_EF_CONSTRUCTION),
         )
-    rows = conn.execute(sql.SQL("SELECT count({}) FROM {}").format(column, indexed.table_id)).fetchone()[0]
+    rows = conn.execute(sql.SQL("SELECT count({}) FROM {}").format(column, table)).fetchone()[0]
     if rows < SCANN_MIN_ROWS:
         return None
     return sql.SQL("CREATE INDEX {} ON {} USING scann ({} cosine) WITH (num_leaves = {}, quantizer = 'SQ8')").format(
-        name, indexed.table_id, column, sql.Literal(max(1, round(math.sqrt(rows))))
+        name, table, column, sql.Literal(max(1, round(math.sqrt(rows))))
     )
 
 
@@ -132,17 +147,45 @@ def ensure_ann_index(conn: psycopg.Connection, dimension: str, commit: bool = Tr
     returns what happened (for the embedding asset's metadata)."""
     if not searched_by_ann(dimension):
         return "none: not a candidate dimension"
-    if dimension in _ann_indexes(conn, target(dimension).table).values():
+    if dimension in _ann_indexes(conn):
         return "present"
+    return _build(conn, dimension, commit)
+
+
+def refresh_ann_index(conn: psycopg.Connection, dimension: str, commit: bool = True) -> str:
+    """After a write of most of ``dimension``'s vectors (or their retyping): its distinct vectors rebuilt,
+    indexed and swapped in, or, for a company description, the index built if missing."""
+    if has_distinct_table(dimension) and (searched_by_ann(dimension) or has_ann_index(conn, dimension)):
+        return _build(conn, dimension, commit)
+    return ensure_ann_index(conn, dimension, commit)
+
+
+def _build(conn: psycopg.Connection, dimension: str, commit: bool) -> str:
     method = _index_method(conn)
-    statement = _create_statement(conn, method, dimension)
-    if statement is None:
-        return f"deferred: a {method} index needs {SCANN_MIN_ROWS} vectors"
-    _build_settings(conn)
-    conn.execute(statement)
+    if not has_distinct_table(dimension):
+        statement = _create_statement(conn, method, dimension)
+        if statement is None:
+            return f"deferred: a {method} index needs {SCANN_MIN_ROWS} vectors"
+        _build_settings(conn)
+        conn.execute(statement)
+        if commit:
+            conn.commit()
+        return f"built {method}"
+    # One transaction under the dimension's embedding lock: no write lands in the serving table unseen
+    # between the fill and the swap, and a killed build leaves nothing behind.
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (embedding_lock_key(dimension),))
+        rows = distinct.fill_next(conn, dimension)
+        statement = _create_statement(conn, method, dimension, "_next")
+        if statement is not None:
+            _build_settings(conn)
+            conn.execute(statement)
+        distinct.swap_in(conn, dimension)
     if commit:
         conn.commit()
-    return f"built {method}"
+    if statement is None:
+        return f"deferred: a {method} index needs {SCANN_MIN_ROWS} vectors ({rows} distinct)"
+    return f"built {method} over {rows} distinct vectors"
 
 
 def ann_targets(table: str) -> list[str]:
@@ -160,30 +203,26 @@ def has_vectors(conn: psycopg.Connection, dimension: str) -> bool:
 
 
 def drop_ann_indexes(conn: psycopg.Connection, table: str) -> set[str]:
-    """Drop every ANN index on ``table`` (before a bulk write); returns the targets they indexed."""
-    dropped = _ann_indexes(conn, table)
-    for name in dropped:
+    """Drop every ANN index built on ``table`` itself (before a bulk write; the investor dimensions' are
+    on their distinct vectors, which a write of investors does not touch); returns the targets they indexed."""
+    dropped = {key: name for key, name in _ann_indexes(conn).items() if ann_location(key)[0] == table}
+    for name in dropped.values():
         conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
-    return set(dropped.values())
+    return set(dropped)
 
 
 def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, list[str]]:
-    """Create the missing ANN indexes for ``dimensions`` and drop the others; returns what changed
-    (``deferred``: ScaNN indexes waiting for rows)."""
+    """Create the missing ANN indexes for ``dimensions`` and drop the others' (with their distinct vectors);
+    returns what changed (``deferred``: ScaNN indexes waiting for rows)."""
     present = indexed_dimensions(conn)
     method = _index_method(conn)
-    _build_settings(conn)
-    created, dropped, deferred = [], [], []
-    for dimension in set(dimensions) - present:
-        statement = _create_statement(conn, method, dimension)
-        if statement is None:
-            deferred.append(dimension)
-            continue
-        conn.execute(statement)
-        created.append(dimension)
-    for name, dimension in _ann_indexes(conn).items():
+    created, deferred = [], []
+    for dimension in sorted(set(dimensions) - present):
+        outcome = _build(conn, dimension, commit=False)
+        (deferred if outcome.startswith("deferred") else created).append(dimension)
+    for dimension in DIMENSIONS:
         if dimension not in dimensions:
-            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
-            dropped.append(dimension)
+            distinct.empty(conn, dimension)
     conn.commit()
-    return {"created": sorted(created), "dropped": dropped, "deferred": sorted(deferred), "method": [method]}
+    dropped = sorted(present - set(dimensions))
+    return {"created": created, "dropped": dropped, "deferred": deferred, "method": [method]}

@@ -3,9 +3,10 @@
 
 The database's column types are the setting: ``invest-assets vector-storage halfvec`` converts every
 embedding column of both tables (one table rewrite each, in one transaction) and rebuilds their ANN
-indexes with the matching operator class, and converts the bulk runs' stage (``embedding_stage``) to
-match. Nothing else changes: vectors are written as ``vector`` and cast implicitly on assignment, and a
-query vector is cast implicitly to the column's type, so the same statements serve both.
+indexes with the matching operator class (the investor dimensions' distinct vectors rebuilt in the new
+type), and converts the bulk runs' stage (``embedding_stage``) to match. Nothing else changes: vectors
+are written as ``vector`` and cast implicitly on assignment, and a query vector is cast implicitly to the
+column's type, so the same statements serve both.
 ``docs/benchmarks.md`` has the two side by side.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from invest_assets.vectors.indexes import drop_ann_indexes, ensure_ann_index
+from invest_assets.vectors.indexes import drop_ann_indexes, refresh_ann_index
 from invest_assets.vectors.targets import TARGETS
 
 STORAGE_TYPES = ("vector", "halfvec")
@@ -55,7 +56,7 @@ def set_storage(conn: psycopg.Connection, storage: str) -> dict[str, str]:
                 for key in changes
             )
             conn.execute(sql.SQL("ALTER TABLE {} {}").format(sql.Identifier(table), alters))
-            rebuilt.update({key: ensure_ann_index(conn, key, commit=False) for key in keys})
+            rebuilt.update({key: refresh_ann_index(conn, key, commit=False) for key in keys})
         # A bulk embedding run's stage (embeddings/bulk.py) holds vectors of either table, in the same type.
         conn.execute(
             sql.SQL("ALTER TABLE embedding_stage ALTER COLUMN embedding TYPE {t} USING embedding::{t}").format(

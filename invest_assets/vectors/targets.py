@@ -62,6 +62,11 @@ COMPANY_DESCRIPTION = EmbeddingTarget(
 TARGETS = {**INVESTOR_TARGETS, COMPANY_DESCRIPTION.key: COMPANY_DESCRIPTION}
 
 
+def embedding_lock_key(key: str) -> str:
+    """The advisory lock that serializes everything writing ``key``'s vectors."""
+    return f"invest_assets.embed.{key}"
+
+
 def target(key: str) -> EmbeddingTarget:
     try:
         return TARGETS[key]

@@ -1,8 +1,9 @@
 """A run that writes most of a target's rows stages its vectors, writes them in one UPDATE and builds the
 ANN index once (once for all six dimensions when they run together): the same vectors and the same answers
 as writing through the index. A run killed while embedding leaves the old vectors and index serving, and
-the next run embeds only what was not staged, and frees the stage's disk when it is done; one killed before
-its index build leaves queries answering exactly, and the next run builds the index."""
+the next run embeds only what was not staged, and frees the stage's disk when it is done. The index is
+over the distinct vectors (``vectors/distinct.py``), rebuilt beside the serving one and swapped in: a
+rebuild killed before its swap leaves the serving index answering."""
 
 import re
 
@@ -10,6 +11,7 @@ import pytest
 from dagster import materialize
 
 import invest_assets.embeddings.bulk
+import invest_assets.vectors.distinct
 from invest_assets.core.assets import core_assets
 from invest_assets.core.partitions import all_months_tags
 from invest_assets.embeddings.assets import embedding_assets
@@ -19,13 +21,14 @@ from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource, EmbeddingError
 from invest_assets.resources.local_source import LocalFileSource
 from invest_assets.search.find_investors import Filters, search
-from invest_assets.vectors.indexes import drop_ann_indexes, indexed_dimensions
+from invest_assets.vectors.indexes import indexed_dimensions, refresh_ann_index
 from tests.fakes.openai_server import FakeOpenAI
 from tests.source_files import write_source
 
 N = 300
 WORDS = ["fintech", "payments", "climate", "hardware", "biotech", "lending", "robotics", "insurance", "energy"]
 QUERIES = ["fintech payments lending", "climate hardware energy", "biotech robotics"]
+DISTINCT_SECTOR_TEXTS = 99  # of N: investors share texts, as derived profiles do
 
 
 def investors():
@@ -79,12 +82,14 @@ def test_a_bulk_build_gives_what_writing_through_the_index_gives(tmp_path, new_d
     monkeypatch.setattr(invest_assets.embeddings.bulk, "APPLY_IDS", 64)  # the final write in five id ranges
     bulk = AlloyDBResource(url=new_database_url())
     metadata = build(bulk, directory)
-    # every dimension rewrote most rows: the one step dropped the table's ANN index once and built it once
+    # every dimension rewrote most rows: the one step wrote them together, then rebuilt the sector's distinct
+    # vectors and their index once (the write itself touches no ANN index)
     outcomes = {
         asset: metadata[asset]["ann_index"].value.split("; ") for asset in ("sector_embedding", "signal_embedding")
     }
-    assert outcomes["sector_embedding"][1:] == ["sector: built hnsw"]
-    assert outcomes["signal_embedding"][1:] == ["sector: built hnsw", "signal: none: not a candidate dimension"]
+    sector_built = f"sector: built hnsw over {DISTINCT_SECTOR_TEXTS} distinct vectors"
+    assert outcomes["sector_embedding"][1:] == [sector_built]
+    assert outcomes["signal_embedding"][1:] == ["signal: none: not a candidate dimension"]
     assert outcomes["sector_embedding"][0] == outcomes["signal_embedding"][0]  # the same build, reported by both
     assert re.fullmatch(
         rf"bulk write: {2 * N} staged vectors written in [0-9.]+ s, indexes built in [0-9.]+ s",
@@ -130,7 +135,8 @@ def test_a_killed_bulk_run_leaves_the_old_vectors_and_index_serving_and_the_next
         monkeypatch.setenv("INVEST_EMBED_BULK_MIN_ROWS", "1000")  # no longer a bulk run by size: the stage decides
         report = embed_dimension(conn, openai, "sector", batch_rows=100)
         assert len(fake.inputs) == N - 100  # the staged batch is not embedded again
-        assert report.embedded == N and report.ann_index.endswith(" s; sector: built hnsw")
+        assert report.embedded == N
+        assert report.ann_index.endswith(f" s; sector: built hnsw over {DISTINCT_SECTOR_TEXTS} distinct vectors")
         assert report.current == N and "sector" in indexed_dimensions(conn)
         # the emptied stage truncated, so its deleted vectors' disk is back; the rewritten table vacuumed
         stage_bytes, analyzed = conn.execute(
@@ -140,16 +146,25 @@ def test_a_killed_bulk_run_leaves_the_old_vectors_and_index_serving_and_the_next
         assert stage_bytes < 64 * 1024 and analyzed  # empty files and index metapages, not 1.8 MB of vectors
 
 
-def test_a_run_killed_before_its_index_build_leaves_exact_answers_and_the_next_run_builds_it(db, tmp_path):
-    source = write_source(tmp_path / "s", investors=investors())
-    build(db, source, EmbedderResource())
+def test_a_rebuild_killed_before_its_swap_leaves_the_serving_index_and_the_next_one_replaces_it(
+    db, tmp_path, monkeypatch
+):
+    build(db, write_source(tmp_path / "s", investors=investors()), EmbedderResource())
+    before = state(db)
+
+    def killed(*_):
+        raise KeyboardInterrupt("killed between the new index's build and the swap")
+
     with db.connection() as conn:
-        drop_ann_indexes(conn, "investors")  # what a run killed between its writes and its build leaves
+        monkeypatch.setattr(invest_assets.vectors.distinct, "swap_in", killed)
+        with pytest.raises(KeyboardInterrupt):
+            refresh_ann_index(conn, "sector")
+        conn.rollback()
+        assert state(db) == before  # the serving distinct vectors and their index answer as before
+        leftover = conn.execute("SELECT to_regclass('investor_sector_vectors_next')").fetchone()[0]
+        assert leftover is None  # the build was one transaction: nothing of it is left
+        monkeypatch.undo()
+        conn.execute("CREATE TABLE investor_sector_vectors_next (junk int)")  # as if a build had been cut short
         conn.commit()
-        answer = search(conn, EmbedderResource(), {"sector": "fintech payments"}, Filters())
-        assert answer.scan == "exact" and len(answer.investors) == 25
-    # a run of another dimension of the table builds the missing index
-    signal = build(db, source, EmbedderResource(), selection=["signal_embedding"])["signal_embedding"]
-    assert signal["ann_index"].value == "none: not a candidate dimension; sector: built hnsw"
-    with db.connection() as conn:
-        assert "sector" in indexed_dimensions(conn)
+        assert refresh_ann_index(conn, "sector") == f"built hnsw over {DISTINCT_SECTOR_TEXTS} distinct vectors"
+    assert state(db) == before

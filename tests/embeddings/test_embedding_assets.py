@@ -161,7 +161,7 @@ def test_a_candidate_dimension_gets_its_ann_index_once_it_has_vectors(db, tmp_pa
     monkeypatch.setenv("INVEST_ANN_DIMENSIONS", "sector,signal")
     source = write_source(tmp_path / "src", investors=[investor(i) for i in range(N)])
     built = build(db, source, EmbedderResource(provider="local"))
-    assert built["signal_embedding"]["ann_index"].value == "built hnsw"
+    assert built["signal_embedding"]["ann_index"].value == "built hnsw over 1 distinct vectors"  # one shared text
     assert built["sector_embedding"]["ann_index"].value == "present"  # migration 0002
     assert built["stage_embedding"]["ann_index"].value == "none: not a candidate dimension"
     with db.connection() as conn:

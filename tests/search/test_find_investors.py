@@ -180,7 +180,7 @@ def test_the_reported_scan_is_the_plan_that_runs(investors, filters):
             plan = "\n".join(
                 line for (line,) in candidate_statement(conn, "payments lending", filters, scan, 20, explain=True)
             )
-            assert ("Index Scan using investors_sector_ann" in plan) == walks_index, plan
+            assert ("Index Scan using investor_sector_vectors_ann" in plan) == walks_index, plan
             assert "Bitmap" not in plan or scan == "exact", plan
 
 
@@ -338,7 +338,7 @@ def test_ann_indexes_follow_the_configured_dimensions(investors, database_url, m
         return conn.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (index,)).fetchone()[0]
 
     with investors.connection() as conn:  # the migrations' index, built at 64 and raised by 0032
-        assert build_options(conn, "investors_sector_ann") == ["m=16", "ef_construction=128"]
+        assert build_options(conn, "investor_sector_vectors_ann") == ["m=16", "ef_construction=128"]
     cli = Path(sys.executable).parent / "invest-assets"
     env = dict(os.environ, ALLOYDB_URL=database_url)
     done = subprocess.run(
@@ -351,7 +351,7 @@ def test_ann_indexes_follow_the_configured_dimensions(investors, database_url, m
     )  # the index decides
     with investors.connection() as conn:
         assert indexed_dimensions(conn) == {"signal"}
-        assert build_options(conn, "investors_signal_ann") == ["m=16", "ef_construction=128"]
+        assert build_options(conn, "investor_signal_vectors_ann") == ["m=16", "ef_construction=128"]
         no_index = search(conn, LOCAL, {"sector": "payments"}, Filters(recency_months=None), variant="single")
         indexed = search(conn, LOCAL, {"signal": "mission"}, Filters(recency_months=None), variant="single")
     assert (no_index.scan, indexed.scan) == ("exact", "hnsw-iterative")

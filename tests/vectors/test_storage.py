@@ -34,7 +34,7 @@ def pages(conn) -> list[list[tuple[int, float]]]:
 
 
 def ann_index_definition(conn) -> str:
-    return conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'investors_sector_ann'").fetchone()[0]
+    return conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'investor_sector_vectors_ann'").fetchone()[0]
 
 
 def report_model_id(conn) -> int:
