@@ -408,7 +408,9 @@ def _ids(conn: psycopg.Connection, table: str, source_ids: Iterable[str]) -> dic
 
 
 def _graph_query(company_ids: dict[str, int], round_: HeldOutRound, as_of: date) -> GraphQuery:
-    return GraphQuery(company_ids.get(round_.company_source_id), round_.sectors, as_of, round_.check_usd)
+    return GraphQuery(
+        company_ids.get(round_.company_source_id), round_.sectors, as_of, round_.check_usd, round_.round_type
+    )
 
 
 def ranking_filters(as_of: date) -> Filters:
@@ -453,6 +455,7 @@ def feedback_examples(conn: psycopg.Connection) -> FeedbackExamples:
             tool_input.get("company_sectors") or [],
             filters.as_of,
             tool_input.get("company_check_usd"),
+            tool_input.get("company_stage"),
         )
         ids, features = graph_candidates(conn, embedder, tool_input["thesis"], filters, graph)
         inputs = query_inputs(features)

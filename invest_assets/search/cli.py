@@ -162,7 +162,7 @@ def _answer(
     texts = {d: text for d in DIMENSIONS if (text := texts[dimension_column(d, "text")]) and text.strip()}
     graph = None
     if company:
-        company_texts, graph = company_query(conn, company, filters.as_of, check_size)
+        company_texts, graph = company_query(conn, company, filters.as_of, check_size, stage)
         texts = {**company_texts, **texts}  # explicit flags override
     variant = variant or ("graph" if company else "rerank")
     if not texts and not (company and variant == "graph"):  # a company's graph ranks without text

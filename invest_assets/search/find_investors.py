@@ -464,6 +464,7 @@ def find_investors(
         "company_id": graph.company_id if graph else None,
         "company_sectors": graph.sectors if graph else None,
         "company_check_usd": graph.check_usd if graph else None,
+        "company_stage": graph.stage if graph else None,
     }
     user_id = _user_id(conn, user)
     try:
@@ -563,13 +564,13 @@ def empty_result_hints(conn: psycopg.Connection, filters: Filters, candidate: st
 
 
 def company_query(
-    conn: psycopg.Connection, source_id: str, as_of: date | None, check_usd: int | None = None
+    conn: psycopg.Connection, source_id: str, as_of: date | None, check_usd: int | None = None, stage: str | None = None
 ) -> tuple[dict[str, str], GraphQuery]:
     """The founder's company as a query: its sectors and country as texts in the profiles' words, and
     what the graph knows of it (its id and sectors; its investors before ``as_of`` come from the rounds),
     with the check the founder asks of each investor: ``check_usd`` when given, else its latest round's
     amount per investor (in the backtest that kept follow-ons' recall, 0.585 against 0.588 with the
-    round's own check and 0.583 with none)."""
+    round's own check and 0.583 with none), and the stage it raises (``stage``, a round type) when given."""
     row = conn.execute(
         "SELECT id, coalesce(nullif(sectors, '{}'), array_remove(ARRAY[primary_sector], NULL)), hq_country"
         " FROM companies WHERE source_id = %s AND deleted_at IS NULL",
@@ -584,7 +585,7 @@ def company_query(
     if country:
         texts["geography"] = f"Backs companies in {country_name(country)}."
     return texts, GraphQuery(
-        company_id, list(sectors or []), as_of, check_usd or _latest_check(conn, company_id, as_of)
+        company_id, list(sectors or []), as_of, check_usd or _latest_check(conn, company_id, as_of), stage
     )
 
 

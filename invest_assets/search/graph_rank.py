@@ -10,8 +10,8 @@ so they are as fresh as its last refresh. Features (``FEATURES``): the cosine
 distance on each dimension with query text (1 where the investor has no vector, or the query no
 text), activity, authority, years since its last investment as of the query date, co-investment
 strength with the company's investors, whether it already backed the company (in how many of
-its rounds, and in its latest), its investments in the company's sectors, city and region, and how
-far the asked check lies from the middle of its check range (``check_gap``).
+its rounds, and in its latest), its investments in the company's sectors, city and region and at the
+stage it raises, and how far the asked check lies from the middle of its check range (``check_gap``).
 
 The weights are not hand-set: ``RankingModel`` is fitted (scikit-learn's logistic regression)
 on rounds the database did not see, by ``invest-assets evaluate`` (see ``ranking.evaluate``),
@@ -56,6 +56,7 @@ GRAPH_FEATURES = (
     "log_company_rounds",
     "in_latest_round",
     "check_gap",
+    "log_stage_investments",
 )
 FEATURES = TEXT_FEATURES + GRAPH_FEATURES
 PER_SOURCE = 150
@@ -183,6 +184,7 @@ class GraphQuery:
     sectors: list[str] = field(default_factory=list)
     as_of: date | None = None
     check_usd: float | None = None  # the check asked of each investor, when the founder knows it
+    stage: str | None = None  # the round the company raises (a round type), when known
 
 
 CANDIDATES = """
@@ -233,12 +235,17 @@ WITH company_rounds AS (
   UNION (SELECT investor_id FROM local_backing WHERE in_city > 0 ORDER BY in_city DESC, investor_id
          LIMIT %(per_source)s)
   UNION (SELECT investor_id FROM local_backing ORDER BY in_region DESC, investor_id LIMIT %(per_source)s)
+), at_stage AS (
+  SELECT e.investor_id, count(*) AS n
+  FROM candidates c JOIN investment_events e ON e.investor_id = c.investor_id AND e.round_type = %(stage)s
+  WHERE %(as_of)s::date IS NULL OR e.announced_at < %(as_of)s::date
+  GROUP BY e.investor_id
 )
 SELECT v.id{distances}, v.total_investments, coalesce(v.authority_score, 0),
        (COALESCE(%(as_of)s::date, current_date) - v.last_invested_at) / 365.25,
        coalesce(s.strength, 0), e.investor_id IS NOT NULL, coalesce(n.n, 0), coalesce(a.n, 0),
        coalesce(n.recent, 0), coalesce(l.in_city, 0), coalesce(l.in_region, 0), coalesce(e.rounds, 0),
-       coalesce(e.in_latest, false), v.check_size_min_usd, v.check_size_max_usd
+       coalesce(e.in_latest, false), v.check_size_min_usd, v.check_size_max_usd, coalesce(st.n, 0)
 FROM candidates c
 JOIN investors v ON v.id = c.investor_id AND v.deleted_at IS NULL AND v.active AND {filters}
 LEFT JOIN syndicate s ON s.investor_id = c.investor_id
@@ -246,6 +253,7 @@ LEFT JOIN existing e ON e.investor_id = c.investor_id
 LEFT JOIN in_sector n ON n.investor_id = c.investor_id
 LEFT JOIN recently_active a ON a.investor_id = c.investor_id
 LEFT JOIN local_backing l ON l.investor_id = c.investor_id
+LEFT JOIN at_stage st ON st.investor_id = c.investor_id
 """
 
 
@@ -275,6 +283,7 @@ def candidate_features(
         "as_of": query.as_of,
         "sectors": query.sectors,
         "per_source": PER_SOURCE,
+        "stage": query.stage,
         **{f"q_{d}": Vector(v) for d, v in vectors.items()},
         **{f"model_{d}": model_ids[d] for d in vectors},
     }
@@ -300,6 +309,7 @@ def candidate_features(
             in_latest,
             check_min,
             check_max,
+            at_stage,
         ) = row[1 + len(vectors) :]
         recency = 10.0 if years is None else min(max(float(years), 0.0), 10.0)
         features[i, len(TEXT_FEATURES) :] = (
@@ -316,6 +326,7 @@ def candidate_features(
             math.log1p(company_rounds),
             float(in_latest),
             check_gap(query.check_usd, check_min, check_max),
+            math.log1p(at_stage),
         )
     return ids, features
 
@@ -366,6 +377,7 @@ def explain(model: RankingModel, inputs: np.ndarray) -> list[str]:
         "log_company_rounds": "joined several of its rounds",
         "in_latest_round": "joined its latest round",
         "check_gap": "writes checks of the size asked",
+        "log_stage_investments": "often backs this stage",
     }
     by_feature = model.contributions(inputs) @ FEATURE_SHARES
     top = sorted(zip(FEATURES, by_feature, strict=True), key=lambda item: -item[1])[:3]

@@ -177,6 +177,20 @@ def test_a_company_query_asks_its_latest_rounds_check_unless_told(graph):
     assert asked == {(None, None): 1_000_000, (None, 3_000_000): 3_000_000, (date(2019, 1, 1), None): None}
 
 
+def test_stage_investments_count_earlier_rounds_of_the_stage_raised(graph):
+    def at_stage(conn, stage, as_of=None) -> dict[str, int]:
+        texts, query = company_query(conn, "target", as_of, stage=stage)
+        ids, features = graph_candidates(conn, LOCAL, texts, Filters(recency_months=None, as_of=as_of), query)
+        names = dict(conn.execute("SELECT id, source_id FROM investors").fetchall())
+        column = FEATURES.index("log_stage_investments")
+        return {names[i]: round(math.expm1(row[column])) for i, row in zip(ids, features, strict=True)}
+
+    with graph.connection() as conn:
+        assert at_stage(conn, "seed") == {"anchor": 8, "partner": 6, "stranger": 1}  # every round is a seed
+        assert at_stage(conn, "seed", date(2019, 4, 1)) == {"anchor": 3, "partner": 3, "stranger": 0}
+        assert set(at_stage(conn, "series_a").values()) == set(at_stage(conn, None).values()) == {0}
+
+
 def test_explanations_leave_out_what_the_query_gave_nothing_to_compare():
     """No text and no check: distances of 1 and an unknown check gap may lift a score against the fit's
     means, but "close on sector" or "writes checks of the size asked" would be untrue."""
