@@ -97,15 +97,16 @@ def _index_method(conn: psycopg.Connection) -> str:
 def _create_statement(conn: psycopg.Connection, method: str, key: str, suffix: str = "") -> sql.Composed | None:
     """The CREATE INDEX for target ``key`` (on its ``ann_location``, or that table's ``suffix`` twin); None
     while a ScaNN index has too few rows to train on."""
-    table, column_name = ann_location(key)
-    table, column = sql.Identifier(table + suffix), sql.Identifier(column_name)
+    table_name, column_name = ann_location(key)
+    table_name += suffix
+    table, column = sql.Identifier(table_name), sql.Identifier(column_name)
     name = sql.Identifier(ann_index_name(key, suffix))
     if method == "hnsw":
         return sql.SQL("CREATE INDEX {} ON {} USING hnsw ({} {}) WITH (m = {}, ef_construction = {})").format(
             name,
             table,
             column,
-            sql.SQL(f"{_column_type(conn, ann_location(key)[0] + suffix, column_name)}_cosine_ops"),
+            sql.SQL(f"{_column_type(conn, table_name, column_name)}_cosine_ops"),
             sql.Literal(HNSW_M),
             sql.Literal(HNSW_EF_CONSTRUCTION),
         )
@@ -162,17 +163,22 @@ def refresh_ann_index(conn: psycopg.Connection, dimension: str, commit: bool = T
 
 def _build(conn: psycopg.Connection, dimension: str, commit: bool) -> str:
     method = _index_method(conn)
-    if not has_distinct_table(dimension):
-        statement = _create_statement(conn, method, dimension)
-        if statement is None:
-            return f"deferred: a {method} index needs {SCANN_MIN_ROWS} vectors"
-        _build_settings(conn)
-        conn.execute(statement)
-        if commit:
-            conn.commit()
-        return f"built {method}"
-    # One transaction under the dimension's embedding lock: no write lands in the serving table unseen
-    # between the fill and the swap, and a killed build leaves nothing behind.
+    if has_distinct_table(dimension):
+        return _build_over_distinct(conn, method, dimension, commit)
+    statement = _create_statement(conn, method, dimension)
+    if statement is None:
+        return f"deferred: a {method} index needs {SCANN_MIN_ROWS} vectors"
+    _build_settings(conn)
+    conn.execute(statement)
+    if commit:
+        conn.commit()
+    return f"built {method}"
+
+
+def _build_over_distinct(conn: psycopg.Connection, method: str, dimension: str, commit: bool) -> str:
+    """The dimension's distinct vectors copied, indexed and swapped in, in one transaction under its
+    embedding lock: no write lands in the serving table unseen between the copy and the swap, and a
+    killed build leaves nothing behind."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (embedding_lock_key(dimension),))
         rows = distinct.fill_next(conn, dimension)
