@@ -121,6 +121,16 @@ SILENT_ROUNDS = [
 SILENT_INVESTMENTS = [{"funding_round_source_id": r, "investor_source_id": "fin1"} for r in ("r10", "f10")]
 
 
+def write_source_with_a_silent_company(directory):
+    return write_source(
+        directory,
+        companies=[*COMPANIES, SILENT_COMPANY],
+        investors=INVESTORS,
+        funding_rounds=[*ROUNDS, *SILENT_ROUNDS],
+        investments=[*INVESTMENTS, *SILENT_INVESTMENTS],
+    )
+
+
 def test_the_as_of_source_holds_nothing_from_the_cut_on(tmp_path):
     source = write_source(
         tmp_path / "src", companies=COMPANIES, investors=INVESTORS, funding_rounds=ROUNDS, investments=INVESTMENTS
@@ -152,26 +162,14 @@ def test_a_follow_on_is_a_round_of_a_company_with_an_investor_before_the_cut(tmp
 def test_a_round_with_no_query_text_is_held_out_for_the_graph_to_rank(tmp_path):
     """A company with no sector or country, whose round has no type or amount, is still a test round: the
     graph ranks it by its investors; the text rankings have nothing to search with."""
-    source = write_source(
-        tmp_path / "src",
-        companies=[*COMPANIES, SILENT_COMPANY],
-        investors=INVESTORS,
-        funding_rounds=[*ROUNDS, *SILENT_ROUNDS],
-        investments=[*INVESTMENTS, *SILENT_INVESTMENTS],
-    )
+    source = write_source_with_a_silent_company(tmp_path / "src")
     held_out = {r.source_id: r for r in held_out_rounds(source, CUT, UNTIL, {"fin1", "fin2", "bio1"})}
     assert held_out["f10"].texts == {} and held_out["f10"].follow_on and held_out["f10"].answer == {"fin1"}
 
 
 @pytest.mark.slow
 def test_a_backtest_through_the_build_and_find_investors(tmp_path):
-    source = write_source(
-        tmp_path / "src",
-        companies=[*COMPANIES, SILENT_COMPANY],
-        investors=INVESTORS,
-        funding_rounds=[*ROUNDS, *SILENT_ROUNDS],
-        investments=[*INVESTMENTS, *SILENT_INVESTMENTS],
-    )
+    source = write_source_with_a_silent_company(tmp_path / "src")
     workdir = tmp_path / "work"
     try:
         result = evaluate(source, CUT, UNTIL, workdir, train_months=9)  # learns from r4-r6 and r10, as of r3
