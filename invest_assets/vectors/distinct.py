@@ -49,6 +49,11 @@ def ann_index_name(key: str, suffix: str = "") -> str:
     return f"{table}{suffix}_ann" if has_distinct_table(key) else f"{table}_{target(key).prefix}_ann"
 
 
+def by_vector_index(key: str) -> str:
+    """The btree by which the walk finds the investors of a distinct vector."""
+    return f"investors_{target(key).prefix}_by_vector"
+
+
 def walk(key: str, model: sql.Composable, query: sql.Composable, where: sql.Composable) -> sql.Composed:
     """Investors (``investors``, columns ``id`` and ``distance``) in ``key``'s distance order from ``query``,
     under ``where`` (on investors), by the walk of the distinct vectors of ``model``; no LIMIT."""
@@ -81,11 +86,13 @@ def track_written(conn: psycopg.Connection | psycopg.Cursor, key: str, model_id:
     written = conn.execute(update, {"model_id": model_id}).rowcount
     conn.execute(
         sql.SQL(
-            "INSERT INTO {table} (model_id, text_hash, embedding) SELECT DISTINCT ON (text_hash) %s, text_hash,"
-            " embedding FROM embedded ORDER BY text_hash ON CONFLICT DO NOTHING"
-        ).format(table=table),
+            "INSERT INTO {table} (model_id, text_hash, embedding)"
+            " SELECT DISTINCT ON (e.text_hash) i.{model_id}, e.text_hash, e.embedding FROM embedded e"
+            " JOIN investors i ON i.id = e.id AND i.{hash} = e.text_hash AND i.{model_id} = %s"
+            " ORDER BY e.text_hash ON CONFLICT DO NOTHING"
+        ).format(table=table, hash=columns["embedded_hash"], model_id=columns["model_id"]),
         (model_id,),
-    )
+    )  # only what landed: a row whose text changed meanwhile kept its old vector
     conn.execute(
         sql.SQL(
             "DELETE FROM {table} d USING replaced r WHERE d.model_id = r.model_id AND d.text_hash = r.text_hash"
@@ -134,7 +141,7 @@ def fill_next(conn: psycopg.Connection, key: str) -> int:
     )
     conn.execute(
         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON investors ({}, {})").format(
-            sql.Identifier(f"investors_{target(key).prefix}_by_vector"), columns["embedded_hash"], columns["model_id"]
+            sql.Identifier(by_vector_index(key)), columns["embedded_hash"], columns["model_id"]
         )
     )
     return rows
@@ -162,4 +169,4 @@ def empty(conn: psycopg.Connection, key: str) -> None:
     """Drop ``key``'s ANN index and its distinct vectors (no longer a candidate dimension)."""
     conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(ann_index_name(key))))
     conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(vectors_table(key))))
-    conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(f"investors_{target(key).prefix}_by_vector")))
+    conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(by_vector_index(key))))
