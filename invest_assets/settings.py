@@ -287,6 +287,18 @@ ANN_DIMENSIONS = _setting(
     "Candidate dimensions, comma separated: the ones that get an ANN index.",
     "search",
 )
+ANN_METHOD = _setting(
+    "INVEST_ANN_METHOD",
+    "auto",
+    "The ANN index built: `auto` (ScaNN where `alloydb_scann` exists, HNSW otherwise), `hnsw`, or `ivfflat`"
+    " (pgvector's IVFFlat, built once the vectors are there; it never strands a query in another cluster,"
+    " docs/benchmarks.md#the-candidate-index-on-clustered-vectors).",
+    "search",
+    _choice("auto", "hnsw", "ivfflat"),
+)
+IVFFLAT_PROBES = _setting(
+    "INVEST_IVFFLAT_PROBES", "10", "`ivfflat.probes` of the index path (an `ivfflat` index).", "search", int
+)
 HNSW_EF_SEARCH = _setting("INVEST_HNSW_EF_SEARCH", "100", "`hnsw.ef_search` of the index path.", "search", int)
 HNSW_ITERATIVE_SCAN = _setting(
     "INVEST_HNSW_ITERATIVE_SCAN",

@@ -295,7 +295,8 @@ def similar_companies_command(source_id, limit, as_json):
 @click.command("index")
 @click.option("--dimensions", help="Comma-separated candidate dimensions (default: INVEST_ANN_DIMENSIONS or sector).")
 def index_command(dimensions):
-    """Make the ANN indexes match the candidate dimensions (ScaNN on AlloyDB, HNSW elsewhere)."""
+    """Make the ANN indexes match the candidate dimensions (ScaNN on AlloyDB, HNSW elsewhere, or
+    INVEST_ANN_METHOD's), building again those of another method."""
     from invest_assets.vectors.indexes import SCANN_MIN_ROWS, configured_dimensions, sync_ann_indexes
 
     with _connection() as conn:

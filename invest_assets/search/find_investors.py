@@ -41,7 +41,7 @@ from invest_assets.search.graph_rank import (
 )
 from invest_assets.sources.schema import DIMENSIONS
 from invest_assets.vectors.distinct import ann_location, walk
-from invest_assets.vectors.indexes import ANN_INDEX_EXISTS
+from invest_assets.vectors.indexes import ANN_INDEX_EXISTS, set_walk
 from invest_assets.vectors.models import serving_embedders
 from invest_assets.vectors.targets import INVESTOR_TARGETS
 
@@ -218,10 +218,12 @@ def set_index_scan(conn: psycopg.Connection, hnsw: tuple[int, str], limit: int) 
     # The scan was chosen per query, so the plan must walk the ANN index: every other plan
     # (a btree or GIN scan of the filters, a sequential scan) has to sort by distance. The exact
     # scan sorts either way: with no other plan, enable_sort only prices it.
-    conn.execute(
-        "SELECT set_config('hnsw.iterative_scan', %s, true), set_config('hnsw.ef_search', %s, true),"
-        " set_config('hnsw.max_scan_tuples', %s, true), set_config('enable_sort', 'off', true)",
-        (iterative_scan, str(max(ef_search, limit)), str(HNSW_MAX_SCAN_TUPLES)),
+    set_walk(
+        conn,
+        max(ef_search, limit),
+        iterative_scan,
+        ("hnsw.max_scan_tuples", str(HNSW_MAX_SCAN_TUPLES)),
+        ("enable_sort", "off"),
     )
 
 

@@ -36,7 +36,7 @@ from psycopg import sql
 from invest_assets.resources.database import database_key
 from invest_assets.sources.schema import DIMENSIONS
 from invest_assets.vectors.distinct import walk
-from invest_assets.vectors.indexes import has_ann_index
+from invest_assets.vectors.indexes import has_ann_index, set_walk
 from invest_assets.vectors.targets import INVESTOR_TARGETS
 
 logger = logging.getLogger(__name__)
@@ -331,6 +331,9 @@ def candidate_features(
     return ids, features
 
 
+NEAREST_EF_SEARCH = 40  # pgvector's default hnsw.ef_search, which the pool has always walked with
+
+
 def _nearest(conn: psycopg.Connection, candidate: str | None) -> sql.Composable:
     """The pool of the nearest by the candidate dimension's text: the walk of its distinct vectors' index
     where it has one, else the investors' own vectors; none for a query without text."""
@@ -338,6 +341,7 @@ def _nearest(conn: psycopg.Connection, candidate: str | None) -> sql.Composable:
         return sql.SQL("SELECT NULL::bigint AS investor_id WHERE false")
     model, query = sql.Placeholder(f"model_{candidate}"), sql.Placeholder(f"q_{candidate}")
     if has_ann_index(conn, candidate):
+        set_walk(conn, NEAREST_EF_SEARCH, "off")
         walked = walk(candidate, model, query, sql.SQL("investors.deleted_at IS NULL"))
         return sql.SQL("SELECT id AS investor_id FROM ({} LIMIT %(per_source)s) walked").format(walked)
     return sql.SQL(

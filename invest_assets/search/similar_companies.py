@@ -10,6 +10,7 @@ from __future__ import annotations
 import psycopg
 
 from invest_assets.search.find_investors import InvalidRequest
+from invest_assets.vectors.indexes import set_walk
 
 SIMILAR_SQL = """
 SELECT c.source_id, c.name, c.primary_sector, c.hq_country, c.founded_year, c.status,
@@ -41,10 +42,7 @@ def similar_companies(conn: psycopg.Connection, source_id: str, limit: int = 10)
         )
         raise InvalidRequest(f"{name} ({source_id}) has no description vector yet: {why}")
     with conn.transaction():
-        conn.execute(
-            "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', %s, true)",
-            (str(max(40, limit)),),
-        )
+        set_walk(conn, max(40, limit), "strict_order")
         cur = conn.execute(SIMILAR_SQL, {"id": company_id, "limit": limit})
         columns = [c.name for c in cur.description]
         similar = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]

@@ -4,7 +4,8 @@ find_investors takes candidates from one dimension and computes the other distan
 ~50 rows, so an index on a rerank-only dimension costs writes and buys nothing.
 ``INVEST_ANN_DIMENSIONS`` (default ``sector``) lists the candidate dimensions;
 ``invest-assets index`` makes the database match: ScaNN where ``alloydb_scann`` exists
-(AlloyDB), pgvector HNSW (cosine) otherwise, and drops ANN indexes of other dimensions.
+(AlloyDB), pgvector HNSW (cosine) otherwise, or what ``INVEST_ANN_METHOD`` names (``hnsw``,
+``ivfflat``), and drops ANN indexes of other dimensions.
 An investor dimension's index is built over its distinct vectors, in a table of their own
 (``distinct``); the company description's on ``companies`` itself.
 
@@ -12,7 +13,8 @@ A ScaNN index is a k-means tree trained on the rows present when it is built, so
 refuses to build one on an empty column: it is built in manual mode with ``num_leaves`` =
 sqrt(rows) and the SQ8 quantizer (AlloyDB's production recommendation; the auto-tuned mode
 is a preview feature), and deferred while a dimension has fewer than ``SCANN_MIN_ROWS``
-vectors. Until then find_investors scans that dimension exactly. Each embedding asset calls
+vectors. An IVFFlat index is trained the same way (``lists`` = sqrt(rows)) and deferred alike.
+Until then find_investors scans that dimension exactly. Each embedding asset calls
 ``ensure_ann_index`` after its run, so a candidate dimension's index appears once it has
 vectors, with no manual step.
 """
@@ -30,7 +32,7 @@ from invest_assets.vectors import distinct
 from invest_assets.vectors.distinct import ann_index_name, ann_location, has_distinct_table
 from invest_assets.vectors.targets import TARGETS, embedding_lock_key, target
 
-SCANN_MIN_ROWS = 1_000
+SCANN_MIN_ROWS = 1_000  # of a ScaNN or IVFFlat index: both cluster the rows present at the build
 # pgvector's HNSW build parameters (migration 0032 says why ef_construction is 128).
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
@@ -42,7 +44,7 @@ ANN_INDEX_EXISTS = """
 SELECT EXISTS (
   SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_am am ON am.oid = x.relam
   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-  WHERE i.indrelid = %s::regclass AND i.indisvalid AND am.amname IN ('hnsw', 'scann') AND a.attname = %s)
+  WHERE i.indrelid = %s::regclass AND i.indisvalid AND am.amname IN ('hnsw', 'ivfflat', 'scann') AND a.attname = %s)
 """
 
 
@@ -53,13 +55,27 @@ def has_ann_index(conn: psycopg.Connection | psycopg.Cursor, key: str) -> bool:
     return conn.execute(ANN_INDEX_EXISTS, ann_location(key)).fetchone()[0]
 
 
-def _ann_indexes(conn: psycopg.Connection) -> dict[str, str]:
-    """Each target's serving ANN (HNSW or ScaNN) index, by target, wherever it is built (``ann_location``)."""
+def set_walk(conn: psycopg.Connection, ef_search: int, iterative_scan: str, *more: tuple[str, str]) -> None:
+    """The walk's settings (and ``more``), for the current transaction, whichever index serves: HNSW's beam
+    and iterative scan, IVFFlat's probes (its iterative scan has no strict order)."""
+    walk = [
+        ("hnsw.iterative_scan", iterative_scan),
+        ("hnsw.ef_search", str(ef_search)),
+        ("ivfflat.iterative_scan", "off" if iterative_scan == "off" else "relaxed_order"),
+        ("ivfflat.probes", str(settings.IVFFLAT_PROBES.value())),
+        *more,
+    ]
+    conn.execute(
+        "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(walk)), [part for pair in walk for part in pair]
+    )
+
+
+def _ann_indexes(conn: psycopg.Connection, method: str = "hnsw|ivfflat|scann") -> dict[str, str]:
+    """Each target's serving ANN index (of ``method``), by target, wherever it is built (``ann_location``)."""
     locations = {key: ann_location(key) for key in TARGETS}
     rows = conn.execute(
-        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)"
-        " AND (indexdef ILIKE '%% USING hnsw%%' OR indexdef ILIKE '%% USING scann%%')",
-        (sorted({table for table, _ in locations.values()}),),
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) AND indexdef ~ %s",
+        (sorted({table for table, _ in locations.values()}), f" USING ({method}) "),
     ).fetchall()
     return {
         key: name
@@ -69,9 +85,9 @@ def _ann_indexes(conn: psycopg.Connection) -> dict[str, str]:
     }
 
 
-def indexed_dimensions(conn: psycopg.Connection) -> set[str]:
-    """Dimensions whose vector column has an ANN index."""
-    return {key for key in _ann_indexes(conn) if key in DIMENSIONS}
+def indexed_dimensions(conn: psycopg.Connection, method: str = "hnsw|ivfflat|scann") -> set[str]:
+    """Dimensions whose vector column has an ANN index (of ``method``)."""
+    return {key for key in _ann_indexes(conn, method) if key in DIMENSIONS}
 
 
 def configured_dimensions(setting: str | None = None) -> list[str]:
@@ -87,7 +103,10 @@ def configured_dimensions(setting: str | None = None) -> list[str]:
 
 
 def _index_method(conn: psycopg.Connection) -> str:
-    """ScaNN where alloydb_scann exists (installing it), HNSW otherwise."""
+    """The method ``INVEST_ANN_METHOD`` names; for ``auto`` ScaNN where alloydb_scann exists (installing
+    it), HNSW otherwise."""
+    if settings.ANN_METHOD.value() != "auto":
+        return settings.ANN_METHOD.value()
     if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'alloydb_scann'").fetchone() is None:
         return "hnsw"
     conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann")
@@ -96,30 +115,35 @@ def _index_method(conn: psycopg.Connection) -> str:
 
 def _create_statement(conn: psycopg.Connection, method: str, key: str, suffix: str = "") -> sql.Composed | None:
     """The CREATE INDEX for target ``key`` (on its ``ann_location``, or that table's ``suffix`` twin); None
-    while a ScaNN index has too few rows to train on."""
+    while a ScaNN or IVFFlat index has too few rows to train on."""
     table_name, column_name = ann_location(key)
     table_name += suffix
     table, column = sql.Identifier(table_name), sql.Identifier(column_name)
     name = sql.Identifier(ann_index_name(key, suffix))
+    operator_class = sql.SQL(f"{_column_type(conn, table_name, column_name)}_cosine_ops")
     if method == "hnsw":
         return sql.SQL("CREATE INDEX {} ON {} USING hnsw ({} {}) WITH (m = {}, ef_construction = {})").format(
             name,
             table,
             column,
-            sql.SQL(f"{_column_type(conn, table_name, column_name)}_cosine_ops"),
+            operator_class,
             sql.Literal(HNSW_M),
             sql.Literal(HNSW_EF_CONSTRUCTION),
         )
     rows = conn.execute(sql.SQL("SELECT count({}) FROM {}").format(column, table)).fetchone()[0]
     if rows < SCANN_MIN_ROWS:
         return None
+    if method == "ivfflat":
+        return sql.SQL("CREATE INDEX {} ON {} USING ivfflat ({} {}) WITH (lists = {})").format(
+            name, table, column, operator_class, sql.Literal(round(math.sqrt(rows)))
+        )
     return sql.SQL("CREATE INDEX {} ON {} USING scann ({} cosine) WITH (num_leaves = {}, quantizer = 'SQ8')").format(
         name, table, column, sql.Literal(max(1, round(math.sqrt(rows))))
     )
 
 
 def _column_type(conn: psycopg.Connection, table: str, column: str) -> str:
-    """``vector`` or ``halfvec`` (``vectors/storage.py``): the HNSW operator class follows it."""
+    """``vector`` or ``halfvec`` (``vectors/storage.py``): the HNSW and IVFFlat operator classes follow it."""
     return conn.execute(
         "SELECT atttypid::regtype::text FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
         (table, column),
@@ -218,12 +242,13 @@ def drop_ann_indexes(conn: psycopg.Connection, table: str) -> set[str]:
 
 
 def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, list[str]]:
-    """Create the missing ANN indexes for ``dimensions`` and drop the others' (with their distinct vectors);
-    returns what changed (``deferred``: ScaNN indexes waiting for rows)."""
+    """Create the missing ANN indexes for ``dimensions`` (building again those of another method than the
+    configured one) and drop the others' (with their distinct vectors); returns what changed (``deferred``:
+    ScaNN or IVFFlat indexes waiting for rows)."""
     present = indexed_dimensions(conn)
     method = _index_method(conn)
     created, deferred = [], []
-    for dimension in sorted(set(dimensions) - present):
+    for dimension in sorted(set(dimensions) - indexed_dimensions(conn, method)):
         outcome = _build(conn, dimension, commit=False)
         (deferred if outcome.startswith("deferred") else created).append(dimension)
     for dimension in DIMENSIONS:
