@@ -12,20 +12,16 @@ second client; queries that share nothing scale with the server's cores.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from bench.bench_find_investors import SELECTIVITY_TAGS, load, texts_for
-from invest_assets.resources.database import apply_migrations, embedded_server_url, stop_embedded_server
+from bench.bench_find_investors import SELECTIVITY_TAGS, loaded, texts_for
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.find_investors import Filters, find_investors
-from invest_assets.vectors.indexes import HNSW_EF_CONSTRUCTION, HNSW_M
 
 EMBEDDER = EmbedderResource(provider="local")
 # Half the rows pass: far more than an exact scan is cheaper for, so queries take the HNSW path.
@@ -76,22 +72,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
     queries = texts_for(np.random.default_rng(7), args.queries)["sector"]
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        url = embedded_server_url(str(home), database="bench")
-        apply_migrations(url)
-        try:
-            load(url, args.investors, EMBEDDER, HNSW_M, HNSW_EF_CONSTRUCTION)
-            print(f"statements per find_investors call (rerank, 3 dimensions): {statements_per_query(url, queries[0])}")
-            print("| clients | queries/s | vs 1 client |")
-            print("|---|---|---|")
-            baseline = None
-            for clients in args.clients:
-                rate = queries_per_second(url, queries, clients)
-                baseline = baseline or rate
-                print(f"| {clients} | {rate:.1f} | {rate / baseline:.2f}x |", flush=True)
-        finally:
-            stop_embedded_server(str(home))
+    with loaded(args.investors, EMBEDDER) as url:
+        print(f"statements per find_investors call (rerank, 3 dimensions): {statements_per_query(url, queries[0])}")
+        print("| clients | queries/s | vs 1 client |")
+        print("|---|---|---|")
+        baseline = None
+        for clients in args.clients:
+            rate = queries_per_second(url, queries, clients)
+            baseline = baseline or rate
+            print(f"| {clients} | {rate:.1f} | {rate / baseline:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

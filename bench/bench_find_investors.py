@@ -7,7 +7,10 @@ choice of scan, the query embedding and the ``runs`` row included), then through
 index (iterative scan) and as an exact scan, in the same run, for the single-vector and the
 six-vector variants; recall@25 compares the index's page with the exact page. With ``--storage vector
 halfvec`` the same rows are then converted to halfvec (``invest-assets vector-storage``) and measured again,
-the whole calls' recall taken against the float4 exact pages.
+the whole calls' recall taken against the float4 exact pages. With ``--ann-method hnsw ivfflat`` the
+candidate index is then built again as IVFFlat (``INVEST_ANN_METHOD``, ``refresh_ann_index``) and measured
+again (the forced walks' ef_search and iterative scan columns are HNSW's; IVFFlat walks with
+``INVEST_IVFFLAT_PROBES`` probes, relaxed order).
 
     .venv/bin/python -m bench.bench_find_investors --investors 100000 --queries 30 --storage vector halfvec
 """
@@ -16,8 +19,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +31,7 @@ import psycopg
 from pgvector import Vector
 from pgvector.psycopg import register_vector
 
+from invest_assets import settings
 from invest_assets.resources.database import apply_migrations, embedded_server_url, stop_embedded_server
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.checks import page_recall
@@ -39,7 +46,7 @@ from invest_assets.search.find_investors import (
 from invest_assets.sources.schema import DIMENSIONS, dimension_column
 from invest_assets.tools.sample_data import SECTORS
 from invest_assets.vectors import distinct
-from invest_assets.vectors.indexes import HNSW_EF_CONSTRUCTION, HNSW_M, ensure_ann_index
+from invest_assets.vectors.indexes import HNSW_EF_CONSTRUCTION, HNSW_M, ensure_ann_index, refresh_ann_index
 from invest_assets.vectors.models import register_model
 from invest_assets.vectors.storage import STORAGE_TYPES, set_storage, storage_types
 
@@ -98,6 +105,22 @@ def load(url: str, n: int, embedder: EmbedderResource, m: int, ef_construction: 
     # which the exact scan's heap reads would otherwise step over and set hint bits on.
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE investors")
+
+
+@contextmanager
+def loaded(
+    investors: int, embedder: EmbedderResource, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION
+) -> Iterator[str]:
+    """The URL of a database of a temporary embedded server, holding ``load``'s investors."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        url = embedded_server_url(str(home), database="bench")
+        apply_migrations(url)
+        try:
+            load(url, investors, embedder, m, ef_construction)
+            yield url
+        finally:
+            stop_embedded_server(str(home))
 
 
 def query_texts(text: str, variant: str) -> dict[str, str]:
@@ -178,8 +201,18 @@ def measure(conn, embedder, queries, tag, variant, hnsw):
     return percentiles, np.mean(recalls), np.mean(tie_recalls), completed_exactly
 
 
-def report(conn, embedder, queries, storage, truth, args) -> None:
-    """One storage's tables: its conversion (after the first), sizes, whole calls, both scans forced."""
+def use_method(conn, method: str) -> None:
+    """The candidate index built again by ``method``, as ``invest-assets index`` would with INVEST_ANN_METHOD."""
+    conn.commit()  # ends the last search's transaction, and with it its statement timeout
+    os.environ[settings.ANN_METHOD.name] = method
+    started = time.perf_counter()
+    outcome = refresh_ann_index(conn, "sector")
+    print(f"\n{outcome}: {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def report(conn, embedder, queries, storage, method, truth, args) -> None:
+    """One storage's and index's tables: its conversion (after the first), sizes, whole calls, both scans
+    forced."""
     conn.commit()  # ends the transaction of the last search, and with it the statement timeout it set
     if storage != storage_types(conn)["sector"].split("(")[0]:
         started = time.perf_counter()
@@ -195,14 +228,14 @@ def report(conn, embedder, queries, storage, truth, args) -> None:
             f"\nconverted to {storage} (table rewrite, distinct vectors rebuilt): {converted:.1f} s;"
             f" the rebuild alone: {built:.1f} s"
         )
-    print(f"\n{storage}: {sizes(conn)}\n")
+    print(f"\n{storage}, {method}: {sizes(conn)}\n")
     print("| storage | variant | filter keeps | whole call p50 / p95 ms | scan chosen | recall@25 vs float4 exact |")
     print("|---|---|---|---|---|---|")
     for variant in ("single", "rerank"):
         for label, (tag, _) in SELECTIVITY_TAGS.items():
             p50, p95, scans, recall = whole_calls(conn, embedder, queries, tag, variant, truth)
             print(
-                f"| {storage} | {variant} | {label} | {p50:.1f} / {p95:.1f} | {', '.join(sorted(scans))} "
+                f"| {storage} {method} | {variant} | {label} | {p50:.1f} / {p95:.1f} | {', '.join(sorted(scans))} "
                 f"| {recall:.3f} |",
                 flush=True,
             )
@@ -254,24 +287,26 @@ def main() -> None:
         choices=list(STORAGE_TYPES),
         help="vector storages to measure in turn, converting the same rows (vectors/storage.py)",
     )
+    parser.add_argument(
+        "--ann-method",
+        nargs="+",
+        default=["hnsw"],
+        choices=["hnsw", "ivfflat"],
+        help="candidate indexes to measure in turn, the first built by the bench (m, ef_construction)",
+    )
     args = parser.parse_args()
     embedder = EmbedderResource(provider="local")
     rng = np.random.default_rng(7)
     queries = texts_for(rng, args.queries)["sector"]
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        url = embedded_server_url(str(home), database="bench")
-        apply_migrations(url)
-        try:
-            load(url, args.investors, embedder, args.m, args.ef_construction)
-            with psycopg.connect(url) as conn:
-                register_vector(conn)
-                truth = exact_pages(conn, embedder, queries)
-                conn.commit()
-                for storage in args.storage:
-                    report(conn, embedder, queries, storage, truth, args)
-        finally:
-            stop_embedded_server(str(home))
+    with loaded(args.investors, embedder, args.m, args.ef_construction) as url, psycopg.connect(url) as conn:
+        register_vector(conn)
+        truth = exact_pages(conn, embedder, queries)
+        conn.commit()
+        for method in args.ann_method:
+            if method != "hnsw":
+                use_method(conn, method)
+            for storage in args.storage:
+                report(conn, embedder, queries, storage, method, truth, args)
 
 
 if __name__ == "__main__":
