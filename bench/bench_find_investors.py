@@ -176,7 +176,7 @@ def sizes(conn) -> str:
     ).fetchone()
     return (
         f"investors with its TOAST and indexes {table / 2**30:.2f} GiB, the distinct sector vectors"
-        f" {vectors / 2**20:.0f} MiB, their HNSW index {index / 2**20:.0f} MiB"
+        f" {vectors / 2**20:.0f} MiB, their ANN index {index / 2**20:.0f} MiB"
     )
 
 
