@@ -63,7 +63,8 @@ def test_an_ivfflat_index_over_clustered_vectors_is_walked_with_its_probes(db, m
         assert f"lists='{round(distinct**0.5)}'" in definition
         assert has_ann_index(conn, "sector") and in_step(conn)
 
-        where, params = filter_sql(Filters(recency_months=None), "sector", 1)
+        model_id = conn.execute("SELECT max(sector_model_id) FROM investors").fetchone()[0]
+        where, params = filter_sql(Filters(recency_months=None), "sector", model_id)
         with conn.transaction():
             set_index_scan(conn, (40, "strict_order"), 25)
             assert conn.execute("SELECT current_setting('ivfflat.probes')").fetchone()[0] == "10"
