@@ -297,11 +297,11 @@ def similar_companies_command(source_id, limit, as_json):
 def index_command(dimensions):
     """Make the ANN indexes match the candidate dimensions (ScaNN on AlloyDB, HNSW elsewhere, or
     INVEST_ANN_METHOD's), building again those of another method."""
-    from invest_assets.vectors.indexes import SCANN_MIN_ROWS, configured_dimensions, sync_ann_indexes
+    from invest_assets.vectors.indexes import TRAINING_MIN_ROWS, configured_dimensions, sync_ann_indexes
 
     with _connection() as conn:
         changes = sync_ann_indexes(conn, configured_dimensions(dimensions))
-    deferred = changes["deferred"] and f"; deferred until they have {SCANN_MIN_ROWS} vectors: {changes['deferred']}"
+    deferred = changes["deferred"] and f"; deferred until they have {TRAINING_MIN_ROWS} vectors: {changes['deferred']}"
     click.echo(
         f"{changes['method'][0]} indexes: created {changes['created'] or 'none'}, "
         f"dropped {changes['dropped'] or 'none'}{deferred or ''}"

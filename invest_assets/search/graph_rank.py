@@ -35,8 +35,8 @@ from psycopg import sql
 
 from invest_assets.resources.database import database_key
 from invest_assets.sources.schema import DIMENSIONS
-from invest_assets.vectors.distinct import walk
-from invest_assets.vectors.indexes import has_ann_index, set_walk
+from invest_assets.vectors.distinct import ann_location, walk
+from invest_assets.vectors.indexes import ANN_INDEX_EXISTS, set_walk
 from invest_assets.vectors.targets import INVESTOR_TARGETS
 
 logger = logging.getLogger(__name__)
@@ -340,8 +340,10 @@ def _nearest(conn: psycopg.Connection, candidate: str | None) -> sql.Composable:
     if candidate is None:
         return sql.SQL("SELECT NULL::bigint AS investor_id WHERE false")
     model, query = sql.Placeholder(f"model_{candidate}"), sql.Placeholder(f"q_{candidate}")
-    if has_ann_index(conn, candidate):
+    with conn.pipeline():  # one round trip: the settings are harmless where there is no index
         set_walk(conn, NEAREST_EF_SEARCH, "off")
+        indexed = conn.execute(ANN_INDEX_EXISTS, ann_location(candidate))
+    if indexed.fetchone()[0]:
         walked = walk(candidate, model, query, sql.SQL("investors.deleted_at IS NULL"))
         return sql.SQL("SELECT id AS investor_id FROM ({} LIMIT %(per_source)s) walked").format(walked)
     return sql.SQL(

@@ -12,7 +12,7 @@ An investor dimension's index is built over its distinct vectors, in a table of 
 A ScaNN index is a k-means tree trained on the rows present when it is built, so AlloyDB
 refuses to build one on an empty column: it is built in manual mode with ``num_leaves`` =
 sqrt(rows) and the SQ8 quantizer (AlloyDB's production recommendation; the auto-tuned mode
-is a preview feature), and deferred while a dimension has fewer than ``SCANN_MIN_ROWS``
+is a preview feature), and deferred while a dimension has fewer than ``TRAINING_MIN_ROWS``
 vectors. An IVFFlat index is trained the same way (``lists`` = sqrt(rows)) and deferred alike.
 Until then find_investors scans that dimension exactly. Each embedding asset calls
 ``ensure_ann_index`` after its run, so a candidate dimension's index appears once it has
@@ -32,7 +32,7 @@ from invest_assets.vectors import distinct
 from invest_assets.vectors.distinct import ann_index_name, ann_location, has_distinct_table
 from invest_assets.vectors.targets import TARGETS, embedding_lock_key, target
 
-SCANN_MIN_ROWS = 1_000  # of a ScaNN or IVFFlat index: both cluster the rows present at the build
+TRAINING_MIN_ROWS = 1_000  # before a ScaNN or IVFFlat index is built: both cluster the rows present
 # pgvector's HNSW build parameters (migration 0032 says why ef_construction is 128).
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
@@ -131,7 +131,7 @@ def _create_statement(conn: psycopg.Connection, method: str, key: str, suffix: s
             sql.Literal(HNSW_EF_CONSTRUCTION),
         )
     rows = conn.execute(sql.SQL("SELECT count({}) FROM {}").format(column, table)).fetchone()[0]
-    if rows < SCANN_MIN_ROWS:
+    if rows < TRAINING_MIN_ROWS:
         return None
     if method == "ivfflat":
         return sql.SQL("CREATE INDEX {} ON {} USING ivfflat ({} {}) WITH (lists = {})").format(
@@ -191,7 +191,7 @@ def _build(conn: psycopg.Connection, dimension: str, commit: bool) -> str:
         return _build_over_distinct(conn, method, dimension, commit)
     statement = _create_statement(conn, method, dimension)
     if statement is None:
-        return f"deferred: a {method} index needs {SCANN_MIN_ROWS} vectors"
+        return f"deferred: a {method} index needs {TRAINING_MIN_ROWS} vectors"
     _build_settings(conn)
     conn.execute(statement)
     if commit:
@@ -214,7 +214,7 @@ def _build_over_distinct(conn: psycopg.Connection, method: str, dimension: str, 
     if commit:
         conn.commit()
     if statement is None:
-        return f"deferred: a {method} index needs {SCANN_MIN_ROWS} vectors ({rows} distinct)"
+        return f"deferred: a {method} index needs {TRAINING_MIN_ROWS} vectors ({rows} distinct)"
     return f"built {method} over {rows} distinct vectors"
 
 

@@ -15,7 +15,7 @@ from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.checks import recall_at_k
 from invest_assets.search.find_investors import Filters, candidate_query, filter_sql, search, set_index_scan
 from invest_assets.tools.sample_data import SECTORS
-from invest_assets.vectors.indexes import SCANN_MIN_ROWS, has_ann_index
+from invest_assets.vectors.indexes import TRAINING_MIN_ROWS, has_ann_index
 from tests.vectors.test_distinct import add_investors, in_step
 
 LOCAL = EmbedderResource()
@@ -36,7 +36,7 @@ def index_definition(conn) -> str | None:
 
 def test_switching_builds_again_and_too_few_vectors_defer_the_index(db, database_url, monkeypatch):
     with db.connection() as conn:
-        add_investors(conn, [f"Invests in robotics {n}." for n in range(SCANN_MIN_ROWS // 10)])
+        add_investors(conn, [f"Invests in robotics {n}." for n in range(TRAINING_MIN_ROWS // 10)])
         embed_dimension(conn, LOCAL, "sector")
         assert "USING hnsw" in index_definition(conn)
     # as docs/find_investors.md says: `INVEST_ANN_METHOD=ivfflat invest-assets index`
@@ -44,7 +44,7 @@ def test_switching_builds_again_and_too_few_vectors_defer_the_index(db, database
     cli = Path(sys.executable).parent / "invest-assets"
     done = subprocess.run([cli, "index"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"deferred until they have {SCANN_MIN_ROWS} vectors: ['sector']" in done.stdout
+    assert f"deferred until they have {TRAINING_MIN_ROWS} vectors: ['sector']" in done.stdout
     monkeypatch.setenv("INVEST_ANN_METHOD", "ivfflat")
     with db.connection() as conn:
         assert index_definition(conn) is None and not has_ann_index(conn, "sector") and in_step(conn)
@@ -59,7 +59,7 @@ def test_an_ivfflat_index_over_clustered_vectors_is_walked_with_its_probes(db, m
         embed_dimension(conn, LOCAL, "sector")
         definition = index_definition(conn)
         distinct = conn.execute("SELECT count(*) FROM investor_sector_vectors").fetchone()[0]
-        assert "USING ivfflat (embedding vector_cosine_ops)" in definition and distinct >= SCANN_MIN_ROWS
+        assert "USING ivfflat (embedding vector_cosine_ops)" in definition and distinct >= TRAINING_MIN_ROWS
         assert f"lists='{round(distinct**0.5)}'" in definition
         assert has_ann_index(conn, "sector") and in_step(conn)
 
