@@ -10,7 +10,7 @@ used, ``find_investors`` p50 / p95 on the built database (single vector and six-
 and without a sector filter), the stale-embeddings sensor tick with nothing stale, and what the same
 build would send OpenAI, from the counted tokens of the texts it embedded.
 
-    .venv/bin/python -m bench.bench_scale --investors 1000000 [--storage halfvec]
+    .venv/bin/python -m bench.bench_scale --investors 1000000 [--storage halfvec] [--setting INVEST_NAME=VALUE]
 """
 
 from __future__ import annotations
@@ -198,6 +198,13 @@ def main() -> None:
         "--storage", choices=STORAGE_TYPES, default=STORAGE_TYPES[0], help="how vectors are stored (vector-storage)"
     )
     parser.add_argument("--keep", type=Path, help="build under this directory and keep it (default: a temporary one)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="INVEST_NAME=VALUE",
+        help="a setting for the build (docs/settings.md), e.g. INVEST_INDEX_BUILD_MEMORY=4GB",
+    )
     args = parser.parse_args()
     n = args.investors
     root = (args.keep or Path(tempfile.mkdtemp(prefix="bench_scale_"))).resolve()
@@ -207,6 +214,7 @@ def main() -> None:
     for name in [k for k in os.environ if k.startswith(("ALLOYDB_", "DAGSTER_", "INVEST_"))]:
         del os.environ[name]
     os.environ.update(INVEST_ASSETS_HOME=str(home), INVEST_SOURCE_DIR=str(root / "src"))
+    os.environ.update(setting.split("=", 1) for setting in args.setting)
     try:
         started = time.perf_counter()
         generate_sample(root / "src", investors=n, companies=n // 2, rounds=2 * n)

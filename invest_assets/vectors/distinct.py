@@ -45,8 +45,9 @@ def ann_location(key: str) -> tuple[str, str]:
 
 
 def ann_index_name(key: str, suffix: str = "") -> str:
+    """``key``'s ANN index (``suffix``: the one built beside it, on the twin table of its distinct vectors)."""
     table, _ = ann_location(key)
-    return f"{table}{suffix}_ann" if has_distinct_table(key) else f"{table}_{target(key).prefix}_ann"
+    return f"{table}{suffix}_ann" if has_distinct_table(key) else f"{table}_{target(key).prefix}{suffix}_ann"
 
 
 def by_vector_index(key: str) -> str:

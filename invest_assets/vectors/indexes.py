@@ -114,10 +114,11 @@ def _index_method(conn: psycopg.Connection) -> str:
 
 
 def _create_statement(conn: psycopg.Connection, method: str, key: str, suffix: str = "") -> sql.Composed | None:
-    """The CREATE INDEX for target ``key`` (on its ``ann_location``, or that table's ``suffix`` twin); None
-    while a ScaNN or IVFFlat index has too few rows to train on."""
+    """The CREATE INDEX for target ``key`` (on its ``ann_location``, or its distinct vectors' ``suffix`` twin;
+    ``suffix`` names the index); None while a ScaNN or IVFFlat index has too few rows to train on."""
     table_name, column_name = ann_location(key)
-    table_name += suffix
+    if has_distinct_table(key):
+        table_name += suffix
     table, column = sql.Identifier(table_name), sql.Identifier(column_name)
     name = sql.Identifier(ann_index_name(key, suffix))
     operator_class = sql.SQL(f"{_column_type(conn, table_name, column_name)}_cosine_ops")
@@ -243,17 +244,44 @@ def drop_ann_indexes(conn: psycopg.Connection, table: str) -> set[str]:
 
 def sync_ann_indexes(conn: psycopg.Connection, dimensions: list[str]) -> dict[str, list[str]]:
     """Create the missing ANN indexes for ``dimensions`` (building again those of another method than the
-    configured one) and drop the others' (with their distinct vectors); returns what changed (``deferred``:
-    ScaNN or IVFFlat indexes waiting for rows)."""
+    configured one, and the company description's) and drop the others' (with their distinct vectors);
+    returns what changed (``deferred``: ScaNN or IVFFlat indexes waiting for rows)."""
     present = indexed_dimensions(conn)
     method = _index_method(conn)
     created, deferred = [], []
     for dimension in sorted(set(dimensions) - indexed_dimensions(conn, method)):
         outcome = _build(conn, dimension, commit=False)
         (deferred if outcome.startswith("deferred") else created).append(dimension)
+    for key, outcome in _switch_own_indexes(conn, method).items():
+        (deferred if outcome.startswith("deferred") else created).append(key)
     for dimension in DIMENSIONS:
         if dimension not in dimensions:
             distinct.empty(conn, dimension)
     conn.commit()
     dropped = sorted(present - set(dimensions))
     return {"created": created, "dropped": dropped, "deferred": deferred, "method": [method]}
+
+
+def _switch_own_indexes(conn: psycopg.Connection, method: str) -> dict[str, str]:
+    """The indexes built on their targets' own tables (the company description's) that are of another
+    method than ``method``, each built again beside the serving one and renamed into its place, so
+    readers keep an index; one too small to train is left serving (``deferred``). Returns the outcomes."""
+    serving, of_method = _ann_indexes(conn), _ann_indexes(conn, method)
+    outcomes = {}
+    for key in sorted(set(serving) - set(of_method)):
+        if has_distinct_table(key):
+            continue
+        statement = _create_statement(conn, method, key, "_next")
+        if statement is None:
+            outcomes[key] = f"deferred: a {method} index needs {TRAINING_MIN_ROWS} vectors"
+            continue
+        _build_settings(conn)
+        conn.execute(statement)
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(serving[key])))
+        conn.execute(
+            sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(ann_index_name(key, "_next")), sql.Identifier(ann_index_name(key))
+            )
+        )
+        outcomes[key] = f"built {method}"
+    return outcomes

@@ -29,9 +29,18 @@ def clustered_texts(count: int, seed: int) -> list[str]:
     return [f"{sectors[p]} " + " ".join(rng.choice(SECTORS[sectors[p]].split(), 4)) for p in picks]
 
 
-def index_definition(conn) -> str | None:
-    row = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'investor_sector_vectors_ann'").fetchone()
+def index_definition(conn, name: str = "investor_sector_vectors_ann") -> str | None:
+    row = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", (name,)).fetchone()
     return row and row[0]
+
+
+def index_with(database_url: str, method: str) -> str:
+    """``INVEST_ANN_METHOD=<method> invest-assets index``, as docs/find_investors.md says; its output."""
+    env = dict(os.environ, ALLOYDB_URL=database_url, INVEST_ANN_METHOD=method)
+    cli = Path(sys.executable).parent / "invest-assets"
+    done = subprocess.run([cli, "index"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
 
 
 def test_switching_builds_again_and_too_few_vectors_defer_the_index(db, database_url, monkeypatch):
@@ -39,12 +48,7 @@ def test_switching_builds_again_and_too_few_vectors_defer_the_index(db, database
         add_investors(conn, [f"Invests in robotics {n}." for n in range(TRAINING_MIN_ROWS // 10)])
         embed_dimension(conn, LOCAL, "sector")
         assert "USING hnsw" in index_definition(conn)
-    # as docs/find_investors.md says: `INVEST_ANN_METHOD=ivfflat invest-assets index`
-    env = dict(os.environ, ALLOYDB_URL=database_url, INVEST_ANN_METHOD="ivfflat")
-    cli = Path(sys.executable).parent / "invest-assets"
-    done = subprocess.run([cli, "index"], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert f"deferred until they have {TRAINING_MIN_ROWS} vectors: ['sector']" in done.stdout
+    assert f"deferred until they have {TRAINING_MIN_ROWS} vectors: ['sector']" in index_with(database_url, "ivfflat")
     monkeypatch.setenv("INVEST_ANN_METHOD", "ivfflat")
     with db.connection() as conn:
         assert index_definition(conn) is None and not has_ann_index(conn, "sector") and in_step(conn)
@@ -75,3 +79,21 @@ def test_an_ivfflat_index_over_clustered_vectors_is_walked_with_its_probes(db, m
         assert any("Index Scan using investor_sector_vectors_ann" in line for (line,) in plan)
         recall, short_pages = recall_at_k(conn, LOCAL, clustered_texts(20, seed=4))
         assert recall >= 0.97 and short_pages == 0
+
+
+def test_switching_builds_the_company_description_index_again(db, database_url):
+    with db.connection() as conn:
+        conn.execute(
+            "INSERT INTO companies (source_id, name, description)"
+            " SELECT 'c' || n, 'Company ' || n, 'warehouse robotics, plant ' || n FROM generate_series(1, %s) n",
+            (TRAINING_MIN_ROWS + 100,),
+        )
+        embed_dimension(conn, LOCAL, "company_description")
+        assert "USING hnsw" in index_definition(conn, "companies_description_ann")
+    for method in ("ivfflat", "hnsw"):
+        assert "'company_description'" in index_with(database_url, method)
+        with db.connection() as conn:
+            assert f"USING {method}" in index_definition(conn, "companies_description_ann")
+            assert has_ann_index(conn, "company_description")
+            names = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'companies'").fetchall()
+            assert ("companies_description_next_ann",) not in names
