@@ -212,6 +212,19 @@ def _check_size_problems(typed: dict[str, list]) -> dict[int, str]:
     }
 
 
+def _unsafe_text(series: pd.Series) -> pd.Series:
+    """Which cells of a column of strings hold a NUL or an undecodable byte (a lone surrogate). Such cells are
+    rare: one pass over the column's joined text clears a column that has none."""
+    joined = "".join(series.dropna().tolist())
+    try:
+        joined.encode("utf-8")
+        if "\x00" not in joined:
+            return pd.Series(False, index=series.index)
+    except UnicodeEncodeError:
+        pass
+    return series.str.contains("\x00|[\ud800-\udfff]", regex=True, na=False)
+
+
 def _parse_column(column: Column, series: pd.Series, problems: dict[int, list[str]]) -> list[Any]:
     """Typed values of one column; failures are recorded by row position.
 
@@ -220,14 +233,18 @@ def _parse_column(column: Column, series: pd.Series, problems: dict[int, list[st
     of the other kinds (lists, dates, amounts repeat a lot) is parsed once.
     """
     values = series.tolist()
-    empty = (series.isna() | series.map(lambda v: isinstance(v, str) and v == "")).to_numpy()
+    strings = pd.api.types.infer_dtype(series, skipna=True) == "string"
+    # Compared in one pass when every cell is a string (or missing); a cell of another type (a list from
+    # Parquet) would compare as an array.
+    blank = (series == "") if strings else series.map(lambda v: isinstance(v, str) and v == "")
+    empty = (series.isna() | blank).to_numpy()
     if column.required:
         for i in empty.nonzero()[0].tolist():
             problems.setdefault(i, []).append(f"missing_value: {column.name} is required")
     for i in empty.nonzero()[0].tolist():
         values[i] = column.default
-    if column.kind == "text" and pd.api.types.infer_dtype(series, skipna=True) == "string":
-        suspects = series.str.contains("\x00|[\ud800-\udfff]", regex=True, na=False)
+    if column.kind == "text" and strings:
+        suspects = _unsafe_text(series)
         if column.choices is not None:
             suspects |= ~series.isin(column.choices)
         if column.indexed:
@@ -235,20 +252,36 @@ def _parse_column(column: Column, series: pd.Series, problems: dict[int, list[st
         check = (suspects.to_numpy() & ~empty).nonzero()[0].tolist()
     else:
         check = (~empty).nonzero()[0].tolist()
-    parsed: dict[str, Any] = {}
+    if strings:
+        return _parse_distinct(
+            column, values, series.to_numpy(dtype=object), np.asarray(check, dtype=np.int64), problems
+        )
     for i in check:
-        value = values[i]
-        if isinstance(value, str):
-            if value not in parsed:
-                parsed[value] = _parse_or_error(column, value)
-            result = parsed[value]
-        else:
-            result = _parse_or_error(column, value)
+        result = _parse_or_error(column, values[i])
         if isinstance(result, CellError):
             problems.setdefault(i, []).append(str(result))
             result = None
         values[i] = result
     return values
+
+
+def _parse_distinct(
+    column: Column, values: list[Any], cells: np.ndarray, check: np.ndarray, problems: dict[int, list[str]]
+) -> list[Any]:
+    """``values`` at positions ``check`` replaced by the typed values of those ``cells`` (strings), each
+    distinct string parsed once."""
+    codes, distinct = pd.factorize(cells[check])
+    typed = np.empty(len(distinct), dtype=object)
+    for code, value in enumerate(distinct):
+        result = _parse_or_error(column, value)
+        if isinstance(result, CellError):
+            for i in check[codes == code].tolist():
+                problems.setdefault(i, []).append(str(result))
+            result = None
+        typed[code] = result
+    column_values = pd.Series(values, dtype=object)
+    column_values.iloc[check] = typed[codes]
+    return column_values.tolist()
 
 
 def _parse_or_error(column: Column, value: Any) -> Any:
