@@ -17,15 +17,17 @@ A per-table advisory lock serializes concurrent loads of the same table.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import sql
 
 from invest_assets import settings
-from invest_assets.sources.schema import Reference, SourceTable, target_column
+from invest_assets.sources.schema import Column, Reference, SourceTable, target_column
 from invest_assets.sources.validation import stage_columns, validate_chunk
 
 # A full snapshot may soft-delete at most this share of the live rows it reconciles
@@ -76,9 +78,24 @@ def _lock_key(table: str) -> str:
     return f"invest_assets.load.{table}"
 
 
+def _staged_type(column: Column) -> str:
+    """A list column is staged as its array literal's text (``array_literals``) and typed after the COPY."""
+    return "text" if column.kind == "list" else column.pg_type
+
+
+def array_literals(lists: Sequence[list[str] | None]) -> list[str | None]:
+    """PostgreSQL array literals (``{"a","b \\"c\\""}``) of lists of strings, built by Arrow's compute
+    functions: dumping each list as a binary array took a fifth of a 100,000-investor load."""
+    array = pa.array(lists, type=pa.list_(pa.string()))
+    items = pc.replace_substring(pc.replace_substring(pc.list_flatten(array), "\\", "\\\\"), '"', '\\"')
+    quoted = pc.binary_join_element_wise('"', items, '"', "")
+    joined = pc.binary_join(pa.ListArray.from_arrays(array.offsets, quoted, mask=array.is_null()), ",")
+    return pc.binary_join_element_wise("{", joined, "}", "").to_pylist()
+
+
 def _create_temp_tables(cur: psycopg.Cursor, spec: SourceTable) -> None:
     columns = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(_ident(c.name), sql.SQL(c.pg_type)) for c in stage_columns(spec)
+        sql.SQL("{} {}").format(_ident(c.name), sql.SQL(_staged_type(c))) for c in stage_columns(spec)
     )
     cur.execute(sql.SQL("CREATE TEMP TABLE stage (_ord bigint, source_id text, {}) ON COMMIT DROP").format(columns))
     cur.execute("CREATE TEMP TABLE rejects (source_id text, reason text NOT NULL, raw json NOT NULL) ON COMMIT DROP")
@@ -88,16 +105,25 @@ def _copy_chunks(cur: psycopg.Cursor, spec: SourceTable, chunks: Iterable[pd.Dat
     columns = stage_columns(spec)
     names = sql.SQL(", ").join(_ident(c.name) for c in columns)
     source_rows = 0
+    lists = [position for position, c in enumerate(columns, start=1) if c.kind == "list"]
     for chunk in chunks:
         validated = validate_chunk(spec, chunk)
+        cells = list(zip(*validated.rows, strict=True)) or [()] * (len(columns) + 1)  # by column
+        for position in lists:
+            cells[position] = array_literals(cells[position])
         with cur.copy(sql.SQL("COPY stage (_ord, source_id, {}) FROM STDIN (FORMAT BINARY)").format(names)) as copy:
-            copy.set_types(["int8", "text", *(c.pg_type for c in columns)])
-            for offset, row in enumerate(validated.rows):
-                copy.write_row((source_rows + offset, *row))
+            copy.set_types(["int8", "text", *(_staged_type(c) for c in columns)])
+            for row in zip(range(source_rows, source_rows + len(validated.rows)), *cells, strict=True):
+                copy.write_row(row)
         with cur.copy("COPY rejects (source_id, reason, raw) FROM STDIN") as copy:
             for reject in validated.rejects:
                 copy.write_row(reject)
         source_rows += len(chunk)
+    if lists:
+        typed = [
+            sql.SQL("ALTER COLUMN {0} TYPE text[] USING {0}::text[]").format(_ident(columns[p - 1].name)) for p in lists
+        ]
+        cur.execute(sql.SQL("ALTER TABLE stage {}").format(sql.SQL(", ").join(typed)))
     cur.execute("ANALYZE stage")
     return source_rows
 
