@@ -16,7 +16,7 @@ is a preview feature), and deferred while a dimension has fewer than ``TRAINING_
 vectors. An IVFFlat index is trained the same way (``lists`` = sqrt(rows)) and deferred alike.
 Until then find_investors scans that dimension exactly. Each embedding asset calls
 ``ensure_ann_index`` after its run, so a candidate dimension's index appears once it has
-vectors, with no manual step.
+vectors, with no manual step, and a trained index is built again once its rows have doubled.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from invest_assets.vectors.distinct import ann_index_name, ann_location, has_dis
 from invest_assets.vectors.targets import TARGETS, embedding_lock_key, target
 
 TRAINING_MIN_ROWS = 1_000  # before a ScaNN or IVFFlat index is built: both cluster the rows present
+# A ScaNN or IVFFlat index is built again once its rows have grown to this multiple of those it was trained on.
+RETRAIN_GROWTH = 2.0
 # pgvector's HNSW build parameters (migration 0032 says why ef_construction is 128).
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
@@ -131,7 +133,7 @@ def _create_statement(conn: psycopg.Connection, method: str, key: str, suffix: s
             sql.Literal(HNSW_M),
             sql.Literal(HNSW_EF_CONSTRUCTION),
         )
-    rows = conn.execute(sql.SQL("SELECT count({}) FROM {}").format(column, table)).fetchone()[0]
+    rows = _rows(conn, key, table_name)
     if rows < TRAINING_MIN_ROWS:
         return None
     if method == "ivfflat":
@@ -141,6 +143,14 @@ def _create_statement(conn: psycopg.Connection, method: str, key: str, suffix: s
     return sql.SQL("CREATE INDEX {} ON {} USING scann ({} cosine) WITH (num_leaves = {}, quantizer = 'SQ8')").format(
         name, table, column, sql.Literal(max(1, round(math.sqrt(rows))))
     )
+
+
+def _rows(conn: psycopg.Connection, key: str, table: str | None = None) -> int:
+    """The vectors an index of ``key`` is built over (on ``table``, by default its ``ann_location``)."""
+    location, column = ann_location(key)
+    return conn.execute(
+        sql.SQL("SELECT count({}) FROM {}").format(sql.Identifier(column), sql.Identifier(table or location))
+    ).fetchone()[0]
 
 
 def _column_type(conn: psycopg.Connection, table: str, column: str) -> str:
@@ -169,13 +179,32 @@ def searched_by_ann(dimension: str) -> bool:
 
 
 def ensure_ann_index(conn: psycopg.Connection, dimension: str, commit: bool = True) -> str:
-    """Build the ANN index of ``dimension`` if it is searched by nearest neighbour and has none;
-    returns what happened (for the embedding asset's metadata)."""
+    """Build the ANN index of ``dimension`` if it is searched by nearest neighbour and has none, or build it
+    again when it was trained on fewer than 1 / RETRAIN_GROWTH of its rows; returns what happened (for the
+    embedding asset's metadata)."""
     if not searched_by_ann(dimension):
         return "none: not a candidate dimension"
-    if dimension in _ann_indexes(conn):
+    serving = _ann_indexes(conn).get(dimension)
+    if serving is None:
+        return _build(conn, dimension, commit)
+    trained = _trained_rows(conn, serving)
+    if trained is None or _rows(conn, dimension) < RETRAIN_GROWTH * trained:
         return "present"
-    return _build(conn, dimension, commit)
+    outcome = _build(conn, dimension, False) if has_distinct_table(dimension) else _build_beside(conn, dimension)
+    if commit:
+        conn.commit()
+    return f"{outcome}: trained on about {trained} rows"
+
+
+def _trained_rows(conn: psycopg.Connection, index: str) -> int | None:
+    """About how many rows a ScaNN or IVFFlat index was trained on (its sqrt(rows) lists or leaves, squared);
+    None for an HNSW index, which is not trained."""
+    row = conn.execute(
+        "SELECT split_part(option, '=', 2)::int FROM pg_class, unnest(reloptions) option"
+        " WHERE relname = %s AND option ~ '^(lists|num_leaves)='",
+        (index,),
+    ).fetchone()
+    return row and row[0] ** 2
 
 
 def refresh_ann_index(conn: psycopg.Connection, dimension: str, commit: bool = True) -> str:
@@ -267,21 +296,24 @@ def _switch_own_indexes(conn: psycopg.Connection, method: str) -> dict[str, str]
     method than ``method``, each built again beside the serving one and renamed into its place, so
     readers keep an index; one too small to train is left serving (``deferred``). Returns the outcomes."""
     serving, of_method = _ann_indexes(conn), _ann_indexes(conn, method)
-    outcomes = {}
-    for key in sorted(set(serving) - set(of_method)):
-        if has_distinct_table(key):
-            continue
-        statement = _create_statement(conn, method, key, "_next")
-        if statement is None:
-            outcomes[key] = f"deferred: a {method} index needs {TRAINING_MIN_ROWS} vectors"
-            continue
-        _build_settings(conn)
-        conn.execute(statement)
-        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(serving[key])))
-        conn.execute(
-            sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                sql.Identifier(ann_index_name(key, "_next")), sql.Identifier(ann_index_name(key))
-            )
+    return {
+        key: _build_beside(conn, key) for key in sorted(set(serving) - set(of_method)) if not has_distinct_table(key)
+    }
+
+
+def _build_beside(conn: psycopg.Connection, key: str) -> str:
+    """``key``'s index on its own table built again by the configured method beside the serving one, which it
+    then replaces (renamed into its place), so readers keep an index; one too small to train is left serving."""
+    method, serving = _index_method(conn), _ann_indexes(conn)[key]
+    statement = _create_statement(conn, method, key, "_next")
+    if statement is None:
+        return f"deferred: a {method} index needs {TRAINING_MIN_ROWS} vectors"
+    _build_settings(conn)
+    conn.execute(statement)
+    conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(serving)))
+    conn.execute(
+        sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+            sql.Identifier(ann_index_name(key, "_next")), sql.Identifier(ann_index_name(key))
         )
-        outcomes[key] = f"built {method}"
-    return outcomes
+    )
+    return f"built {method}"

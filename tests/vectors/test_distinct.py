@@ -11,9 +11,9 @@ LOCAL = EmbedderResource()
 SHARED = "Invests in software, fintech."
 
 
-def add_investors(conn, texts: list[str]) -> None:
+def add_investors(conn, texts: list[str], start: int = 0) -> None:
     with conn.cursor().copy("COPY investors (source_id, name, kind, sector_text) FROM STDIN") as copy:
-        for i, text in enumerate(texts):
+        for i, text in enumerate(texts, start=start):
             copy.write_row((f"i{i}", f"Investor {i}", "firm", text))
     conn.commit()
 

@@ -15,7 +15,7 @@ from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.checks import recall_at_k
 from invest_assets.search.find_investors import Filters, candidate_query, filter_sql, search, set_index_scan
 from invest_assets.tools.sample_data import SECTORS
-from invest_assets.vectors.indexes import TRAINING_MIN_ROWS, has_ann_index
+from invest_assets.vectors.indexes import TRAINING_MIN_ROWS, ensure_ann_index, has_ann_index
 from tests.vectors.test_distinct import add_investors, in_step
 
 LOCAL = EmbedderResource()
@@ -97,3 +97,20 @@ def test_switching_builds_the_company_description_index_again(db, database_url):
             assert has_ann_index(conn, "company_description")
             names = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'companies'").fetchall()
             assert ("companies_description_next_ann",) not in names
+
+
+def test_an_ivfflat_index_is_trained_again_once_its_vectors_have_doubled(db, monkeypatch):
+    monkeypatch.setenv("INVEST_ANN_METHOD", "ivfflat")
+    texts = [f"{text} {n}" for n, text in enumerate(clustered_texts(2_300, seed=5))]  # all distinct
+    with db.connection() as conn:
+        add_investors(conn, texts[:1_100])
+        embed_dimension(conn, LOCAL, "sector")  # a first build: bulk, trained on 1,100 vectors
+        assert "lists='33'" in index_definition(conn)
+        for start, end, lists in ((1_100, 1_700, 33), (1_700, 2_300, 48)):  # batches below the bulk minimum
+            add_investors(conn, texts[start:end], start=start)
+            embed_dimension(conn, LOCAL, "sector")
+            outcome = ensure_ann_index(conn, "sector")  # as each embedding asset does after its run
+            assert outcome == (
+                "present" if lists == 33 else "built ivfflat over 2300 distinct vectors: trained on about 1089 rows"
+            )
+            assert f"lists='{lists}'" in index_definition(conn) and in_step(conn)
