@@ -18,6 +18,7 @@ from psycopg import sql
 from invest_assets.vectors.targets import target
 
 STAGE = sql.Identifier("embedding_stage")
+STAGE_LOCK_WAIT = "10s"  # longer than deadlock_timeout (1 s), after which an autovacuum in the way is cancelled
 # Table ids per UPDATE of the final write: each range is committed, so a kill loses at most one range's work
 # and a run at a million investors is not one transaction of tens of gigabytes.
 APPLY_IDS = 50_000
@@ -160,11 +161,14 @@ def vacuum_written(conn: psycopg.Connection, dimensions: list[str]) -> None:
 
 def release_stage(conn: psycopg.Connection) -> bool:
     """Truncate the stage once no run has rows in it: the vectors it deleted keep their disk (in its TOAST
-    table) until a vacuum, 4 GB at 100,000 investors. Returns whether it was truncated; another run still
-    staging holds a lock NOWAIT does not wait for, and that run truncates when it ends."""
+    table) until a vacuum, 4 GB at 100,000 investors and 22 GB at 1,000,000. Returns whether it was
+    truncated. The lock is waited for, up to STAGE_LOCK_WAIT: an autovacuum of the stage, which its deletes
+    set off, gives way to a lock waiting past deadlock_timeout (under NOWAIT the 1,000,000-investor build
+    kept its 22 GB); another run's staging transaction ends, and its committed rows then keep the stage."""
     try:
         with conn.transaction():
-            conn.execute("LOCK TABLE embedding_stage IN ACCESS EXCLUSIVE MODE NOWAIT")
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (STAGE_LOCK_WAIT,))
+            conn.execute("LOCK TABLE embedding_stage IN ACCESS EXCLUSIVE MODE")
             if conn.execute("SELECT EXISTS (SELECT 1 FROM embedding_stage)").fetchone()[0]:
                 return False
             conn.execute("TRUNCATE embedding_stage")

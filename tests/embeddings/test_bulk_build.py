@@ -6,6 +6,7 @@ over the distinct vectors (``vectors/distinct.py``), rebuilt beside the serving 
 rebuild killed before its swap leaves the serving index answering."""
 
 import re
+import threading
 
 import pytest
 from dagster import materialize
@@ -168,3 +169,16 @@ def test_a_rebuild_killed_before_its_swap_leaves_the_serving_index_and_the_next_
         conn.commit()
         assert refresh_ann_index(conn, "sector") == f"built hnsw over {DISTINCT_SECTOR_TEXTS} distinct vectors"
     assert state(db) == before
+
+
+def test_the_stage_is_truncated_once_a_lock_in_its_way_is_let_go(db, monkeypatch):
+    """An autovacuum of the stage (set off by the deletes of the final write) holds a lock NOWAIT gave up on;
+    the truncation waits for it instead, up to STAGE_LOCK_WAIT."""
+    with db.connection() as vacuum, db.connection() as conn:
+        vacuum.execute("LOCK TABLE embedding_stage IN SHARE UPDATE EXCLUSIVE MODE")  # what a vacuum holds
+        threading.Timer(1.0, vacuum.commit).start()
+        assert release_stage(conn)
+        monkeypatch.setattr(invest_assets.embeddings.bulk, "STAGE_LOCK_WAIT", "300ms")
+        vacuum.execute("LOCK TABLE embedding_stage IN SHARE UPDATE EXCLUSIVE MODE")
+        assert not release_stage(conn)  # held past the wait: left to the next run
+        vacuum.commit()
