@@ -227,9 +227,11 @@ def set_index_scan(conn: psycopg.Connection, hnsw: tuple[int, str], limit: int) 
     )
 
 
-def set_statement_timeout(conn: psycopg.Connection) -> None:
-    """Every statement of the call, until its commit, is cancelled past INVEST_QUERY_TIMEOUT_MS."""
-    conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(settings.QUERY_TIMEOUT_MS.value()),))
+def set_statement_timeout(conn: psycopg.Connection, timeout_ms: int | None = None) -> None:
+    """Every statement of the call, until its commit, is cancelled past ``timeout_ms`` (0: never; by default
+    INVEST_QUERY_TIMEOUT_MS)."""
+    timeout_ms = settings.QUERY_TIMEOUT_MS.value() if timeout_ms is None else timeout_ms
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(timeout_ms),))
 
 
 def page_query(candidates: sql.Composable, dimensions: list[str]) -> sql.Composed:
@@ -323,8 +325,10 @@ def search(
     hnsw: tuple[int, str] = (HNSW_EF_SEARCH, HNSW_ITERATIVE_SCAN),
     graph: GraphQuery | None = None,
     model: RankingModel | None = None,
+    timeout_ms: int | None = None,
 ) -> SearchResult:
-    """Rank investors for the query texts (any subset of the six dimensions) under ``filters``.
+    """Rank investors for the query texts (any subset of the six dimensions) under ``filters``, each statement
+    cancelled past ``timeout_ms`` (``set_statement_timeout``).
 
     Three round trips for the seed variants: the settings, serving models, the filters' row estimate
     and the candidate index's presence, pipelined; then one statement for the page with every distance
@@ -341,7 +345,7 @@ def search(
     page = limit or (CANDIDATES if variant == "single" else 25)
     wanted = page if variant == "single" else CANDIDATES
     with conn.pipeline():
-        set_statement_timeout(conn)
+        set_statement_timeout(conn, timeout_ms)
         if variant != "graph":  # the graph variant chooses no scan
             set_index_scan(conn, hnsw, wanted)
             estimate_where, estimate_params = filter_sql(filters, candidate, None)

@@ -2,6 +2,7 @@
 only insert its audit rows is enough to serve queries."""
 
 import threading
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -9,13 +10,15 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from invest_assets import settings
+from invest_assets.search.checks import recall_at_k
 from invest_assets.search.find_investors import Filters, find_investors
 from tests.search.test_find_investors import LOCAL, investors  # noqa: F401 (fixture)
 
 
-def test_a_query_stuck_behind_a_lock_is_cancelled_by_the_timeout_and_recorded(db, investors, monkeypatch):  # noqa: F811
-    monkeypatch.setenv(settings.QUERY_TIMEOUT_MS.name, "200")
-    locked, release = threading.Event(), threading.Event()
+@contextmanager
+def investors_locked(db, release: threading.Event):
+    """``investors`` locked by another session until ``release`` is set (or the block ends)."""
+    locked = threading.Event()
 
     def hold_lock():
         with psycopg.connect(db.url) as other:
@@ -27,14 +30,30 @@ def test_a_query_stuck_behind_a_lock_is_cancelled_by_the_timeout_and_recorded(db
     holder.start()
     try:
         locked.wait(10)
-        with db.connection() as conn, pytest.raises(psycopg.errors.QueryCanceled):
-            find_investors(conn, LOCAL, {"sector": "fintech"}, Filters(recency_months=None))
+        yield
     finally:
         release.set()
         holder.join()
+
+
+def test_a_query_stuck_behind_a_lock_is_cancelled_by_the_timeout_and_recorded(db, investors, monkeypatch):  # noqa: F811
+    monkeypatch.setenv(settings.QUERY_TIMEOUT_MS.name, "200")
+    with investors_locked(db, threading.Event()), db.connection() as conn, pytest.raises(psycopg.errors.QueryCanceled):
+        find_investors(conn, LOCAL, {"sector": "fintech"}, Filters(recency_months=None))
     with db.connection() as conn:
         status, error = conn.execute("SELECT status, error_message FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     assert status == "error" and "statement timeout" in error
+
+
+def test_the_recall_checks_exact_reference_is_not_cut_by_the_read_paths_timeout(db, investors, monkeypatch):  # noqa: F811
+    """At 1,000,000 investors an exact scan takes longer than a find_investors call may: the recall check's
+    reference scan has no timeout (here it waits 1 s for a lock, past the 200 ms the read path allows)."""
+    monkeypatch.setenv(settings.QUERY_TIMEOUT_MS.name, "200")
+    release = threading.Event()
+    threading.Timer(1.0, release.set).start()
+    with investors_locked(db, release), db.connection() as conn:
+        recall, short_pages = recall_at_k(conn, LOCAL, ["fintech payments"])
+    assert recall >= 0.95 and short_pages == 0
 
 
 def test_a_role_that_may_only_read_and_insert_audit_rows_serves_queries(db, investors):  # noqa: F811
