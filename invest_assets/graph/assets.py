@@ -61,7 +61,7 @@ def ranking_signals(database: AlloyDBResource) -> MaterializeResult:
 def co_investor_pairs(database: AlloyDBResource) -> MaterializeResult:
     started = time.perf_counter()
     with database.connection() as conn, conn.transaction():
-        conn.execute("SET LOCAL work_mem = '64MB'")  # per sort/hash node; larger inputs spill to disk
+        conn.execute(sql.WORK_MEM)
         conn.execute(sql.CREATE_FRESH_PAIRS)
         counts = {name: conn.execute(statement).rowcount for name, statement in sql.APPLY_PAIRS}
         pairs, largest = conn.execute(

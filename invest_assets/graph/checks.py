@@ -37,11 +37,9 @@ def pairs_consistent(database: AlloyDBResource) -> AssetCheckResult:
 )
 def scores_valid(database: AlloyDBResource) -> AssetCheckResult:
     # A join, not `id NOT IN (subquery)`: once the participations outgrow work_mem that subquery is
-    # rescanned for every investor (at 100,000 investors it ran for more than 7 minutes). The planner
-    # expects ~60,000 participating investors whatever their number; with the default 4 MB the hash join over
-    # 847,075 of them (1,000,000 investors) took 614 s, with 64 MB 12.4 s.
+    # rescanned for every investor (at 100,000 investors it ran for more than 7 minutes).
     with database.connection() as conn, conn.transaction():
-        conn.execute("SET LOCAL work_mem = '64MB'")
+        conn.execute(sql.WORK_MEM)
         out_of_range, missing, unexpected = conn.execute(
             f"""
             WITH live AS ({sql.LIVE_PARTICIPATION}),

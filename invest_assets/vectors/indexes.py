@@ -190,7 +190,10 @@ def ensure_ann_index(conn: psycopg.Connection, dimension: str, commit: bool = Tr
     trained = _trained_rows(conn, serving)
     if trained is None or _rows(conn, dimension) < RETRAIN_GROWTH * trained:
         return "present"
-    outcome = _build(conn, dimension, False) if has_distinct_table(dimension) else _build_beside(conn, dimension)
+    if has_distinct_table(dimension):
+        outcome = _build(conn, dimension, False)
+    else:
+        outcome = _build_beside(conn, _index_method(conn), dimension, serving)
     if commit:
         conn.commit()
     return f"{outcome}: trained on about {trained} rows"
@@ -221,7 +224,7 @@ def _build(conn: psycopg.Connection, dimension: str, commit: bool) -> str:
         return _build_over_distinct(conn, method, dimension, commit)
     statement = _create_statement(conn, method, dimension)
     if statement is None:
-        return f"deferred: a {method} index needs {TRAINING_MIN_ROWS} vectors"
+        return _deferred(method)
     _build_settings(conn)
     conn.execute(statement)
     if commit:
@@ -244,7 +247,7 @@ def _build_over_distinct(conn: psycopg.Connection, method: str, dimension: str, 
     if commit:
         conn.commit()
     if statement is None:
-        return f"deferred: a {method} index needs {TRAINING_MIN_ROWS} vectors ({rows} distinct)"
+        return f"{_deferred(method)} ({rows} distinct)"
     return f"built {method} over {rows} distinct vectors"
 
 
@@ -297,17 +300,22 @@ def _switch_own_indexes(conn: psycopg.Connection, method: str) -> dict[str, str]
     readers keep an index; one too small to train is left serving (``deferred``). Returns the outcomes."""
     serving, of_method = _ann_indexes(conn), _ann_indexes(conn, method)
     return {
-        key: _build_beside(conn, key) for key in sorted(set(serving) - set(of_method)) if not has_distinct_table(key)
+        key: _build_beside(conn, method, key, name)
+        for key, name in sorted(serving.items())
+        if key not in of_method and not has_distinct_table(key)
     }
 
 
-def _build_beside(conn: psycopg.Connection, key: str) -> str:
-    """``key``'s index on its own table built again by the configured method beside the serving one, which it
-    then replaces (renamed into its place), so readers keep an index; one too small to train is left serving."""
-    method, serving = _index_method(conn), _ann_indexes(conn)[key]
+def _deferred(method: str) -> str:
+    return f"deferred: a {method} index needs {TRAINING_MIN_ROWS} vectors"
+
+
+def _build_beside(conn: psycopg.Connection, method: str, key: str, serving: str) -> str:
+    """``key``'s index on its own table built again by ``method`` beside the ``serving`` one, which it then
+    replaces (renamed into its place), so readers keep an index; one too small to train is left serving."""
     statement = _create_statement(conn, method, key, "_next")
     if statement is None:
-        return f"deferred: a {method} index needs {TRAINING_MIN_ROWS} vectors"
+        return _deferred(method)
     _build_settings(conn)
     conn.execute(statement)
     conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(serving)))
