@@ -36,9 +36,11 @@ from invest_assets.resources.database import apply_migrations, embedded_server_u
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.checks import page_recall
 from invest_assets.search.find_investors import (
+    EXACT,
+    EXACTLY_COMPLETED,
     HNSW_EF_SEARCH,
     HNSW_ITERATIVE_SCAN,
-    INDEX_THEN_EXACT,
+    WALK,
     Filters,
     find_investors,
     search,
@@ -181,7 +183,7 @@ def sizes(conn) -> str:
 
 
 def measure(conn, embedder, queries, tag, variant, hnsw):
-    latencies = {"hnsw-iterative": [], "exact": []}
+    latencies = {WALK: [], EXACT: []}
     recalls, tie_recalls, completed_exactly = [], [], 0
     for text in queries:
         pages, results = {}, {}
@@ -194,9 +196,9 @@ def measure(conn, embedder, queries, tag, variant, hnsw):
             latencies[scan].append((time.perf_counter() - started) * 1000)
             pages[scan] = {r["id"] for r in result.investors}
             results[scan] = result.investors
-            completed_exactly += result.scan == INDEX_THEN_EXACT
-        recalls.append(len(pages["hnsw-iterative"] & pages["exact"]) / max(len(pages["exact"]), 1))
-        tie_recalls.append(page_recall(results["exact"], results["hnsw-iterative"]))
+            completed_exactly += result.scan.endswith(EXACTLY_COMPLETED)
+        recalls.append(len(pages[WALK] & pages[EXACT]) / max(len(pages[EXACT]), 1))
+        tie_recalls.append(page_recall(results[EXACT], results[WALK]))
     percentiles = {scan: (np.percentile(v, 50), np.percentile(v, 95)) for scan, v in latencies.items()}
     return percentiles, np.mean(recalls), np.mean(tie_recalls), completed_exactly
 
@@ -250,7 +252,7 @@ def report(conn, embedder, queries, storage, method, truth, args) -> None:
                 latency, recall, tie_recall, completed = measure(
                     conn, embedder, queries, tag, variant, (ef_search, mode)
                 )
-                (h50, h95), (e50, e95) = latency["hnsw-iterative"], latency["exact"]
+                (h50, h95), (e50, e95) = latency[WALK], latency[EXACT]
                 print(
                     f"| {variant} | {label} | {mode} | {ef_search} | {h50:.1f} / {h95:.1f} "
                     f"| {e50:.1f} / {e95:.1f} | {recall:.3f} | {tie_recall:.3f} | {completed}/{len(queries)} |",

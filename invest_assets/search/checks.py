@@ -5,7 +5,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
 from invest_assets import settings
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource
-from invest_assets.search.find_investors import INDEX_THEN_EXACT, Filters, search
+from invest_assets.search.find_investors import EXACT, EXACTLY_COMPLETED, WALK, Filters, search
 
 SAMPLE_QUERIES = 20
 K = 25
@@ -44,10 +44,10 @@ def recall_at_k(conn, embedder: EmbedderResource, queries: list[str], k: int = K
         # The exact reference scores every investor: past the read path's timeout at 1,000,000 of them.
         exact, indexed = (
             search(conn, embedder, {"sector": text}, no_filters, "single", limit=k, scan=scan, timeout_ms=timeout)
-            for scan, timeout in (("exact", 0), ("hnsw-iterative", None))
+            for scan, timeout in ((EXACT, 0), (WALK, None))
         )
         recalls.append(page_recall(exact.investors, indexed.investors))
-        short_pages += indexed.scan == INDEX_THEN_EXACT
+        short_pages += indexed.scan.endswith(EXACTLY_COMPLETED)
     return (sum(recalls) / len(recalls) if recalls else 1.0), short_pages
 
 

@@ -9,9 +9,10 @@ the per-dimension thesis vectors, in two variants from the seed:
 
 Each query chooses its scan: when the filters leave few rows for the table's size
 (``exact_scan_is_cheaper``) or the candidate dimension has no ANN index, an exact scan over the filtered rows; otherwise
-pgvector's iterative HNSW scan (``hnsw.iterative_scan``), so selective filters still fill the
-page. Query texts are embedded by the same embedder that made the stored vectors, and only
-vectors of that model are ever compared. Every call writes a ``runs`` row.
+the walk of the ANN index, iterative under pgvector (``hnsw.iterative_scan``, ``ivfflat.iterative_scan``), so
+selective filters still fill the page; the result names the index's method (``walk_label``). Query texts are
+embedded by the same embedder that made the stored vectors, and only vectors of that model are ever compared.
+Every call writes a ``runs`` row.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from invest_assets.search.graph_rank import (
 )
 from invest_assets.sources.schema import DIMENSIONS
 from invest_assets.vectors.distinct import ann_location, walk
-from invest_assets.vectors.indexes import ANN_INDEX_EXISTS, set_walk
+from invest_assets.vectors.indexes import ANN_INDEX_METHOD, set_walk
 from invest_assets.vectors.models import serving_embedders
 from invest_assets.vectors.targets import INVESTOR_TARGETS
 
@@ -62,7 +63,9 @@ HNSW_EF_SEARCH = settings.HNSW_EF_SEARCH.value()
 # arbitrary part of it.
 HNSW_ITERATIVE_SCAN = settings.HNSW_ITERATIVE_SCAN.value()
 HNSW_MAX_SCAN_TUPLES = 50_000
-INDEX_THEN_EXACT = "hnsw-iterative+exact"
+# The scans a caller can force: every filtered row scored, or the walk of whichever ANN index serves.
+EXACT, WALK = "exact", "index"
+EXACTLY_COMPLETED = "+exact"  # appended to the walk's label when its page came back short
 FEEDBACK_SIGNALS = ("thumbs_up", "thumbs_down", "meeting_booked", "check_received", "pass")
 RESULT_FIELDS = (
     "id",
@@ -105,7 +108,7 @@ class Filters:
 class SearchResult:
     investors: list[dict]
     variant: str
-    scan: str  # "exact", "hnsw-iterative", or INDEX_THEN_EXACT when the index page came back short
+    scan: str  # "exact", the walk (``walk_label``), or the walk + EXACTLY_COMPLETED when its page came back short
     candidate_dimension: str
     estimated_rows: int  # the planner's estimate of the rows the filters keep (the graph variant: candidates)
     run_id: int | None = None
@@ -199,7 +202,7 @@ def _check_vectors_of(conn: psycopg.Connection, model_ids: dict[str, int]) -> No
 def candidate_query(where: sql.Composable, dimension: str, scan: str) -> sql.Composed:
     """The candidate statement for ``scan``; parameters ``q`` (query vector) and ``limit`` plus the filters'."""
     distance = sql.SQL("{} <=> %(q)b").format(INVESTOR_TARGETS[dimension].column("embedding"))
-    if scan == "exact":
+    if scan == EXACT:
         # MATERIALIZED keeps the planner from walking the ANN index: every filtered row is scored.
         return sql.SQL(
             "WITH f AS MATERIALIZED (SELECT id, {d} AS distance FROM investors WHERE {w})"
@@ -313,6 +316,14 @@ def exact_scan_is_cheaper(filtered_rows: int, table_rows: int) -> bool:
     return EXACT_MS_PER_ROW * filtered <= INDEX_MS + INDEX_MS_PER_SPARSITY * table_rows / filtered
 
 
+def walk_label(method: str | None) -> str:
+    """How a walk of a ``method`` index is reported: pgvector's iterative scans by their method, ScaNN's by its
+    name; ``index`` where the index went missing since the call chose its scan."""
+    if method in ("hnsw", "ivfflat"):
+        return f"{method}-iterative"
+    return method or WALK
+
+
 def search(
     conn: psycopg.Connection,
     embedder: EmbedderResource,
@@ -340,6 +351,8 @@ def search(
         raise ValueError(f"query texts must be for some of {DIMENSIONS}; got {sorted(texts) or 'none'}")
     if variant not in VARIANTS:
         raise ValueError(f"variant is one of {', '.join(VARIANTS)}")
+    if scan not in (None, EXACT, WALK):
+        raise ValueError(f"scan is {EXACT!r} or {WALK!r} (or None, chosen per query); got {scan!r}")
     dimensions = [d for d in DIMENSIONS if d in texts]
     candidate = dimensions[0] if dimensions else None  # sector when it has text, as in the seed
     page = limit or (CANDIDATES if variant == "single" else 25)
@@ -353,7 +366,7 @@ def search(
                 sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM investors WHERE {}").format(estimate_where),
                 estimate_params,
             )
-            indexed = conn.execute(ANN_INDEX_EXISTS, ann_location(candidate))
+            indexed = conn.execute(ANN_INDEX_METHOD, ann_location(candidate))
             table_rows = conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'investors'::regclass")
         served = serving_embedders(conn, embedder, dimensions)
     model_ids = {d: model_id for d, (model_id, _) in served.items()}
@@ -369,18 +382,19 @@ def search(
     # The planner's estimate decides the scan (a count(*) took 34 ms at 50% of 100,000 rows); a wrong
     # guess costs time, never rows: a short index page is completed exactly below.
     estimated = int(estimate.fetchone()[0][0]["Plan"]["Plan Rows"])
+    method = indexed.fetchone()[0]
     if scan is None:
         # reltuples is -1 before the table's first VACUUM or ANALYZE
         cheaper = exact_scan_is_cheaper(estimated, max(int(table_rows.fetchone()[0]), estimated))
-        scan = "exact" if cheaper or not indexed.fetchone()[0] else "hnsw-iterative"
+        scan = EXACT if cheaper or method is None else WALK
     where, params = filter_sql(filters, candidate, model_ids[candidate])
     found = _page(conn, where, params, dimensions, vectors, model_ids, wanted, scan)
-    short = scan == "hnsw-iterative" and len(found) < wanted
-    if short and len(found) < _filtered_up_to(conn, where, params, wanted):
+    label = EXACT if scan == EXACT else walk_label(method)
+    if scan == WALK and len(found) < wanted and len(found) < _filtered_up_to(conn, where, params, wanted):
         # An iterative scan ends at hnsw.max_scan_tuples or its memory limit, short of a page
         # the filters hold: score the filtered rows exactly instead.
-        found = _page(conn, where, params, dimensions, vectors, model_ids, wanted, "exact")
-        scan = INDEX_THEN_EXACT
+        found = _page(conn, where, params, dimensions, vectors, model_ids, wanted, EXACT)
+        label += EXACTLY_COMPLETED
     chosen_weights = normalized_weights(dimensions, weights) if variant == "rerank" else {candidate: 1.0}
     ranked = sorted(
         (
@@ -392,7 +406,7 @@ def search(
         for distances, fields in found
     )[:page]
     investors = [{**fields, "distances": distances, "final_score": score} for score, _, distances, fields in ranked]
-    return SearchResult(investors, variant, scan, candidate, estimated, weights=chosen_weights, cost_usd=cost_usd)
+    return SearchResult(investors, variant, label, candidate, estimated, weights=chosen_weights, cost_usd=cost_usd)
 
 
 def graph_candidates(

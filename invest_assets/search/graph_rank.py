@@ -36,7 +36,7 @@ from psycopg import sql
 from invest_assets.resources.database import database_key
 from invest_assets.sources.schema import DIMENSIONS
 from invest_assets.vectors.distinct import ann_location, walk
-from invest_assets.vectors.indexes import ANN_INDEX_EXISTS, set_walk
+from invest_assets.vectors.indexes import ANN_INDEX_METHOD, set_walk
 from invest_assets.vectors.targets import INVESTOR_TARGETS
 
 logger = logging.getLogger(__name__)
@@ -342,8 +342,8 @@ def _nearest(conn: psycopg.Connection, candidate: str | None) -> sql.Composable:
     model, query = sql.Placeholder(f"model_{candidate}"), sql.Placeholder(f"q_{candidate}")
     with conn.pipeline():  # one round trip: the settings are harmless where there is no index
         set_walk(conn, NEAREST_EF_SEARCH, "off")
-        indexed = conn.execute(ANN_INDEX_EXISTS, ann_location(candidate))
-    if indexed.fetchone()[0]:
+        indexed = conn.execute(ANN_INDEX_METHOD, ann_location(candidate))
+    if indexed.fetchone()[0] is not None:
         walked = walk(candidate, model, query, sql.SQL("investors.deleted_at IS NULL"))
         return sql.SQL("SELECT id AS investor_id FROM ({} LIMIT %(per_source)s) walked").format(walked)
     return sql.SQL(

@@ -42,19 +42,25 @@ HNSW_EF_CONSTRUCTION = 128
 
 # Whether a table's column has a valid ANN index: the read path's probe, on the catalogs themselves
 # (pg_indexes renders every index definition of the table).
-ANN_INDEX_EXISTS = """
-SELECT EXISTS (
-  SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_am am ON am.oid = x.relam
+ANN_INDEX_METHOD = """
+SELECT (
+  SELECT am.amname FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_am am ON am.oid = x.relam
   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-  WHERE i.indrelid = %s::regclass AND i.indisvalid AND am.amname IN ('hnsw', 'ivfflat', 'scann') AND a.attname = %s)
+  WHERE i.indrelid = %s::regclass AND i.indisvalid AND am.amname IN ('hnsw', 'ivfflat', 'scann') AND a.attname = %s
+  LIMIT 1)
 """
+
+
+def ann_method(conn: psycopg.Connection | psycopg.Cursor, key: str) -> str | None:
+    """The access method of ``key``'s valid ANN index (``hnsw``, ``ivfflat``, ``scann``), or None."""
+    return conn.execute(ANN_INDEX_METHOD, ann_location(key)).fetchone()[0]
 
 
 def has_ann_index(conn: psycopg.Connection | psycopg.Cursor, key: str) -> bool:
     """Whether ``key`` has a valid ANN index. For an investor dimension it also says whether its distinct
     vectors are kept in step with the investors' (``distinct``): the database, not a process's settings,
     decides, so every writer and reader agrees."""
-    return conn.execute(ANN_INDEX_EXISTS, ann_location(key)).fetchone()[0]
+    return ann_method(conn, key) is not None
 
 
 def set_walk(conn: psycopg.Connection, ef_search: int, iterative_scan: str, *more: tuple[str, str]) -> None:

@@ -21,7 +21,7 @@ from invest_assets.embeddings.incremental import embed_dimension
 from invest_assets.resources.database import AlloyDBResource
 from invest_assets.resources.embedders import EmbedderResource, EmbeddingError
 from invest_assets.resources.local_source import LocalFileSource
-from invest_assets.search.find_investors import Filters, search
+from invest_assets.search.find_investors import EXACT, WALK, Filters, search
 from invest_assets.vectors.indexes import indexed_dimensions, refresh_ann_index
 from tests.fakes.openai_server import FakeOpenAI
 from tests.source_files import write_source
@@ -68,7 +68,7 @@ def state(db):
                 r["source_id"] for r in search(conn, EmbedderResource(), {"sector": q}, Filters(), scan=scan).investors
             ]
             for q in QUERIES
-            for scan in ("hnsw-iterative", "exact")
+            for scan in (WALK, EXACT)
         }
         return vectors, answers, indexed_dimensions(conn)
 
@@ -101,7 +101,7 @@ def test_a_bulk_build_gives_what_writing_through_the_index_gives(tmp_path, new_d
     assert (vectors, answers, indexed) == state(through_index)
     assert indexed == {"sector"}
     for q in QUERIES:
-        assert answers[(q, "hnsw-iterative")] == answers[(q, "exact")]
+        assert answers[(q, WALK)] == answers[(q, EXACT)]
 
     # once built, a small change writes through the index again
     rows = investors()
@@ -127,7 +127,7 @@ def test_a_killed_bulk_run_leaves_the_old_vectors_and_index_serving_and_the_next
             embed_dimension(conn, openai, "sector", batch_rows=100)
         # the table still holds the old vectors, and the index over them answers
         assert sector_vectors(conn) == before and "sector" in indexed_dimensions(conn)
-        answer = search(conn, openai, {"sector": "fintech payments"}, Filters(), scan="hnsw-iterative")
+        answer = search(conn, openai, {"sector": "fintech payments"}, Filters(), scan=WALK)
         assert len(answer.investors) == 25
         assert conn.execute("SELECT count(*) FROM embedding_stage WHERE target = 'sector'").fetchone()[0] == 100
         assert not release_stage(conn)  # a stage that holds a run's vectors is kept

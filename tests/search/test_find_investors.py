@@ -13,9 +13,11 @@ from invest_assets.embeddings.incremental import embed_dimension
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.find_investors import (
     DEFAULT_WEIGHTS,
+    EXACT,
+    EXACTLY_COMPLETED,
     HNSW_EF_SEARCH,
     HNSW_ITERATIVE_SCAN,
-    INDEX_THEN_EXACT,
+    WALK,
     Filters,
     StoredModelMismatch,
     candidate_query,
@@ -133,19 +135,24 @@ CASES = [
 
 
 @pytest.mark.parametrize("texts,filters,variant", CASES)
-@pytest.mark.parametrize("scan", ["exact", "hnsw-iterative"])
+@pytest.mark.parametrize("scan", [EXACT, WALK])
 def test_matches_brute_force(investors, texts, filters, variant, scan):
     with investors.connection() as conn:
         result = search(conn, LOCAL, texts, filters, variant=variant, limit=20, scan=scan)
         expected = brute_force(conn, texts, filters, variant, 20)
     got = [(r["id"], r["final_score"]) for r in result.investors]
-    if scan == "exact":
+    if scan == EXACT:
         same_ranking(got, expected)
     else:  # approximate: nearly the same page
         assert len({i for i, _ in got} & {i for i, _ in expected}) >= 0.9 * len(expected)
-    assert result.scan == scan and len(got) == min(20, len(expected))
+    assert result.scan == {EXACT: "exact", WALK: "hnsw-iterative"}[scan] and len(got) == min(20, len(expected))
     if variant == "rerank":
         assert sum(result.weights.values()) == pytest.approx(1.0)
+
+
+def test_a_scan_it_does_not_know_is_refused(investors):
+    with investors.connection() as conn, pytest.raises(ValueError, match="scan is 'exact' or 'index'"):
+        search(conn, LOCAL, {"sector": "payments"}, Filters(), scan="hnsw-iterative")
         assert all(set(r["distances"]) == set(texts) for r in result.investors)
 
 
@@ -176,7 +183,7 @@ def test_the_reported_scan_is_the_plan_that_runs(investors, filters):
     """'hnsw-iterative' walks the ANN index (not a GIN bitmap or a sort); 'exact' scores every
     filtered row without it."""
     with investors.connection() as conn:
-        for scan, walks_index in (("exact", False), ("hnsw-iterative", True)):
+        for scan, walks_index in ((EXACT, False), (WALK, True)):
             plan = "\n".join(
                 line for (line,) in candidate_statement(conn, "payments lending", filters, scan, 20, explain=True)
             )
@@ -194,12 +201,10 @@ def test_a_short_index_page_is_completed_by_the_exact_scan(investors, monkeypatc
     monkeypatch.setattr("invest_assets.search.find_investors.HNSW_MAX_SCAN_TUPLES", 5)
     with investors.connection() as conn:
         expected = brute_force(conn, texts, filters, "single", 20)
-        index_page = candidate_statement(conn, texts["sector"], filters, "hnsw-iterative", 20, small_candidate_list)
+        index_page = candidate_statement(conn, texts["sector"], filters, WALK, 20, small_candidate_list)
         assert len(index_page) < len(expected) == 20
-        result = search(
-            conn, LOCAL, texts, filters, "single", limit=20, scan="hnsw-iterative", hnsw=small_candidate_list
-        )
-    assert result.scan == INDEX_THEN_EXACT
+        result = search(conn, LOCAL, texts, filters, "single", limit=20, scan=WALK, hnsw=small_candidate_list)
+    assert result.scan == "hnsw-iterative" + EXACTLY_COMPLETED
     same_ranking([(r["id"], r["final_score"]) for r in result.investors], expected)
 
 

@@ -5,7 +5,7 @@ vectors are written keeps it holding exactly the live investors' distinct vector
 from invest_assets.embeddings.incremental import embed_dimension
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.checks import recall_at_k
-from invest_assets.search.find_investors import Filters, search
+from invest_assets.search.find_investors import WALK, Filters, search
 
 LOCAL = EmbedderResource()
 SHARED = "Invests in software, fintech."
@@ -39,9 +39,7 @@ def test_investors_sharing_a_text_are_all_found_through_the_index(db):
         add_investors(conn, [SHARED] * 300 + [f"Invests in robotics {n}." for n in range(100)])
         embed_dimension(conn, LOCAL, "sector")
         assert distinct_count(conn) == 101 and in_step(conn)
-        page = search(
-            conn, LOCAL, {"sector": SHARED}, Filters(recency_months=None), "single", limit=25, scan="hnsw-iterative"
-        )
+        page = search(conn, LOCAL, {"sector": SHARED}, Filters(recency_months=None), "single", limit=25, scan=WALK)
         assert page.scan == "hnsw-iterative" and len(page.investors) == 25
         assert all(r["final_score"] < 1e-6 for r in page.investors)  # 25 of the 300 exact matches
         queries = [SHARED, "Invests in robotics 7.", "Invests in fintech."]

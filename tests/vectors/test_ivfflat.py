@@ -13,7 +13,7 @@ from psycopg import sql
 from invest_assets.embeddings.incremental import embed_dimension
 from invest_assets.resources.embedders import EmbedderResource
 from invest_assets.search.checks import recall_at_k
-from invest_assets.search.find_investors import Filters, candidate_query, filter_sql, search, set_index_scan
+from invest_assets.search.find_investors import WALK, Filters, candidate_query, filter_sql, search, set_index_scan
 from invest_assets.tools.sample_data import SECTORS
 from invest_assets.vectors.indexes import TRAINING_MIN_ROWS, ensure_ann_index, has_ann_index
 from tests.vectors.test_distinct import add_investors, in_step
@@ -73,10 +73,12 @@ def test_an_ivfflat_index_over_clustered_vectors_is_walked_with_its_probes(db, m
             set_index_scan(conn, (40, "strict_order"), 25)
             assert conn.execute("SELECT current_setting('ivfflat.probes')").fetchone()[0] == "10"
             plan = conn.execute(
-                sql.SQL("EXPLAIN ") + candidate_query(where, "sector", "hnsw-iterative"),
+                sql.SQL("EXPLAIN ") + candidate_query(where, "sector", WALK),
                 {**params, "q": Vector(LOCAL.embed(["fintech lending"]).vectors[0]), "limit": 25},
             ).fetchall()
         assert any("Index Scan using investor_sector_vectors_ann" in line for (line,) in plan)
+        page = search(conn, LOCAL, {"sector": "fintech lending"}, Filters(recency_months=None), "single", scan=WALK)
+        assert page.scan == "ivfflat-iterative" and len(page.investors) == 50
         recall, short_pages = recall_at_k(conn, LOCAL, clustered_texts(20, seed=4))
         assert recall >= 0.97 and short_pages == 0
 

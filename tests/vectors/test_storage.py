@@ -10,7 +10,7 @@ from pathlib import Path
 
 from invest_assets.embeddings.checks import vector_problems
 from invest_assets.embeddings.incremental import embed_dimension
-from invest_assets.search.find_investors import search
+from invest_assets.search.find_investors import EXACT, WALK, search
 from tests.search.test_find_investors import CASES, LOCAL, investors  # noqa: F401 (a fixture)
 
 CLI = Path(sys.executable).parent / "invest-assets"
@@ -29,7 +29,7 @@ def pages(conn) -> list[list[tuple[int, float]]]:
             for r in search(conn, LOCAL, texts, filters, variant, limit=20, scan=scan).investors
         ]
         for texts, filters, variant in CASES
-        for scan in ("exact", "hnsw-iterative")
+        for scan in (EXACT, WALK)
     ]
 
 
