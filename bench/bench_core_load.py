@@ -4,7 +4,9 @@ Builds a source of N investors, then measures in one run, each on a fresh databa
 the embedded server:
   * full load through load_table (validation, COPY to staging, set-based upsert, quarantine);
   * the same typed rows written by one plain binary COPY into a bare copy of the table;
-  * the same rows by one plain binary COPY into ``investors`` itself (its indexes and trigger);
+  * the same rows by one plain binary COPY into ``investors`` itself (its indexes and trigger), and again
+    with its profile trigger disabled, and again without its secondary indexes (then built once): what the
+    table's own parts cost, which no loader can avoid;
   * a reload of the unchanged source (the idempotent no-op path);
   * a reload with 1% of the rows changed.
 
@@ -63,15 +65,39 @@ def plain_copy_seconds(url: str, rows: list[tuple]) -> float:
         return copy_seconds(conn, "bare", names, ["text", *(c.pg_type for c in columns)], rows)
 
 
-def table_copy_seconds(url: str, rows: list[tuple]) -> float:
+def table_copy_seconds(url: str, rows: list[tuple], before: str | None = None) -> float:
     """The same rows by one binary COPY into ``investors`` itself, with its indexes, generated hashes and
-    profile trigger: what any load into this table pays, whatever the loader does."""
+    profile trigger (less what the statement ``before`` takes away): what any load into this table pays,
+    whatever the loader does."""
     columns = stage_columns(INVESTORS)
     stored = [i for i, c in enumerate(columns) if c in INVESTORS.stored_columns]
     names = ["source_id", *(target_column("investors", columns[i].name) for i in stored)]
     types = ["text", *(columns[i].pg_type for i in stored)]
     with psycopg.connect(url) as conn:
+        if before:
+            conn.execute(before)
+            conn.commit()
         return copy_seconds(conn, "investors", names, types, ([row[0], *(row[1 + i] for i in stored)] for row in rows))
+
+
+def secondary_indexes(url: str) -> list[str]:
+    """The definitions of ``investors``' indexes that enforce nothing (all but its keys)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index"
+            " WHERE indrelid = 'investors'::regclass AND NOT indisunique"
+        ).fetchall()
+    return [definition for (definition,) in rows]
+
+
+def without_indexes_seconds(url: str, rows: list[tuple]) -> tuple[float, float]:
+    """The COPY into ``investors`` with its secondary indexes dropped first, and the time to build them after."""
+    definitions = secondary_indexes(url)
+    names = [definition.split()[2] for definition in definitions]  # CREATE INDEX <name> ON ...
+    copied = table_copy_seconds(url, rows, "DROP INDEX " + ", ".join(names))
+    with psycopg.connect(url) as conn:
+        built, _ = timed(lambda: [conn.execute(definition) for definition in definitions])
+    return copied, built
 
 
 def change_one_percent(directory: Path) -> None:
@@ -92,8 +118,10 @@ def main() -> None:
         loader_url = embedded_server_url(str(home), database="bench_loader")
         ceiling_url = embedded_server_url(str(home), database="bench_ceiling")
         table_url = embedded_server_url(str(home), database="bench_table")
-        apply_migrations(loader_url)
-        apply_migrations(table_url)
+        no_trigger_url = embedded_server_url(str(home), database="bench_table_no_trigger")
+        no_indexes_url = embedded_server_url(str(home), database="bench_table_no_indexes")
+        for url in (loader_url, table_url, no_trigger_url, no_indexes_url):
+            apply_migrations(url)
         try:
             with psycopg.connect(loader_url) as conn:
                 full, report = timed(lambda: load_table(conn, INVESTORS, read_local_table(source, "investors"), "b1"))
@@ -106,6 +134,8 @@ def main() -> None:
             rows = typed_rows(source)
             ceiling = plain_copy_seconds(ceiling_url, rows)
             into_table = table_copy_seconds(table_url, rows)
+            no_trigger = table_copy_seconds(no_trigger_url, rows, "ALTER TABLE investors DISABLE TRIGGER USER")
+            no_indexes, indexes_built = without_indexes_seconds(no_indexes_url, rows)
         finally:
             stop_embedded_server(str(home))
 
@@ -115,6 +145,11 @@ def main() -> None:
     print(f"plain binary COPY (ceiling)  : {ceiling:7.2f} s  ({n / ceiling:10,.0f} rows/s)")
     print(f"loader / ceiling             : {full / ceiling:7.2f} x")
     print(f"plain binary COPY into investors itself: {into_table:7.2f} s  ({into_table / ceiling:.2f} x the ceiling)")
+    print(f"  the same, trigger disabled : {no_trigger:7.2f} s  ({no_trigger / ceiling:.2f} x the ceiling)")
+    print(
+        f"  the same, no secondary indexes: {no_indexes:7.2f} s  ({no_indexes / ceiling:.2f} x the ceiling),"
+        f" building them after {indexes_built:.2f} s"
+    )
     print(f"loader / COPY into investors : {full / into_table:7.2f} x")
     print(f"reload, nothing changed      : {noop:7.2f} s  ({noop / full:.0%} of the full load)")
     print(f"reload, 1% changed ({changed} rows): {delta:7.2f} s  ({delta / full:.0%} of the full load)")
