@@ -242,7 +242,7 @@ def report(conn, embedder, queries, storage, method, truth, args) -> None:
                 flush=True,
             )
     print(
-        "\n| variant | filter keeps | iterative scan | ef_search | HNSW p50 / p95 ms | exact p50 / p95 ms "
+        "\n| variant | filter keeps | iterative scan | ef_search | index walk p50 / p95 ms | exact p50 / p95 ms "
         "| recall@25 by id | recall@25, ties count | index pages completed exactly |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
