@@ -40,7 +40,9 @@ def daemon_on_source(tmp_path: Path, database_url: str, source: Path, monkeypatc
     )
     log = tmp_path / "daemon.log"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with running_daemon(env, log), DagsterInstance.get() as instance:
+    # The instance's storage made before the daemon starts: the daemon and its code server would otherwise
+    # each make it, and two stamps of its schema break it (dagster#27390; seen once on a loaded machine).
+    with DagsterInstance.get() as instance, running_daemon(env, log):
         yield {"instance": instance, "source": source, "log": log, "url": database_url}
 
 
