@@ -121,15 +121,9 @@ def build(job_name: str, verbose: bool) -> None:
 @click.option("--port", default=3000, show_default=True)
 def dev(host: str, port: int) -> None:
     """Start the whole local platform (web UI + daemon) on the PostgreSQL-backed instance."""
-    from dagster import DagsterInstance
-
     from invest_assets.instance import prepare_instance
 
     home = prepare_instance()
-    # Its storage is made here, once: the webserver, daemon and code servers `dagster dev` starts together
-    # would otherwise each make it on a new instance, and two stamps of its schema break it (dagster#27390).
-    with DagsterInstance.get():
-        pass
     click.echo(f"Dagster instance: {home} (storage: PostgreSQL database via DAGSTER_POSTGRES_URL)")
     click.echo(f"Web UI: http://{host}:{port}  (Ctrl-C stops the webserver and the daemon)")
     dagster = Path(sys.executable).parent / "dagster"
