@@ -40,7 +40,7 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
 
 
-# Whether a table's column has a valid ANN index: the read path's probe, on the catalogs themselves
+# The access method of a column's valid ANN index (NULL: none): the read path's probe, on the catalogs themselves
 # (pg_indexes renders every index definition of the table).
 ANN_INDEX_METHOD = """
 SELECT (
