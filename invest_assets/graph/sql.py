@@ -39,12 +39,12 @@ WHERE v.id = t.id
                         t.is_lead_capable_source)
 """
 
-# Every unordered pair sharing a round. The self-join is quadratic in a round's size;
 # For the graph's big joins and aggregates, per sort/hash node (larger inputs spill to disk). The planner
 # underestimates the distinct investors of the investments (~61,000 at 1,000,000 investors, 847,075 real);
 # with the default 4 MB the scores_valid join over them took 614 s, with 64 MB 12.4 s.
 WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
+# Every unordered pair sharing a round. The self-join is quadratic in a round's size;
 # PostgreSQL's hash aggregates spill to disk past work_mem, so memory stays bounded.
 # Two grouping levels (pair and company, then pair) count companies without a
 # count(DISTINCT ...), which would force a sort of every pair row.
